@@ -1,0 +1,115 @@
+using System;
+using System.Linq;
+using LoraKit.Models;
+
+namespace LoraKit.Memory;
+
+/// <summary>Storage of the frozen base weights.</summary>
+public enum WeightPrecision { Float32, BFloat16, Float16, Int8, NF4 }
+
+/// <summary>What the memory estimate assumes about the run.</summary>
+public sealed record MemoryOptions
+{
+    public WeightPrecision BasePrecision { get; init; } = WeightPrecision.BFloat16;
+    public int BatchSize { get; init; } = 1;
+    public int SequenceLength { get; init; } = 512;
+
+    /// <summary>Bytes per saved activation element: 2 under bf16/fp16 autocast, 4 in fp32 (CPU).</summary>
+    public int ActivationBytes { get; init; } = 2;
+
+    /// <summary>Keep only each layer's input and recompute the rest in backward.</summary>
+    public bool GradientCheckpointing { get; init; }
+
+    /// <summary>Fused (flash / SDPA) attention never materialises the s×s score matrix.</summary>
+    public bool FusedAttention { get; init; } = true;
+
+    /// <summary>Fixed cost of the runtime (CUDA context, allocator slack).</summary>
+    public long OverheadBytes { get; init; } = 512L * 1024 * 1024;
+}
+
+/// <summary>An estimate of peak training memory, by part, in bytes.</summary>
+public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long LoraGradients, long OptimizerState, long Activations, long Logits, long Overhead)
+{
+    public long Total => BaseWeights + LoraWeights + LoraGradients + OptimizerState + Activations + Logits + Overhead;
+
+    public double TotalGiB => Total / (1024.0 * 1024 * 1024);
+
+    /// <summary>The formula, as the README gives it.</summary>
+    public const string Formula =
+        "total = base weights (params × bytes of the base precision; NF4 = 0.5 B + fp32 absmax per 64, Int8 = 1 B + fp32 scale per row, " +
+        "both on linear layers only, the rest bf16) + LoRA trainable × 16 B (fp32 weight 4 + grad 4 + AdamW m,v 8) " +
+        "+ activations (b·s·L·(6h + 3·kv + 4·i) elements × activation bytes, plus b·heads·s²·L·2 elements without fused attention; " +
+        "with checkpointing b·s·h·L + one layer) + logits (b·s·V × 4 B × 2) + fixed overhead";
+}
+
+/// <summary>
+/// Peak training-memory estimate for a LoRA run. The seed's rules show up in the arithmetic: a 4-bit
+/// base still pays full-precision LoRA state (16 B per trainable parameter whatever the base
+/// precision), and more targets or higher rank cost more.
+/// </summary>
+public static class MemoryEstimator
+{
+    /// <summary>Bytes each trainable LoRA parameter costs: fp32 weight, fp32 gradient, AdamW's two fp32 moments.</summary>
+    public const int BytesPerTrainableParameter = 4 + 4 + 8;
+
+    public static MemoryEstimate Estimate(ModelShape model, LoraConfig config, MemoryOptions options)
+    {
+        if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1.");
+        if (options.SequenceLength < 1) throw new ArgumentOutOfRangeException(nameof(options), "SequenceLength must be at least 1.");
+        var count = ParameterCount.Compute(model, config);
+        var trainable = count.TrainableParameters;
+        return new MemoryEstimate(
+            BaseWeights: BaseWeightBytes(model, options.BasePrecision),
+            LoraWeights: trainable * 4,
+            LoraGradients: trainable * 4,
+            OptimizerState: trainable * 8,
+            Activations: ActivationBytes(model, config, options),
+            Logits: LogitBytes(model, options),
+            Overhead: options.OverheadBytes);
+    }
+
+    public static long BaseWeightBytes(ModelShape model, WeightPrecision precision)
+    {
+        var total = model.TotalParameters;
+        switch (precision)
+        {
+            case WeightPrecision.Float32: return total * 4;
+            case WeightPrecision.BFloat16:
+            case WeightPrecision.Float16: return total * 2;
+        }
+        // Quantised: linear weights (not the output head) in the quantised format, everything else bf16.
+        long quantised = 0, perRowScales = 0;
+        foreach (var l in model.Linears.Where(l => !l.IsOutputHead && !l.SharesWeight))
+        {
+            quantised += (long)l.InFeatures * l.OutFeatures * l.Count;
+            perRowScales += (long)l.OutFeatures * l.Count;
+        }
+        var rest = total - quantised;
+        var q = precision == WeightPrecision.Int8
+            ? quantised + perRowScales * 4
+            : quantised / 2 + (quantised + 63) / 64 * 4;
+        return q + rest * 2;
+    }
+
+    public static long ActivationBytes(ModelShape model, LoraConfig config, MemoryOptions o)
+    {
+        long b = o.BatchSize, s = o.SequenceLength;
+        if (model.Llama is { } d)
+        {
+            long h = d.HiddenSize, kv = d.KeyValueDim, i = d.IntermediateSize, layers = d.Layers;
+            long perLayer = b * s * (6 * h + 3 * kv + 4 * i);
+            if (!o.FusedAttention) perLayer += 2 * b * d.AttentionHeads * s * s;
+            // Each adapted module keeps its r-dimensional A output, and its dropout mask when dropout is on.
+            var match = TargetMatcher.Match(model, config.TargetModules);
+            long lora = match.Modules.Sum(m => b * s * (config.Rank + (config.Dropout > 0 ? (long)m.InFeatures : 0)));
+            long elements = o.GradientCheckpointing ? b * s * h * layers + perLayer : perLayer * layers;
+            return (elements + lora) * o.ActivationBytes;
+        }
+        // Custom models: the input of each linear layer is kept for backward.
+        long inputs = model.Linears.Sum(l => (long)l.InFeatures * l.Count);
+        return b * s * inputs * o.ActivationBytes;
+    }
+
+    public static long LogitBytes(ModelShape model, MemoryOptions o) =>
+        model.Llama is { } d ? (long)o.BatchSize * o.SequenceLength * d.VocabSize * 4 * 2 : 0;
+}

@@ -1,0 +1,179 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using LoraKit.Json;
+using LoraKit.Rules;
+
+namespace LoraKit.Models;
+
+/// <summary>
+/// Reads a Hugging Face <c>config.json</c> of a Llama-family model into <see cref="LlamaDimensions"/>.
+/// Defaults follow the transformers config classes of each model_type.
+/// </summary>
+public static class HfConfig
+{
+    /// <summary>The model_type values LoraKit builds, all Llama-shaped decoders.</summary>
+    public static readonly IReadOnlyList<string> SupportedModelTypes = new[] { "llama", "mistral", "qwen2", "qwen3" };
+
+    private static readonly Dictionary<string, string> ArchitectureToModelType = new(StringComparer.Ordinal)
+    {
+        ["LlamaForCausalLM"] = "llama",
+        ["MistralForCausalLM"] = "mistral",
+        ["Qwen2ForCausalLM"] = "qwen2",
+        ["Qwen3ForCausalLM"] = "qwen3",
+    };
+
+    /// <summary>Our property names → config.json keys, so errors name the key the user wrote.</summary>
+    public static string KeyFor(string property) => property switch
+    {
+        nameof(LlamaDimensions.HiddenSize) => "hidden_size",
+        nameof(LlamaDimensions.IntermediateSize) => "intermediate_size",
+        nameof(LlamaDimensions.Layers) => "num_hidden_layers",
+        nameof(LlamaDimensions.AttentionHeads) => "num_attention_heads",
+        nameof(LlamaDimensions.KeyValueHeads) => "num_key_value_heads",
+        nameof(LlamaDimensions.VocabSize) => "vocab_size",
+        nameof(LlamaDimensions.HeadDim) => "head_dim",
+        _ => property,
+    };
+
+    /// <summary>Reads and parses a config.json file; every failure is a LORA2xxx error naming the file.</summary>
+    public static LlamaDimensions Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, path, null,
+                $"cannot be read ({e.Message.TrimEnd('.')})", "check the path and that the file is readable");
+        }
+        return Parse(text, path);
+    }
+
+    /// <summary>Parses config.json text; <paramref name="source"/> names the file in errors.</summary>
+    public static LlamaDimensions Parse(string json, string source)
+    {
+        JsonValue root;
+        try
+        {
+            root = JsonValue.Parse(json);
+        }
+        catch (JsonParseException e)
+        {
+            throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, source, null,
+                $"is not valid JSON: {e.Message}", "fix the JSON syntax (a Hugging Face config.json is one JSON object)", e.Line);
+        }
+        if (root.Kind != JsonKind.Object)
+            throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, source, null,
+                $"holds a JSON {root.Kind.ToString().ToLowerInvariant()}, not an object", "a Hugging Face config.json is one JSON object of keys", root.Line);
+
+        var modelType = ReadModelType(root, source);
+        var attentionBias = OptionalBool(root, source, "attention_bias", false);
+        var dims = new LlamaDimensions
+        {
+            ModelType = modelType,
+            HiddenSize = RequiredInt(root, source, "hidden_size"),
+            IntermediateSize = RequiredInt(root, source, "intermediate_size"),
+            Layers = RequiredInt(root, source, "num_hidden_layers"),
+            AttentionHeads = RequiredInt(root, source, "num_attention_heads"),
+            KeyValueHeads = OptionalInt(root, source, "num_key_value_heads", 0),
+            VocabSize = RequiredInt(root, source, "vocab_size"),
+            HeadDim = OptionalInt(root, source, "head_dim", 0),
+            TieWordEmbeddings = OptionalBool(root, source, "tie_word_embeddings", false),
+            // Qwen2 always has q/k/v biases and no o_proj bias; Llama's attention_bias covers all four.
+            QkvBias = modelType == "qwen2" || attentionBias,
+            OutputProjectionBias = modelType != "qwen2" && attentionBias,
+            MlpBias = OptionalBool(root, source, "mlp_bias", false),
+            QkNorm = modelType == "qwen3",
+            RopeTheta = OptionalDouble(root, source, "rope_theta", 10000.0),
+            RmsNormEps = OptionalDouble(root, source, "rms_norm_eps", 1e-6),
+            MaxPositionEmbeddings = OptionalInt(root, source, "max_position_embeddings", 2048),
+        };
+        dims.Validate(source, KeyFor);
+        return dims;
+    }
+
+    /// <summary>Loads a config.json straight into a <see cref="ModelShape"/>.</summary>
+    public static ModelShape LoadShape(string path, string? name = null) =>
+        ModelShape.FromLlama(name ?? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path, Load(path), path);
+
+    private static string ReadModelType(JsonValue root, string source)
+    {
+        var supported = string.Join(", ", SupportedModelTypes);
+        var type = root["model_type"];
+        if (type is not null && type.Kind != JsonKind.Null)
+        {
+            if (type.Kind != JsonKind.String)
+                throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "model_type",
+                    $"is a {type.Kind.ToString().ToLowerInvariant()}, not a string", $"use one of: {supported}", type.Line);
+            var t = type.AsString();
+            if (!SupportedModelTypes.Contains(t))
+                throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "model_type",
+                    $"is \"{t}\", which LoraKit does not build", $"use a Llama-family model ({supported}) or describe it as LoraArchitecture.Custom", type.Line);
+            return t;
+        }
+        var architectures = root["architectures"];
+        if (architectures is { Kind: JsonKind.Array })
+            foreach (var a in architectures.Items)
+                if (a.Kind == JsonKind.String && ArchitectureToModelType.TryGetValue(a.AsString(), out var mapped))
+                    return mapped;
+        throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "model_type",
+            "is missing and no known entry of 'architectures' names the family", $"add \"model_type\": one of {supported}");
+    }
+
+    private static int RequiredInt(JsonValue root, string source, string key)
+    {
+        var v = root[key];
+        if (v is null || v.Kind == JsonKind.Null)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                "is missing", $"add \"{key}\" (a positive integer) as in the model's Hugging Face config.json");
+        return ToInt(v, source, key);
+    }
+
+    private static int OptionalInt(JsonValue root, string source, string key, int fallback)
+    {
+        var v = root[key];
+        return v is null || v.Kind == JsonKind.Null ? fallback : ToInt(v, source, key);
+    }
+
+    private static int ToInt(JsonValue v, string source, string key)
+    {
+        if (v.Kind != JsonKind.Number)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                $"is a {v.Kind.ToString().ToLowerInvariant()}, not a number", "write it as a JSON integer, without quotes", v.Line);
+        if (!v.TryGetInt64(out var n) || n > int.MaxValue || n < int.MinValue)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                $"is {v.RawNumber}, not an integer", "give a whole number", v.Line);
+        if (n <= 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                $"is {n}", "give a positive integer", v.Line);
+        return (int)n;
+    }
+
+    private static bool OptionalBool(JsonValue root, string source, string key, bool fallback)
+    {
+        var v = root[key];
+        if (v is null || v.Kind == JsonKind.Null) return fallback;
+        if (v.Kind != JsonKind.Boolean)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                $"is a {v.Kind.ToString().ToLowerInvariant()}, not true/false", "write true or false without quotes", v.Line);
+        return v.AsBoolean();
+    }
+
+    private static double OptionalDouble(JsonValue root, string source, string key, double fallback)
+    {
+        var v = root[key];
+        if (v is null || v.Kind == JsonKind.Null) return fallback;
+        if (v.Kind != JsonKind.Number)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                $"is a {v.Kind.ToString().ToLowerInvariant()}, not a number", "write it as a JSON number", v.Line);
+        var d = v.AsDouble();
+        if (!(d > 0) || double.IsInfinity(d))
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+                $"is {v.RawNumber}", "give a positive finite number", v.Line);
+        return d;
+    }
+}

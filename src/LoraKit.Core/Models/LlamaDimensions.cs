@@ -1,0 +1,80 @@
+using LoraKit.Rules;
+
+namespace LoraKit.Models;
+
+/// <summary>
+/// The dimensions of a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3 naming), with Hugging
+/// Face's config.json meanings. Zero for <see cref="KeyValueHeads"/>/<see cref="HeadDim"/> means "derive".
+/// </summary>
+public sealed record LlamaDimensions
+{
+    public int HiddenSize { get; init; }
+    public int IntermediateSize { get; init; }
+    public int Layers { get; init; }
+    public int AttentionHeads { get; init; }
+    public int KeyValueHeads { get; init; }
+    public int VocabSize { get; init; }
+    public int HeadDim { get; init; }
+    public bool TieWordEmbeddings { get; init; }
+
+    /// <summary>Biases on q/k/v (Llama attention_bias; always on in Qwen2).</summary>
+    public bool QkvBias { get; init; }
+
+    /// <summary>Bias on o_proj (Llama attention_bias; off in Qwen2).</summary>
+    public bool OutputProjectionBias { get; init; }
+
+    /// <summary>Biases on gate/up/down (Llama mlp_bias).</summary>
+    public bool MlpBias { get; init; }
+
+    /// <summary>Per-head RMSNorm on queries and keys (Qwen3).</summary>
+    public bool QkNorm { get; init; }
+
+    public double RopeTheta { get; init; } = 10000.0;
+    public double RmsNormEps { get; init; } = 1e-6;
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+
+    /// <summary>Hugging Face model_type: llama, mistral, qwen2, qwen3.</summary>
+    public string ModelType { get; init; } = "llama";
+
+    public int EffectiveKeyValueHeads => KeyValueHeads > 0 ? KeyValueHeads : AttentionHeads;
+
+    public int EffectiveHeadDim => HeadDim > 0 ? HeadDim : (AttentionHeads > 0 ? HiddenSize / AttentionHeads : 0);
+
+    public int QueryDim => AttentionHeads * EffectiveHeadDim;
+
+    public int KeyValueDim => EffectiveKeyValueHeads * EffectiveHeadDim;
+
+    /// <summary>
+    /// Checks every dimension; throws a LORA2xxx <see cref="ModelDescriptionException"/> naming
+    /// <paramref name="source"/> and the field (with <paramref name="fieldName"/> mapping our names to the source's).
+    /// </summary>
+    public void Validate(string source, System.Func<string, string> fieldName)
+    {
+        RequirePositive(source, fieldName, nameof(HiddenSize), HiddenSize);
+        RequirePositive(source, fieldName, nameof(IntermediateSize), IntermediateSize);
+        RequirePositive(source, fieldName, nameof(Layers), Layers);
+        RequirePositive(source, fieldName, nameof(AttentionHeads), AttentionHeads);
+        RequirePositive(source, fieldName, nameof(VocabSize), VocabSize);
+        if (KeyValueHeads < 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, fieldName(nameof(KeyValueHeads)),
+                $"is {KeyValueHeads}", "set it to a positive divisor of the attention heads, or leave it out for multi-head attention");
+        if (HeadDim < 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, fieldName(nameof(HeadDim)),
+                $"is {HeadDim}", "set a positive head dimension, or leave it out to use hidden size / heads");
+        if (HeadDim == 0 && HiddenSize % AttentionHeads != 0)
+            throw new ModelDescriptionException(DiagnosticIds.HeadsDoNotDivide, source, fieldName(nameof(AttentionHeads)),
+                $"{AttentionHeads} heads do not divide hidden size {HiddenSize}",
+                $"use a head count that divides {HiddenSize}, or give the head dimension explicitly");
+        if (AttentionHeads % EffectiveKeyValueHeads != 0)
+            throw new ModelDescriptionException(DiagnosticIds.HeadsDoNotDivide, source, fieldName(nameof(KeyValueHeads)),
+                $"{EffectiveKeyValueHeads} key/value heads do not divide {AttentionHeads} attention heads",
+                "grouped-query attention needs the attention heads to be a multiple of the key/value heads");
+    }
+
+    private static void RequirePositive(string source, System.Func<string, string> fieldName, string name, int value)
+    {
+        if (value <= 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, fieldName(name),
+                value == 0 ? "is missing or 0" : $"is {value}", "give a positive integer");
+    }
+}

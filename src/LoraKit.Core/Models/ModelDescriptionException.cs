@@ -1,0 +1,42 @@
+using System;
+
+namespace LoraKit.Models;
+
+/// <summary>
+/// An invalid model description (LORA2xxx). The message is one line naming the source (file or
+/// attribute), the field and the fix.
+/// </summary>
+public sealed class ModelDescriptionException : Exception
+{
+    public ModelDescriptionException(string id, string source, string? field, string problem, string fix, int line = 0)
+        : base(Format(id, source, field, problem, fix, line))
+    {
+        Id = id;
+        Source = source;
+        Field = field;
+        Problem = problem;
+        Fix = fix;
+        Line = line;
+    }
+
+    public string Id { get; }
+
+    /// <summary>The file or attribute the description came from.</summary>
+    public new string Source { get; }
+
+    /// <summary>The offending key or property, when one is to blame.</summary>
+    public string? Field { get; }
+
+    public string Problem { get; }
+    public string Fix { get; }
+
+    /// <summary>1-based line in <see cref="Source"/>, or 0 when unknown.</summary>
+    public int Line { get; }
+
+    private static string Format(string id, string source, string? field, string problem, string fix, int line)
+    {
+        var where = line > 0 ? $"{source}({line})" : source;
+        var key = field is null ? "" : $" '{field}'";
+        return $"{id}: {where}:{key} {problem}; {fix}";
+    }
+}

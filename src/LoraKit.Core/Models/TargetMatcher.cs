@@ -1,0 +1,100 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace LoraKit.Models;
+
+/// <summary>One adapted module instance: its full path and sizes.</summary>
+public sealed record MatchedModule(string Path, int InFeatures, int OutFeatures, bool HasBias, LinearLayer Layer);
+
+/// <summary>The outcome of matching target names against a model's linear layers.</summary>
+public sealed class TargetMatch
+{
+    internal TargetMatch(IReadOnlyList<MatchedModule> modules, IReadOnlyDictionary<string, int> hitsPerTarget)
+    {
+        Modules = modules;
+        HitsPerTarget = hitsPerTarget;
+    }
+
+    /// <summary>Every module instance that at least one target matched, in model order.</summary>
+    public IReadOnlyList<MatchedModule> Modules { get; }
+
+    /// <summary>How many module instances each target matched.</summary>
+    public IReadOnlyDictionary<string, int> HitsPerTarget { get; }
+
+    /// <summary>Targets that matched nothing. PEFT itself only complains when every target misses.</summary>
+    public IReadOnlyList<string> Unmatched => HitsPerTarget.Where(kv => kv.Value == 0).Select(kv => kv.Key).ToArray();
+}
+
+/// <summary>
+/// PEFT's target semantics for a list of names: a module matches a target when its full path equals
+/// the target or ends with "." + target; <c>all-linear</c> matches every linear layer but the output head.
+/// </summary>
+public static class TargetMatcher
+{
+    public static bool Matches(string modulePath, string target) =>
+        string.Equals(modulePath, target, StringComparison.Ordinal) ||
+        (modulePath.Length > target.Length + 1 &&
+         modulePath.EndsWith(target, StringComparison.Ordinal) &&
+         modulePath[modulePath.Length - target.Length - 1] == '.');
+
+    public static TargetMatch Match(ModelShape model, IReadOnlyList<string> targets)
+    {
+        var hits = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var t in targets) hits[t] = 0;
+        var modules = new List<MatchedModule>();
+        foreach (var layer in model.Linears)
+        {
+            foreach (var path in layer.InstancePaths())
+            {
+                var matched = false;
+                foreach (var t in targets)
+                {
+                    var hit = t == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(path, t);
+                    if (!hit) continue;
+                    hits[t]++;
+                    matched = true;
+                }
+                if (matched) modules.Add(new MatchedModule(path, layer.InFeatures, layer.OutFeatures, layer.HasBias, layer));
+            }
+        }
+        return new TargetMatch(modules, hits);
+    }
+
+    /// <summary>The existing module leaf name closest to a misspelt target (edit distance), or null.</summary>
+    public static string? SuggestClosest(ModelShape model, string target)
+    {
+        var leaf = target.Substring(target.LastIndexOf('.') + 1);
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var name in model.LinearLeafNames)
+        {
+            var d = EditDistance(leaf, name);
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = name;
+            }
+        }
+        // Farther than half the name is a different word, not a typo.
+        return best is not null && bestDistance <= Math.Max(2, leaf.Length / 2) ? best : null;
+    }
+
+    internal static int EditDistance(string a, string b)
+    {
+        var prev = new int[b.Length + 1];
+        var cur = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++) prev[j] = j;
+        for (var i = 1; i <= a.Length; i++)
+        {
+            cur[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+            }
+            (prev, cur) = (cur, prev);
+        }
+        return prev[b.Length];
+    }
+}

@@ -1,0 +1,38 @@
+namespace LoraKit.Rules;
+
+/// <summary>
+/// Every LoraKit diagnostic ID, one place for the analyzers, the CLI, the MSBuild task and the
+/// runtime. IDs are never reused. Ranges: 1xxx adapter configuration, 2xxx model description,
+/// 3xxx training run.
+/// </summary>
+public static class DiagnosticIds
+{
+    public const string AlphaRatio = "LORA1001";
+    public const string ParameterBudget = "LORA1002";
+    public const string RankRange = "LORA1003";
+    public const string TargetNotFound = "LORA1004";
+    public const string DropoutRange = "LORA1005";
+    public const string GpuMemory = "LORA1006";
+    public const string RankDiffersFromLock = "LORA1007";
+
+    /// <summary>A dimension is missing, non-positive or not an integer.</summary>
+    public const string InvalidDimension = "LORA2001";
+
+    /// <summary>Head counts do not divide: hidden size by heads, heads by key/value heads.</summary>
+    public const string HeadsDoNotDivide = "LORA2002";
+
+    /// <summary>The model config file cannot be read or is not valid JSON.</summary>
+    public const string UnreadableConfig = "LORA2003";
+
+    /// <summary>The model config names an architecture LoraKit does not build.</summary>
+    public const string UnsupportedArchitecture = "LORA2004";
+
+    /// <summary>A custom model's linear layers are invalid (empty or duplicate name, sizes below 1).</summary>
+    public const string InvalidCustomLayer = "LORA2005";
+
+    /// <summary>A native library of the build output needs a libstdc++ version the host lacks and that cannot safely be made weak.</summary>
+    public const string NativeLibraryIncompatible = "LORA3100";
+
+    /// <summary>The repository-relative help page of a diagnostic.</summary>
+    public static string HelpLink(string id) => $"https://github.com/lorakit/lorakit/blob/main/docs/rules/{id}.md";
+}

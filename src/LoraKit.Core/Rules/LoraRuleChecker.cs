@@ -1,0 +1,125 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using LoraKit.Models;
+
+namespace LoraKit.Rules;
+
+/// <summary>
+/// The configuration rules LORA1001–LORA1005, computed from LoraKit.Core's arithmetic. The analyzers,
+/// the CLI and the trainer all call this, so they cannot disagree.
+/// </summary>
+public static class LoraRuleChecker
+{
+    public static IReadOnlyList<RuleFinding> Check(ModelShape model, LoraConfig config, LoraThresholds thresholds, string adapterName)
+    {
+        var findings = new List<RuleFinding>();
+        var rankFinding = CheckRank(config.Rank, thresholds, adapterName);
+        if (rankFinding is not null) findings.Add(rankFinding);
+        var rankValid = config.Rank >= 1;
+
+        if (rankValid)
+        {
+            var alpha = CheckAlphaRatio(config, thresholds, adapterName);
+            if (alpha is not null) findings.Add(alpha);
+        }
+
+        var match = TargetMatcher.Match(model, config.TargetModules);
+        findings.AddRange(CheckTargets(model, match));
+
+        if (rankValid && match.Modules.Count > 0)
+        {
+            var budget = CheckBudget(model, ParameterCount.Compute(model, config, match), thresholds, adapterName);
+            if (budget is not null) findings.Add(budget);
+        }
+
+        var dropout = CheckDropout(config.Dropout, thresholds, adapterName);
+        if (dropout is not null) findings.Add(dropout);
+        return findings;
+    }
+
+    /// <summary>LORA1003: rank within [MinRank, MaxRank] and a power of two.</summary>
+    public static RuleFinding? CheckRank(int rank, LoraThresholds t, string adapterName)
+    {
+        if (rank < t.MinRank)
+            return new(DiagnosticIds.RankRange, RuleSeverity.Error, "Rank",
+                $"{adapterName}: rank {rank} is below {t.MinRank}; LoRA needs at least one dimension (start with 8)");
+        if (rank > t.MaxRank)
+            return new(DiagnosticIds.RankRange, RuleSeverity.Warning, "Rank",
+                $"{adapterName}: rank {rank} is above the maximum {t.MaxRank}; past the knee of the rank curve more rank costs memory without benefit (raise lorakit.max_rank if intended)");
+        if (t.RequirePowerOfTwoRank && !IsPowerOfTwo(rank))
+        {
+            var (lower, upper) = PowerOfTwoNeighbours(rank);
+            return new(DiagnosticIds.RankRange, RuleSeverity.Warning, "Rank",
+                $"{adapterName}: rank {rank} is not a power of two; use {lower} or {upper} (nearest: {NearestPowerOfTwo(rank)})");
+        }
+        return null;
+    }
+
+    /// <summary>LORA1001: alpha/r equals one of the allowed ratios. Skipped for non-default init (Seed A: the heuristic assumes default initialisation).</summary>
+    public static RuleFinding? CheckAlphaRatio(LoraConfig config, LoraThresholds t, string adapterName)
+    {
+        if (config.Rank < 1 || config.InitWeights != LoraInitWeights.Default) return null;
+        var ratio = config.Alpha / config.Rank;
+        if (t.AlphaRatios.Any(r => Math.Abs(r - ratio) <= 1e-9 * Math.Max(1, r))) return null;
+        var expected = t.ExpectedAlpha(config.Rank);
+        var scaling = config.Scaling;
+        var expectedScaling = LoraConfig.ComputeScaling(config.Rank, expected, config.UseRsLora);
+        var allowed = string.Join(" or ", t.AlphaRatios.Select(Format.Number));
+        return new(DiagnosticIds.AlphaRatio, RuleSeverity.Warning, "Alpha",
+            $"{adapterName}: alpha/r = {Format.Number(config.Alpha)}/{config.Rank} = {Format.Number(ratio)}, expected {allowed}; " +
+            $"the update is scaled by {Format.Number(scaling)} instead of {Format.Number(expectedScaling)} (set Alpha = {Format.Number(expected)})");
+    }
+
+    /// <summary>LORA1002: trainable parameters within [BudgetMin, BudgetMax] % of the base.</summary>
+    public static RuleFinding? CheckBudget(ModelShape model, ParameterCount count, LoraThresholds t, string adapterName)
+    {
+        var p = count.BudgetPercent;
+        if (p >= t.BudgetMinPercent && p <= t.BudgetMaxPercent) return null;
+        var advice = p < t.BudgetMinPercent
+            ? "raise the rank or add target modules"
+            : "lower the rank or target fewer modules";
+        return new(DiagnosticIds.ParameterBudget, RuleSeverity.Warning, "Rank",
+            $"{adapterName} trains {Format.Count(count.TrainableParameters)} parameters = {Format.Percent(p)} of {model.Name}'s {Format.Count(count.BaseParameters)}; " +
+            $"the budget is {Format.Number(t.BudgetMinPercent)} %–{Format.Number(t.BudgetMaxPercent)} % ({advice})");
+    }
+
+    /// <summary>LORA1004: one finding per target that matches no module.</summary>
+    public static IEnumerable<RuleFinding> CheckTargets(ModelShape model, TargetMatch match)
+    {
+        var names = string.Join(", ", model.LinearLeafNames);
+        foreach (var target in match.Unmatched)
+        {
+            var closest = TargetMatcher.SuggestClosest(model, target);
+            var hint = closest is null ? "" : $"; did you mean '{closest}'?";
+            yield return new(DiagnosticIds.TargetNotFound, RuleSeverity.Error, "TargetModules",
+                $"target module '{target}' matches nothing in {model.Name}; its linear modules are {names}{hint}", target);
+        }
+    }
+
+    /// <summary>LORA1005: dropout within [0, DropoutMaxExclusive).</summary>
+    public static RuleFinding? CheckDropout(double dropout, LoraThresholds t, string adapterName)
+    {
+        if (dropout >= 0 && dropout < t.DropoutMaxExclusive) return null;
+        return new(DiagnosticIds.DropoutRange, RuleSeverity.Warning, "Dropout",
+            $"{adapterName}: dropout {Format.Number(dropout)} is outside [0, {Format.Number(t.DropoutMaxExclusive)}); " +
+            $"typical LoRA dropout is {Format.Number(t.DropoutAdviceMin)}–{Format.Number(t.DropoutAdviceMax)}");
+    }
+
+    public static bool IsPowerOfTwo(int n) => n > 0 && (n & (n - 1)) == 0;
+
+    public static (int Lower, int Upper) PowerOfTwoNeighbours(int n)
+    {
+        var lower = 1;
+        while (lower * 2 <= n) lower *= 2;
+        return (lower, lower * 2);
+    }
+
+    /// <summary>The nearest power of two; ties round up (12 → 16), matching the LORA1003 code fix.</summary>
+    public static int NearestPowerOfTwo(int n)
+    {
+        if (n <= 1) return 1;
+        var (lower, upper) = PowerOfTwoNeighbours(n);
+        return n - lower < upper - n ? lower : upper;
+    }
+}

@@ -65,6 +65,10 @@ public static class TargetMatcher
     public static string? SuggestClosest(ModelShape model, string target)
     {
         var leaf = target.Substring(target.LastIndexOf('.') + 1);
+        if (leaf.Length == 0) return null;
+        // "gate" → "gate_proj": a truncated name is a prefix of the real one.
+        foreach (var name in model.LinearLeafNames)
+            if (name.StartsWith(leaf, StringComparison.Ordinal) && name != leaf) return name;
         string? best = null;
         var bestDistance = int.MaxValue;
         foreach (var name in model.LinearLeafNames)

@@ -1,0 +1,89 @@
+using LoraKit.Memory;
+using LoraKit.Models;
+using Xunit;
+
+namespace LoraKit.Core.Tests;
+
+public class MemoryEstimatorTests
+{
+    private static readonly ModelShape Llama7B = ModelPresets.GetShape("llama2-7b");
+    private static readonly LoraConfig Qv8 = new() { Rank = 8, Alpha = 16 };
+
+    [Fact]
+    public void Lora_state_costs_16_bytes_per_trainable_parameter()
+    {
+        var e = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions());
+        Assert.Equal(4_194_304L * 4, e.LoraWeights);
+        Assert.Equal(4_194_304L * 4, e.LoraGradients);
+        Assert.Equal(4_194_304L * 8, e.OptimizerState);
+    }
+
+    [Fact]
+    public void A_4bit_base_still_pays_full_precision_lora_state()
+    {
+        var bf16 = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BasePrecision = WeightPrecision.BFloat16 });
+        var nf4 = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BasePrecision = WeightPrecision.NF4 });
+        Assert.True(nf4.BaseWeights < bf16.BaseWeights / 3);
+        Assert.Equal(bf16.LoraWeights + bf16.LoraGradients + bf16.OptimizerState, nf4.LoraWeights + nf4.LoraGradients + nf4.OptimizerState);
+    }
+
+    [Fact]
+    public void Base_weight_bytes_by_precision()
+    {
+        long total = Llama7B.TotalParameters;
+        Assert.Equal(total * 4, MemoryEstimator.BaseWeightBytes(Llama7B, WeightPrecision.Float32));
+        Assert.Equal(total * 2, MemoryEstimator.BaseWeightBytes(Llama7B, WeightPrecision.BFloat16));
+        // NF4 on the 6.48 B linear weights (0.5 B + 4 B absmax per 64 = 0.5625 B), 262 M embed/head/norm params in bf16.
+        long linear = 32L * (4 * 4096 * 4096 + 3 * 4096 * 11008);
+        long rest = total - linear;
+        Assert.Equal(linear / 2 + linear / 64 * 4 + rest * 2, MemoryEstimator.BaseWeightBytes(Llama7B, WeightPrecision.NF4));
+        Assert.True(MemoryEstimator.BaseWeightBytes(Llama7B, WeightPrecision.Int8) < total * 2);
+    }
+
+    [Fact]
+    public void More_targets_and_higher_rank_cost_more()
+    {
+        var o = new MemoryOptions { BatchSize = 4, SequenceLength = 1024 };
+        var qv8 = MemoryEstimator.Estimate(Llama7B, Qv8, o).Total;
+        var qv16 = MemoryEstimator.Estimate(Llama7B, new LoraConfig { Rank = 16, Alpha = 32 }, o).Total;
+        var qkv8 = MemoryEstimator.Estimate(Llama7B, new LoraConfig { Rank = 8, Alpha = 16, TargetModules = new[] { "q_proj", "k_proj", "v_proj" } }, o).Total;
+        Assert.True(qv16 > qv8);
+        Assert.True(qkv8 > qv8);
+    }
+
+    [Fact]
+    public void Activations_scale_with_batch_and_sequence_and_drop_with_checkpointing()
+    {
+        var a = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512 });
+        var b = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 2, SequenceLength = 512 });
+        var c = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, GradientCheckpointing = true });
+        var d = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, FusedAttention = false });
+        Assert.Equal(2 * a.Activations, b.Activations);
+        Assert.True(c.Activations < a.Activations / 5);
+        Assert.True(d.Activations > a.Activations);
+        Assert.Equal(2 * a.Logits, b.Logits);
+    }
+
+    [Fact]
+    public void Activation_formula_by_hand_for_a_small_model()
+    {
+        var model = ModelShape.FromLlama("s", new LlamaDimensions { HiddenSize = 64, IntermediateSize = 128, Layers = 2, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 10 });
+        var config = new LoraConfig { Rank = 2, Alpha = 4 };
+        var e = MemoryEstimator.Estimate(model, config, new MemoryOptions { BatchSize = 3, SequenceLength = 5, ActivationBytes = 4 });
+        long perLayer = 3 * 5 * (6 * 64 + 3 * 32 + 4 * 128);
+        long lora = 4 /*modules*/ * 3 * 5 * 2;
+        Assert.Equal((2 * perLayer + lora) * 4, e.Activations);
+        Assert.Equal(3L * 5 * 10 * 4 * 2, e.Logits);
+    }
+
+    [Fact]
+    public void Seven_b_bf16_total_is_the_sum_of_its_parts()
+    {
+        // 6,738,415,616 parameters × 2 bytes = 12.55 GiB of bf16 weights.
+        var e = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512 });
+        Assert.InRange(e.BaseWeights / (1024.0 * 1024 * 1024), 12.55, 12.56);
+        long activations = 512L * 32 * (6 * 4096 + 3 * 4096 + 4 * 11008) * 2 + 64L * 512 * 8 * 2;
+        Assert.Equal(activations, e.Activations);
+        Assert.Equal(e.BaseWeights + 16 * 4_194_304L + activations + 512L * 32000 * 8 + e.Overhead, e.Total);
+    }
+}

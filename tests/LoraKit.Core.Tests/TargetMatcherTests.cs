@@ -1,0 +1,67 @@
+using System.Linq;
+using LoraKit.Models;
+using Xunit;
+
+namespace LoraKit.Core.Tests;
+
+/// <summary>PEFT's matching of a list of target names: exact, or a suffix after a dot.</summary>
+public class TargetMatcherTests
+{
+    private static readonly ModelShape Model = ModelShape.FromLlama("m", new LlamaDimensions
+    {
+        HiddenSize = 32, IntermediateSize = 64, Layers = 3, AttentionHeads = 4, VocabSize = 50,
+    });
+
+    [Theory]
+    [InlineData("model.layers.0.self_attn.q_proj", "q_proj", true)]
+    [InlineData("model.layers.0.self_attn.q_proj", "self_attn.q_proj", true)]
+    [InlineData("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.q_proj", true)]
+    [InlineData("model.layers.0.self_attn.q_proj", "proj", false)]     // not a whole segment
+    [InlineData("model.layers.0.self_attn.q_proj", "_proj", false)]
+    [InlineData("model.layers.0.self_attn.q_proj", "attn.q_proj", false)] // "self_attn" ≠ "attn"
+    [InlineData("model.layers.10.self_attn.q_proj", "0.self_attn.q_proj", false)]
+    [InlineData("lm_head", "lm_head", true)]
+    public void Matches_like_peft(string path, string target, bool expected) =>
+        Assert.Equal(expected, TargetMatcher.Matches(path, target));
+
+    [Fact]
+    public void A_layer_qualified_target_adapts_one_layer()
+    {
+        var match = TargetMatcher.Match(Model, new[] { "layers.1.self_attn.v_proj" });
+        Assert.Equal(new[] { "model.layers.1.self_attn.v_proj" }, match.Modules.Select(m => m.Path));
+    }
+
+    [Fact]
+    public void All_linear_takes_every_projection_but_not_the_head()
+    {
+        var match = TargetMatcher.Match(Model, new[] { LoraConfig.AllLinear });
+        Assert.Equal(3 * 7, match.Modules.Count);
+        Assert.DoesNotContain(match.Modules, m => m.Path == "lm_head");
+        Assert.Empty(match.Unmatched);
+    }
+
+    [Fact]
+    public void Targets_that_match_nothing_are_reported_even_when_others_match()
+    {
+        var match = TargetMatcher.Match(Model, new[] { "q_proj", "v_porj", "c_attn" });
+        Assert.Equal(new[] { "v_porj", "c_attn" }, match.Unmatched);
+        Assert.Equal(3, match.HitsPerTarget["q_proj"]);
+        Assert.Equal(3, match.Modules.Count);
+    }
+
+    [Fact]
+    public void A_module_matched_by_two_targets_counts_once()
+    {
+        var match = TargetMatcher.Match(Model, new[] { "q_proj", "self_attn.q_proj" });
+        Assert.Equal(3, match.Modules.Count);
+    }
+
+    [Theory]
+    [InlineData("q_porj", "q_proj")]
+    [InlineData("vproj", "v_proj")]
+    [InlineData("self_attn.o_prj", "o_proj")]
+    [InlineData("gate", "gate_proj")]
+    [InlineData("encoder_attention_query", null)]
+    public void Suggests_the_closest_existing_module(string typo, string? expected) =>
+        Assert.Equal(expected, TargetMatcher.SuggestClosest(Model, typo));
+}

@@ -87,3 +87,18 @@ public class MemoryEstimatorTests
         Assert.Equal(e.BaseWeights + 16 * 4_194_304L + activations + 512L * 32000 * 8 + e.Overhead, e.Total);
     }
 }
+
+public class MemoryRuleTests
+{
+    [Fact]
+    public void Fires_only_above_the_gpu_memory()
+    {
+        var e = new LoraKit.Memory.MemoryEstimate(10L << 30, 1L << 30, 1L << 30, 2L << 30, 1L << 30, 0, 1L << 30); // 16 GiB
+        Assert.Null(LoraKit.Rules.LoraRuleChecker.CheckMemory(e, 16, "A"));
+        var f = LoraKit.Rules.LoraRuleChecker.CheckMemory(e, 15.9, "A");
+        Assert.NotNull(f);
+        Assert.Equal("LORA1006", f!.Id);
+        Assert.StartsWith("A: estimated peak training memory 16.00 GiB exceeds the GPU's 15.9 GiB (base weights 10.00 GiB, LoRA state 4.00 GiB, activations 1.00 GiB)", f.Message);
+        Assert.Null(LoraKit.Rules.LoraRuleChecker.CheckMemory(e, 0, "A")); // 0 = not configured
+    }
+}

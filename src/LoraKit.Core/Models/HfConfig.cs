@@ -97,8 +97,17 @@ public static class HfConfig
     }
 
     /// <summary>Loads a config.json straight into a <see cref="ModelShape"/>.</summary>
-    public static ModelShape LoadShape(string path, string? name = null) =>
-        ModelShape.FromLlama(name ?? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path, Load(path), path);
+    public static ModelShape LoadShape(string path, string? name = null) => ModelShape.FromLlama(name ?? ModelNameFor(path), Load(path), path);
+
+    /// <summary>models/TinyLlama/config.json → "TinyLlama"; tinyllama.json → "tinyllama".</summary>
+    public static string ModelNameFor(string configPath)
+    {
+        var full = Path.GetFullPath(configPath);
+        if (!string.Equals(Path.GetFileName(full), "config.json", StringComparison.OrdinalIgnoreCase))
+            return Path.GetFileNameWithoutExtension(full);
+        var folder = Path.GetFileName(Path.GetDirectoryName(full));
+        return string.IsNullOrEmpty(folder) ? "config" : folder!;
+    }
 
     private static string ReadModelType(JsonValue root, string source)
     {

@@ -106,6 +106,16 @@ public static class LoraRuleChecker
             $"typical LoRA dropout is {Format.Number(t.DropoutAdviceMin)}–{Format.Number(t.DropoutAdviceMax)}");
     }
 
+    /// <summary>LORA1006: the estimated peak training memory exceeds the GPU's memory.</summary>
+    public static RuleFinding? CheckMemory(Memory.MemoryEstimate estimate, double gpuMemoryGiB, string adapterName)
+    {
+        if (gpuMemoryGiB <= 0 || estimate.TotalGiB <= gpuMemoryGiB) return null;
+        return new(DiagnosticIds.GpuMemory, RuleSeverity.Warning, "Rank",
+            $"{adapterName}: estimated peak training memory {Format.GiB(estimate.Total)} exceeds the GPU's {Format.Number(gpuMemoryGiB)} GiB " +
+            $"(base weights {Format.GiB(estimate.BaseWeights)}, LoRA state {Format.GiB(estimate.LoraWeights + estimate.LoraGradients + estimate.OptimizerState)}, " +
+            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, quantise the base, lower the rank or target fewer modules");
+    }
+
     public static bool IsPowerOfTwo(int n) => n > 0 && (n & (n - 1)) == 0;
 
     public static (int Lower, int Upper) PowerOfTwoNeighbours(int n)

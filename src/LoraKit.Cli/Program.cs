@@ -1,0 +1,4 @@
+using System;
+using LoraKit.Cli;
+
+return LoraKitCli.Run(args, Console.Out, Console.Error);

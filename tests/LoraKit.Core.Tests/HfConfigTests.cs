@@ -91,3 +91,19 @@ public class HfConfigTests
         Assert.Contains(path, e.Message);
     }
 }
+
+public class HfConfigDefaultsTests
+{
+    [Theory]
+    [InlineData("llama", 32, 128)]   // LlamaConfig: kv heads = heads, head_dim = hidden / heads
+    [InlineData("mistral", 8, 128)]  // MistralConfig: num_key_value_heads=8
+    [InlineData("qwen2", 32, 128)]   // Qwen2Config: num_key_value_heads=32
+    [InlineData("qwen3", 8, 128)]    // Qwen3Config: num_key_value_heads=8, head_dim=128
+    public void Absent_keys_take_the_transformers_default_of_the_model_type(string type, int kvHeads, int headDim)
+    {
+        var json = $$"""{ "model_type": "{{type}}", "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 2, "num_attention_heads": 32, "vocab_size": 100 }""";
+        var d = HfConfig.Parse(json, "c.json");
+        Assert.Equal(kvHeads, d.EffectiveKeyValueHeads);
+        Assert.Equal(headDim, d.EffectiveHeadDim);
+    }
+}

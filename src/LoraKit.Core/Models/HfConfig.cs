@@ -79,9 +79,9 @@ public static class HfConfig
             IntermediateSize = RequiredInt(root, source, "intermediate_size"),
             Layers = RequiredInt(root, source, "num_hidden_layers"),
             AttentionHeads = RequiredInt(root, source, "num_attention_heads"),
-            KeyValueHeads = OptionalInt(root, source, "num_key_value_heads", 0),
+            KeyValueHeads = OptionalInt(root, source, "num_key_value_heads", DefaultKeyValueHeads(modelType)),
             VocabSize = RequiredInt(root, source, "vocab_size"),
-            HeadDim = OptionalInt(root, source, "head_dim", 0),
+            HeadDim = OptionalInt(root, source, "head_dim", modelType == "qwen3" ? 128 : 0),
             TieWordEmbeddings = OptionalBool(root, source, "tie_word_embeddings", false),
             // Qwen2 always has q/k/v biases and no o_proj bias; Llama's attention_bias covers all four.
             QkvBias = modelType == "qwen2" || attentionBias,
@@ -108,6 +108,18 @@ public static class HfConfig
         var folder = Path.GetFileName(Path.GetDirectoryName(full));
         return string.IsNullOrEmpty(folder) ? "config" : folder!;
     }
+
+    /// <summary>
+    /// num_key_value_heads when config.json leaves it out, as the transformers config classes default it:
+    /// Llama uses the attention heads (0 = derive), Mistral and Qwen3 8, Qwen2 32.
+    /// </summary>
+    private static int DefaultKeyValueHeads(string modelType) => modelType switch
+    {
+        "mistral" => 8,
+        "qwen3" => 8,
+        "qwen2" => 32,
+        _ => 0,
+    };
 
     private static string ReadModelType(JsonValue root, string source)
     {

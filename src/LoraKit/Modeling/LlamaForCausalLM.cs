@@ -1,0 +1,304 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using LoraKit.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraKit.Modeling;
+
+/// <summary>
+/// A Llama-family causal language model (Llama, Mistral, Qwen2, Qwen3) with Hugging Face module and
+/// parameter names: <c>model.embed_tokens.weight</c>, <c>model.layers.{i}.self_attn.q_proj.weight</c>, …,
+/// <c>model.norm.weight</c>, <c>lm_head.weight</c> (absent when the embeddings are tied).
+/// input_ids [batch, seq] (int64) → logits [batch, seq, vocab].
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+{
+    /// <summary>The decoder stack; registered as <c>model</c>.</summary>
+    public LlamaModel model;
+
+    /// <summary>
+    /// The output head; an nn.Linear [vocab, hidden] without bias, or a <see cref="TiedLinear"/> reading
+    /// <c>model.embed_tokens.weight</c> when the embeddings are tied. Replaceable (see <see cref="LinearSlots"/>).
+    /// </summary>
+    public nn.Module<Tensor, Tensor> lm_head;
+
+    private readonly LlamaDimensions _dims;
+
+    public LlamaForCausalLM(LlamaDimensions dims, Device? device = null, ScalarType dtype = ScalarType.Float32)
+        : base(nameof(LlamaForCausalLM))
+    {
+        if (dims is null) throw new ArgumentNullException(nameof(dims));
+        dims.Validate(dims.ModelType, HfConfig.KeyFor);
+        if (dims.EffectiveHeadDim % 2 != 0)
+            throw new ArgumentException($"rotary embeddings need an even head dimension, got {dims.EffectiveHeadDim}", nameof(dims));
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float64))
+            throw new ArgumentException($"a model is built in a floating-point type, not {dtype}", nameof(dtype));
+        _dims = dims;
+        model = new LlamaModel(dims, device, dtype);
+        lm_head = dims.TieWordEmbeddings
+            ? new TiedLinear(() => model.embed_tokens.weight!)
+            : nn.Linear(dims.HiddenSize, dims.VocabSize, hasBias: false, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public LlamaDimensions Dimensions => _dims;
+
+    /// <summary>
+    /// A model with Hugging Face's random initialisation, deterministic in <paramref name="seed"/> whatever the
+    /// device: linear and embedding weights ~ N(0, 0.02²) drawn from a CPU generator seeded with
+    /// <paramref name="seed"/> in named_parameters order, biases 0, norm weights 1.
+    /// </summary>
+    public static LlamaForCausalLM Create(LlamaDimensions dims, Device? device = null, ScalarType dtype = ScalarType.Float32, long seed = 0)
+    {
+        var m = new LlamaForCausalLM(dims, device, dtype);
+        m.InitializeWeights(seed);
+        return m;
+    }
+
+    /// <summary>Re-draws every weight as <see cref="Create"/> does.</summary>
+    public void InitializeWeights(long seed, double std = 0.02)
+    {
+        using var generator = new torch.Generator(unchecked((ulong)seed), torch.CPU);
+        using var noGrad = torch.no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith(".bias", StringComparison.Ordinal))
+                p.zero_();
+            else if (IsNormWeight(name))
+                p.fill_(1.0);
+            else
+            {
+                using var sample = torch.empty(p.shape, dtype: ScalarType.Float32, device: torch.CPU).normal_(0.0, std, generator);
+                p.copy_(sample);
+            }
+        }
+    }
+
+    private static bool IsNormWeight(string name)
+    {
+        var segments = name.Split('.');
+        return segments.Length >= 2 && segments[^1] == "weight" && segments[^2].EndsWith("norm", StringComparison.Ordinal);
+    }
+
+    /// <summary>input_ids [batch, seq] → logits [batch, seq, vocab], causal attention.</summary>
+    public override Tensor forward(Tensor inputIds) => forward(inputIds, null, null);
+
+    /// <summary>
+    /// input_ids [batch, seq] → logits [batch, seq, vocab]. <paramref name="attentionMask"/> [batch, seq]
+    /// of 1/0 keeps padding keys out of attention (outputs at padding positions are meaningless);
+    /// <paramref name="positionIds"/> [batch, seq] overrides the default positions 0 … seq−1 (e.g. for left padding).
+    /// </summary>
+    public Tensor forward(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var hidden = model.forward(inputIds, attentionMask, positionIds);
+        return lm_head.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean next-token cross-entropy of this model on <paramref name="inputIds"/> (see <see cref="CausalLmLoss"/>).</summary>
+    public Tensor Loss(Tensor inputIds, Tensor labels, Tensor? attentionMask = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var logits = forward(inputIds, attentionMask);
+        return CausalLmLoss(logits, labels).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Hugging Face's causal-LM loss: logits at position t predict labels[t+1]; labels equal to −100 are
+    /// ignored; the mean is over the remaining tokens, computed in float32. logits [batch, seq, vocab], labels [batch, seq].
+    /// </summary>
+    public static Tensor CausalLmLoss(Tensor logits, Tensor labels, long ignoreIndex = -100)
+    {
+        if (logits.dim() != 3 || labels.dim() != 2 || logits.shape[0] != labels.shape[0] || logits.shape[1] != labels.shape[1])
+            throw new ArgumentException(
+                $"logits must be [batch, seq, vocab] and labels [batch, seq]; got [{string.Join(", ", logits.shape)}] and [{string.Join(", ", labels.shape)}]");
+        using var scope = torch.NewDisposeScope();
+        var seq = logits.shape[1];
+        var vocab = logits.shape[2];
+        var shiftedLogits = logits.narrow(1, 0, seq - 1).reshape(-1, vocab).to(ScalarType.Float32);
+        var shiftedLabels = labels.narrow(1, 1, seq - 1).reshape(-1).to(ScalarType.Int64).to(logits.device);
+        return nn.functional.cross_entropy(shiftedLogits, shiftedLabels, ignore_index: ignoreIndex).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Every linear layer with its HF path: per layer q/k/v/o_proj, gate/up/down_proj, then lm_head.
+    /// <see cref="LinearSlot.Replace"/> sets the field and re-registers the module under the same name.
+    /// </summary>
+    public IReadOnlyList<LinearSlot> LinearSlots()
+    {
+        var slots = new List<LinearSlot>();
+        for (var i = 0; i < model.layers.Count; i++)
+        {
+            var layer = model.layers[i];
+            var prefix = $"model.layers.{i}";
+            foreach (var n in new[] { "q_proj", "k_proj", "v_proj", "o_proj" })
+                slots.Add(new LinearSlot($"{prefix}.self_attn.{n}", layer.self_attn, n));
+            foreach (var n in new[] { "gate_proj", "up_proj", "down_proj" })
+                slots.Add(new LinearSlot($"{prefix}.mlp.{n}", layer.mlp, n));
+        }
+        slots.Add(new LinearSlot("lm_head", this, "lm_head"));
+        return slots;
+    }
+
+    /// <summary>Parameters of the model, each tensor counted once (a tied head adds nothing).</summary>
+    public long ParameterCount()
+    {
+        var seen = new HashSet<IntPtr>();
+        var seenObjects = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        long total = 0;
+        foreach (var (_, p) in named_parameters())
+            if (seenObjects.Add(p) && seen.Add(p.Handle))
+                total += p.numel();
+        return total;
+    }
+
+    /// <summary>
+    /// The parameters under their Hugging Face names (detached views sharing the parameters' storage), in
+    /// model order. A tied model has no lm_head.weight, as in Hugging Face checkpoints.
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor> HfStateDict()
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in named_parameters())
+            result[name] = p.detach();
+        return result;
+    }
+
+    /// <summary>
+    /// Copies Hugging Face named tensors into the parameters (converting dtype and device). Throws an
+    /// <see cref="HfStateDictException"/> — before copying anything — naming every missing, unexpected or
+    /// misshapen tensor. Ignores <c>*.rotary_emb.inv_freq</c> buffers; a tied model accepts an absent (or a
+    /// present, ignored) lm_head.weight.
+    /// </summary>
+    public void LoadHfStateDict(IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        if (tensors is null) throw new ArgumentNullException(nameof(tensors));
+        var parameters = named_parameters().ToList();
+        var expected = new HashSet<string>(parameters.Select(p => p.name), StringComparer.Ordinal);
+        var missing = new List<string>();
+        var mismatched = new List<ShapeMismatch>();
+        foreach (var (name, p) in parameters)
+        {
+            if (!tensors.TryGetValue(name, out var t) || t is null)
+                missing.Add(name);
+            else if (!t.shape.SequenceEqual(p.shape))
+                mismatched.Add(new ShapeMismatch(name, p.shape, t.shape));
+        }
+        var unexpected = new List<string>();
+        foreach (var (name, t) in tensors)
+        {
+            if (expected.Contains(name) || name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
+            if (name == "lm_head.weight" && _dims.TieWordEmbeddings)
+            {
+                var shape = new long[] { _dims.VocabSize, _dims.HiddenSize };
+                if (!t.shape.SequenceEqual(shape)) mismatched.Add(new ShapeMismatch(name, shape, t.shape));
+                continue;
+            }
+            unexpected.Add(name);
+        }
+        if (missing.Count + unexpected.Count + mismatched.Count > 0)
+        {
+            unexpected.Sort(StringComparer.Ordinal);
+            throw new HfStateDictException($"{nameof(LlamaForCausalLM)} ({_dims.ModelType}, {_dims.Layers} layers)", missing, unexpected, mismatched);
+        }
+        using var noGrad = torch.no_grad();
+        foreach (var (name, p) in parameters)
+            p.copy_(tensors[name]);
+    }
+
+    /// <summary>
+    /// A Hugging Face config.json for <paramref name="dims"/>, which <see cref="HfConfig.Parse"/> reads back
+    /// equal. num_key_value_heads and head_dim are written when set; when 0 ("derive") they are left out for
+    /// llama (whose config derives them the same way) and written as the derived value for mistral, qwen2 and
+    /// qwen3, whose configs have other defaults (8 or 32 heads, head_dim 128), so those come back explicit.
+    /// Throws when the dims need biases or norms the model type's transformers class cannot express.
+    /// </summary>
+    public static string ToHfConfigJson(LlamaDimensions dims, ScalarType dtype = ScalarType.Float32)
+    {
+        if (dims is null) throw new ArgumentNullException(nameof(dims));
+        dims.Validate(dims.ModelType, HfConfig.KeyFor);
+        var architecture = dims.ModelType switch
+        {
+            "llama" => "LlamaForCausalLM",
+            "mistral" => "MistralForCausalLM",
+            "qwen2" => "Qwen2ForCausalLM",
+            "qwen3" => "Qwen3ForCausalLM",
+            _ => throw new ArgumentException($"model type \"{dims.ModelType}\" has no Hugging Face config here; use one of {string.Join(", ", HfConfig.SupportedModelTypes)}", nameof(dims)),
+        };
+        CheckExpressible(dims);
+        var torchDtype = dtype switch
+        {
+            ScalarType.Float32 => "float32",
+            ScalarType.BFloat16 => "bfloat16",
+            ScalarType.Float16 => "float16",
+            ScalarType.Float64 => "float64",
+            _ => throw new ArgumentException($"{dtype} is not a model dtype", nameof(dtype)),
+        };
+        var isLlama = dims.ModelType == "llama";
+
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("architectures");
+            w.WriteStringValue(architecture);
+            w.WriteEndArray();
+            w.WriteString("model_type", dims.ModelType);
+            w.WriteNumber("hidden_size", dims.HiddenSize);
+            w.WriteNumber("intermediate_size", dims.IntermediateSize);
+            w.WriteNumber("num_hidden_layers", dims.Layers);
+            w.WriteNumber("num_attention_heads", dims.AttentionHeads);
+            if (dims.KeyValueHeads > 0 || !isLlama) w.WriteNumber("num_key_value_heads", dims.EffectiveKeyValueHeads);
+            if (dims.HeadDim > 0 || !isLlama) w.WriteNumber("head_dim", dims.EffectiveHeadDim);
+            w.WriteNumber("vocab_size", dims.VocabSize);
+            w.WriteNumber("rms_norm_eps", dims.RmsNormEps);
+            w.WriteNumber("rope_theta", dims.RopeTheta);
+            w.WriteNumber("max_position_embeddings", dims.MaxPositionEmbeddings);
+            w.WriteBoolean("tie_word_embeddings", dims.TieWordEmbeddings);
+            // Qwen2's q/k/v biases are built in; its config has no attention_bias.
+            if (dims.ModelType != "qwen2") w.WriteBoolean("attention_bias", dims.QkvBias);
+            w.WriteBoolean("mlp_bias", dims.MlpBias);
+            w.WriteString("hidden_act", "silu");
+            w.WriteNumber("initializer_range", 0.02);
+            w.WriteNumber("attention_dropout", 0.0);
+            w.WriteString("torch_dtype", torchDtype);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void CheckExpressible(LlamaDimensions d)
+    {
+        void Require(bool ok, string what)
+        {
+            if (!ok) throw new ArgumentException($"a {d.ModelType} config.json cannot express {what}", nameof(d));
+        }
+        switch (d.ModelType)
+        {
+            case "llama":
+                Require(d.QkvBias == d.OutputProjectionBias, "q/k/v biases without an o_proj bias or the reverse (attention_bias covers all four)");
+                Require(!d.QkNorm, "q/k norms (only qwen3 has them)");
+                break;
+            case "mistral":
+                Require(!d.QkvBias && !d.OutputProjectionBias && !d.MlpBias, "biases (Mistral's linears have none)");
+                Require(!d.QkNorm, "q/k norms (only qwen3 has them)");
+                break;
+            case "qwen2":
+                Require(d.QkvBias && !d.OutputProjectionBias, "attention biases other than on q/k/v (Qwen2 always has exactly those)");
+                Require(!d.MlpBias, "MLP biases (Qwen2's MLP has none)");
+                Require(!d.QkNorm, "q/k norms (only qwen3 has them)");
+                break;
+            case "qwen3":
+                Require(d.QkNorm, "a model without q/k norms (Qwen3 always has them)");
+                Require(d.QkvBias == d.OutputProjectionBias, "q/k/v biases without an o_proj bias or the reverse (attention_bias covers all four)");
+                Require(!d.MlpBias, "MLP biases (Qwen3's MLP has none)");
+                break;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraKit.Modeling;
+
+/// <summary>
+/// Rotary position embeddings in Hugging Face's rotate-half layout: the head dimension is split in two
+/// halves (x1, x2) and feature i of the first half is rotated together with feature i of the second half by
+/// the angle position · inv_freq[i], inv_freq[i] = 1 / theta^(2i/d). HF checkpoints load without permutation.
+/// </summary>
+public static class LlamaRotary
+{
+    /// <summary>inv_freq[i] = 1 / theta^(2i / headDim), i = 0 … headDim/2 − 1 (computed in double, stored as float).</summary>
+    public static float[] InverseFrequencies(int headDim, double theta)
+    {
+        if (headDim <= 0 || headDim % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "rotary embeddings need a positive, even head dimension");
+        if (!(theta > 0))
+            throw new ArgumentOutOfRangeException(nameof(theta), theta, "rope theta must be positive");
+        var result = new float[headDim / 2];
+        for (var i = 0; i < result.Length; i++)
+            result[i] = (float)(1.0 / Math.Pow(theta, 2.0 * i / headDim));
+        return result;
+    }
+
+    /// <summary>
+    /// cos and sin of every position's angles, each [batch, seq, headDim] (the half-size angle vector
+    /// concatenated with itself), computed in float32 and returned in <paramref name="dtype"/>.
+    /// </summary>
+    /// <param name="positionIds">[batch, seq] or [seq] integer positions.</param>
+    public static (Tensor Cos, Tensor Sin) CosSin(Tensor positionIds, float[] inverseFrequencies, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var positions = positionIds.dim() == 1 ? positionIds.unsqueeze(0) : positionIds;
+        var invFreq = torch.tensor(inverseFrequencies, device: positionIds.device);
+        // [b, s, 1] * [1, 1, d/2] → [b, s, d/2]
+        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * invFreq.view(1, 1, -1);
+        var emb = torch.cat(new[] { freqs, freqs }, dim: -1);
+        var cos = emb.cos().to(dtype);
+        var sin = emb.sin().to(dtype);
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>rotate_half(x) = cat(−x2, x1) over the last dimension, x1/x2 its first/second halves.</summary>
+    public static Tensor RotateHalf(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var half = x.shape[^1] / 2;
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        return torch.cat(new[] { x2.neg(), x1 }, dim: -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// x·cos + rotate_half(x)·sin for x [batch, heads, seq, headDim] and cos/sin [batch, seq, headDim]
+    /// (broadcast over heads).
+    /// </summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = torch.NewDisposeScope();
+        var c = cos.unsqueeze(1);
+        var s = sin.unsqueeze(1);
+        return (x * c + RotateHalf(x) * s).MoveToOuterDisposeScope();
+    }
+}

@@ -43,7 +43,7 @@ public class HfConfigTests
     [Fact]
     public void Architectures_stand_in_for_a_missing_model_type()
     {
-        var d = HfConfig.Parse(Minimal.Replace("\"model_type\": \"llama\"", "\"architectures\": [\"Qwen2ForCausalLM\"]"), "c.json");
+        var d = HfConfig.Parse(Minimal.Replace("\"model_type\": \"llama\"", "\"architectures\": [\"Qwen2ForCausalLM\"], \"num_key_value_heads\": 2"), "c.json");
         Assert.Equal("qwen2", d.ModelType);
     }
 

@@ -62,16 +62,19 @@ public static class TargetMatcher
     }
 
     /// <summary>The existing module leaf name closest to a misspelt target (edit distance), or null.</summary>
-    public static string? SuggestClosest(ModelShape model, string target)
+    public static string? SuggestClosest(ModelShape model, string target) => SuggestClosest(model.LinearLeafNames, target);
+
+    /// <summary>The name among <paramref name="leafNames"/> closest to a misspelt target, or null.</summary>
+    public static string? SuggestClosest(IReadOnlyList<string> leafNames, string target)
     {
         var leaf = target.Substring(target.LastIndexOf('.') + 1);
         if (leaf.Length == 0) return null;
         // "gate" → "gate_proj": a truncated name is a prefix of the real one.
-        foreach (var name in model.LinearLeafNames)
+        foreach (var name in leafNames)
             if (name.StartsWith(leaf, StringComparison.Ordinal) && name != leaf) return name;
         string? best = null;
         var bestDistance = int.MaxValue;
-        foreach (var name in model.LinearLeafNames)
+        foreach (var name in leafNames)
         {
             var d = EditDistance(leaf, name);
             if (d < bestDistance)

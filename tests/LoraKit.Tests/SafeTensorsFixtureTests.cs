@@ -116,7 +116,8 @@ public class SafeTensorsFixtureTests
         var target = temp.File("copy.safetensors");
         using (var file = SafeTensorsFile.Open(TestFiles.FixtureWeights))
         {
-            var tensors = file.Tensors.Select(t => new KeyValuePair<string, torch.Tensor>(t.Name, file.Load(t.Name))).ToList();
+            // Given in reverse header order: the writer itself must restore Python's layout.
+            var tensors = file.Tensors.Reverse().Select(t => new KeyValuePair<string, torch.Tensor>(t.Name, file.Load(t.Name))).ToList();
             SafeTensorsWriter.Write(target, tensors, file.Metadata);
             foreach (var (_, t) in tensors) t.Dispose();
         }

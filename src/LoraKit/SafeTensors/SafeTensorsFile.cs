@@ -181,16 +181,16 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Copies <paramref name="byteLength"/> bytes into a new, contiguous CPU tensor of that many bytes.</summary>
-    internal static void Fill(torch.Tensor tensor, byte* source, long byteLength)
+    internal static void Fill(torch.Tensor tensor, byte* source, long byteLength, long chunkBytes = CopyChunkBytes)
     {
         if (byteLength == 0) return;
-        if (byteLength <= CopyChunkBytes)
+        if (byteLength <= chunkBytes)
         {
             new ReadOnlySpan<byte>(source, (int)byteLength).CopyTo(tensor.bytes);
             return;
         }
         var elementSize = tensor.element_size();
-        var chunkElements = CopyChunkBytes / elementSize;
+        var chunkElements = Math.Max(1, chunkBytes / elementSize);
         using var flat = tensor.view(-1);
         var total = flat.shape[0];
         for (long start = 0; start < total; start += chunkElements)
@@ -199,6 +199,12 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             using var part = flat.narrow(0, start, count);
             new ReadOnlySpan<byte>(source + start * elementSize, checked((int)(count * elementSize))).CopyTo(part.bytes);
         }
+    }
+
+    /// <summary>Test hook: <see cref="Fill"/> from a managed array with a chosen chunk size.</summary>
+    internal static void Fill(torch.Tensor tensor, byte[] source, long chunkBytes)
+    {
+        fixed (byte* p = source) Fill(tensor, p, source.Length, chunkBytes);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);

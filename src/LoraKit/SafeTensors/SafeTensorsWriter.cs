@@ -200,7 +200,7 @@ public static class SafeTensorsWriter
         }
     }
 
-    private static unsafe void WriteTensor(Stream stream, torch.Tensor tensor, string name, long byteLength)
+    internal static void WriteTensor(Stream stream, torch.Tensor tensor, string name, long byteLength, long chunk = 1L << 30)
     {
         if (byteLength == 0) return;
         // One CPU, contiguous copy at a time (none when the tensor already is one).
@@ -209,7 +209,6 @@ public static class SafeTensorsWriter
         var contiguous = cpu.contiguous();
         if (contiguous.NumberOfElements * contiguous.ElementSize != byteLength)
             throw new InvalidOperationException($"Tensor '{name}' changed size while being written.");
-        const long chunk = 1L << 30;
         if (byteLength <= chunk)
         {
             stream.Write(contiguous.bytes);
@@ -218,7 +217,7 @@ public static class SafeTensorsWriter
         var elementSize = contiguous.element_size();
         var flat = contiguous.view(-1);
         var total = flat.shape[0];
-        var chunkElements = chunk / elementSize;
+        var chunkElements = Math.Max(1, chunk / elementSize);
         for (long start = 0; start < total; start += chunkElements)
         {
             var part = flat.narrow(0, start, Math.Min(chunkElements, total - start));

@@ -23,6 +23,8 @@ public static class LoraKitCli
     {
         var root = new RootCommand("LoraKit: checked, typed LoRA fine-tuning for .NET.");
         root.Subcommands.Add(BudgetCommand.Create(stdout, stderr));
+        root.Subcommands.Add(InspectCommand.Create(stdout, stderr));
+        root.Subcommands.Add(MergeCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -96,7 +96,13 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         }
         lora_A.Add(name, a);
         lora_B.Add(name, b);
-        lora_dropout.Add(name, config.Dropout > 0 ? nn.Dropout(config.Dropout) : nn.Identity());
+        nn.Module<Tensor, Tensor> dropout = config.Dropout > 0 ? nn.Dropout(config.Dropout) : nn.Identity();
+        lora_dropout.Add(name, dropout);
+        // A module added after model.eval() must not come in training mode (dropout would stay on).
+        var training = base_layer.training;
+        a.train(training);
+        b.train(training);
+        dropout.train(training);
         _adapters[name] = new AdapterState(config.Clone(), config.Scaling);
         _active.Add(name);
     }

@@ -165,9 +165,23 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public IReadOnlyDictionary<string, Tensor> HfStateDict()
     {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, p) in named_parameters())
+        foreach (var (name, p) in HfParameters())
             result[name] = p.detach();
         return result;
+    }
+
+    /// <summary>
+    /// The base model's parameters under Hugging Face names, also once LoRA wraps some layers:
+    /// <c>….q_proj.base_layer.weight</c> reads as <c>….q_proj.weight</c> and the adapters' own
+    /// parameters are left out (they belong to the adapter file, not the checkpoint).
+    /// </summary>
+    private IEnumerable<(string name, Parameter parameter)> HfParameters()
+    {
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal)) continue;
+            yield return (name.Replace(".base_layer.", ".", StringComparison.Ordinal), p);
+        }
     }
 
     /// <summary>
@@ -179,7 +193,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public void LoadHfStateDict(IReadOnlyDictionary<string, Tensor> tensors)
     {
         if (tensors is null) throw new ArgumentNullException(nameof(tensors));
-        var parameters = named_parameters().ToList();
+        var parameters = HfParameters().ToList();
         var expected = new HashSet<string>(parameters.Select(p => p.name), StringComparer.Ordinal);
         var missing = new List<string>();
         var mismatched = new List<ShapeMismatch>();

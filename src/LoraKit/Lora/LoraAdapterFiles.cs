@@ -1,0 +1,100 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using LoraKit.Peft;
+using LoraKit.Rules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraKit.Lora;
+
+/// <summary>
+/// Saves and loads one adapter of a TorchSharp model in Hugging Face PEFT's folder format
+/// (adapter_config.json + adapter_model.safetensors with <c>base_model.model.&lt;path&gt;.lora_A.weight</c>
+/// [r, in] and <c>lora_B.weight</c> [out, r]), so Python users can load what .NET trains and back.
+/// </summary>
+public static class LoraAdapterFiles
+{
+    public const string TaskType = "CAUSAL_LM";
+
+    /// <summary>Writes the adapter's tensors (and the biases its bias mode trains) and config, each file atomically.</summary>
+    public static void Save(nn.Module model, string adapterName, string folder, string? baseModelNameOrPath = null)
+    {
+        var layers = LoraInjector.LoraLayers(model).Where(l => l.Layer.Adapters.Contains(adapterName)).ToList();
+        if (layers.Count == 0) throw new ArgumentException($"The model has no LoRA adapter named '{adapterName}'.", nameof(adapterName));
+        var config = layers[0].Layer.ConfigOf(adapterName);
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (path, layer) in layers)
+        {
+            tensors.Add(new(PeftAdapter.BaseModelPrefix + path + ".lora_A.weight", layer.A(adapterName).detach().cpu()));
+            tensors.Add(new(PeftAdapter.BaseModelPrefix + path + ".lora_B.weight", layer.B(adapterName).detach().cpu()));
+        }
+        if (config.Bias != LoraBias.None)
+        {
+            // PEFT saves the trained biases under their base-model names.
+            foreach (var (name, p) in model.named_parameters())
+                if (p.requires_grad && name.EndsWith(".bias", StringComparison.Ordinal))
+                    tensors.Add(new(PeftAdapter.BaseModelPrefix + name.Replace(".base_layer.", ".", StringComparison.Ordinal), p.detach().cpu()));
+        }
+        var peft = PeftAdapterConfig.FromLoraConfig(config, baseModelNameOrPath, TaskType);
+        peft.FanInFanOut = layers[0].Layer.FanInFanOut;
+        PeftAdapter.Save(folder, peft, tensors);
+    }
+
+    /// <summary>
+    /// Injects the adapter saved in <paramref name="folder"/> into <paramref name="model"/> and copies its
+    /// weights. Every module of the file must be a module the config's targets adapt in this model and
+    /// every shape must agree; otherwise nothing is half-loaded and the error names the tensors.
+    /// </summary>
+    public static LoraInjection Load(nn.Module model, string folder, string adapterName = "default")
+    {
+        using var adapter = PeftAdapter.Load(folder);
+        var config = adapter.Config.ToLoraConfig();
+        var injection = LoraInjector.Inject(model, config, adapterName, fanInFanOut: adapter.Config.FanInFanOut);
+        var layers = LoraInjector.LoraLayers(model).ToDictionary(l => l.Path, l => l.Layer);
+        var problems = new List<string>();
+        var inFile = adapter.Modules.Select(m => m.Path).ToHashSet(StringComparer.Ordinal);
+        foreach (var path in injection.AdaptedPaths.Where(p => !inFile.Contains(p)))
+            problems.Add($"{path}: the config's targets adapt it but the file has no lora_A/lora_B for it");
+        foreach (var m in adapter.Modules)
+        {
+            if (!layers.TryGetValue(m.Path, out var layer))
+            {
+                problems.Add($"{m.Path}: the file adapts it but the model has no such targeted module");
+                continue;
+            }
+            if (!m.LoraA.Shape.SequenceEqual(layer.A(adapterName).shape))
+                problems.Add($"{m.LoraA.Name} is [{string.Join(", ", m.LoraA.Shape)}], the model expects [{string.Join(", ", layer.A(adapterName).shape)}]");
+            if (!m.LoraB.Shape.SequenceEqual(layer.B(adapterName).shape))
+                problems.Add($"{m.LoraB.Name} is [{string.Join(", ", m.LoraB.Shape)}], the model expects [{string.Join(", ", layer.B(adapterName).shape)}]");
+        }
+        var parameters = model.named_parameters().ToDictionary(p => p.name.Replace(".base_layer.", ".", StringComparison.Ordinal), p => p.parameter, StringComparer.Ordinal);
+        foreach (var extra in adapter.ModulesToSave)
+        {
+            var name = extra.Name.StartsWith(PeftAdapter.BaseModelPrefix, StringComparison.Ordinal) ? extra.Name.Substring(PeftAdapter.BaseModelPrefix.Length) : extra.Name;
+            if (!parameters.TryGetValue(name, out var p)) problems.Add($"{extra.Name}: the model has no parameter {name}");
+            else if (!p.shape.SequenceEqual(extra.Shape)) problems.Add($"{extra.Name} is [{string.Join(", ", extra.Shape)}], the model's {name} is [{string.Join(", ", p.shape)}]");
+        }
+        if (problems.Count > 0)
+            throw new LoraException(DiagnosticIds.PreflightFailed, $"adapter {folder} does not fit this model: {string.Join("; ", problems)}");
+
+        using (no_grad())
+        {
+            foreach (var m in adapter.Modules)
+            {
+                var layer = layers[m.Path];
+                using var a = adapter.Load(m.LoraA.Name);
+                using var b = adapter.Load(m.LoraB.Name);
+                layer.A(adapterName).copy_(a);
+                layer.B(adapterName).copy_(b);
+            }
+            foreach (var extra in adapter.ModulesToSave)
+            {
+                var name = extra.Name.StartsWith(PeftAdapter.BaseModelPrefix, StringComparison.Ordinal) ? extra.Name.Substring(PeftAdapter.BaseModelPrefix.Length) : extra.Name;
+                using var t = adapter.Load(extra.Name);
+                parameters[name].copy_(t);
+            }
+        }
+        return injection;
+    }
+}

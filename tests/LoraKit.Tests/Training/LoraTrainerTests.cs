@@ -1,0 +1,260 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using LoraKit.Lora;
+using LoraKit.Models;
+using LoraKit.Modeling;
+using LoraKit.SafeTensors;
+using LoraKit.Tests.Modeling;
+using LoraKit.Training;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace LoraKit.Tests.Training;
+
+public class LoraTrainerTests
+{
+    private static readonly LlamaDimensions Dims = TinyLlamas.UntiedGqa;
+
+    private static string Temp() => Path.Combine(Path.GetTempPath(), "lorakit-train-tests", Guid.NewGuid().ToString("N"));
+
+    private static Func<Device, ScalarType, LlamaForCausalLM> Base(long seed = 5) => (device, dtype) => LlamaForCausalLM.Create(Dims, device, dtype, seed);
+
+    private static TrainingOptions Options(string dir, int steps = 20) => new()
+    {
+        OutputDir = dir, MaxSteps = steps, LearningRate = 1e-2, EvalEvery = 5, CheckpointEvery = 0, WarmupRatio = 0.1, Device = "cpu", Seed = 11,
+    };
+
+    // A random base's frozen head (std 0.02) can hardly move the logits; adapting lm_head too lets
+    // the tiny model learn the synthetic rule far below the base loss.
+    private static readonly LoraConfig Qv = new() { Rank = 4, Alpha = 8, Dropout = 0.1, TargetModules = new[] { "q_proj", "v_proj", "o_proj", "down_proj", "lm_head" } };
+
+    private static (TrainingResult Result, List<TrainingEvent> Events) Train(TrainingOptions options, LoraConfig? config = null, ITrainingData? data = null,
+        Func<Device, ScalarType, LlamaForCausalLM>? baseModel = null, CancellationToken ct = default, Action<TrainingEvent>? onEvent = null)
+    {
+        var events = new List<TrainingEvent>();
+        var trainer = new LoraTrainer(baseModel ?? Base(), config ?? Qv, data ?? new SyntheticData(4, 32, 8, 16, 4), options,
+            e => { events.Add(e); onEvent?.Invoke(e); }, ct);
+        return (trainer.Run(), events);
+    }
+
+    private static string[] MetricLosses(string dir) =>
+        File.ReadAllLines(Path.Combine(dir, LoraTrainer.MetricsFileName)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("loss").GetRawText()).ToArray();
+
+    [Fact]
+    public void Training_lowers_validation_loss_and_writes_the_adapter_and_metrics()
+    {
+        var dir = Temp();
+        var (result, events) = Train(Options(dir, steps: 40));
+        Assert.True(result.FinalValidationLoss < result.BaseValidationLoss * 0.7, $"base {result.BaseValidationLoss}, final {result.FinalValidationLoss}");
+        Assert.Equal(40, result.Steps);
+        Assert.Null(result.StoppedBecause);
+        Assert.True(File.Exists(Path.Combine(dir, "adapter_config.json")));
+        using (var file = SafeTensorsFile.Open(Path.Combine(dir, "adapter_model.safetensors")))
+            Assert.Equal((2 * 4 + 1) * 2, file.Tensors.Count); // (2 layers × 4 modules + lm_head) × (A, B)
+        var lines = File.ReadAllLines(Path.Combine(dir, LoraTrainer.MetricsFileName));
+        Assert.Equal(40, lines.Length);
+        using (var first = JsonDocument.Parse(lines[4]))
+            foreach (var key in new[] { "step", "loss", "lr", "tokens_per_s", "peak_memory_bytes", "val_loss" })
+                Assert.True(first.RootElement.TryGetProperty(key, out _), key);
+        Assert.Equal(new[] { "start", "step", "eval", "done" }, events.Select(e => e.Event).Where(e => e != "diagnostic").Distinct().OrderBy(e => e switch { "start" => 0, "step" => 1, "eval" => 2, _ => 3 }));
+        var start = events.First(e => e.Event == "start");
+        var predicted = ParameterCount.Compute(ModelShape.FromLlama("b", Dims), Qv).TrainableParameters;
+        Assert.Equal(predicted, (long)start.Data["trainable_parameters"]!);
+
+        // The saved adapter reproduces the trained model's validation loss from a fresh base.
+        var fresh = LlamaForCausalLM.Create(Dims, seed: 5);
+        LoraAdapterFiles.Load(fresh, dir);
+        fresh.eval();
+        var data = new SyntheticData(4, 32, 8, 16, 4);
+        var batch = data.ValidationBatches().First();
+        using (no_grad())
+            Assert.True(fresh.Loss(batch.InputIds, batch.Labels, batch.AttentionMask).item<float>() < result.BaseValidationLoss * 0.7);
+    }
+
+    [Fact]
+    public void Two_runs_with_the_same_inputs_give_the_same_loss_curve_on_cpu()
+    {
+        var a = Temp();
+        var b = Temp();
+        Train(Options(a));
+        Train(Options(b));
+        Assert.Equal(MetricLosses(a), MetricLosses(b));
+        var c = Temp();
+        Train(Options(c) with { Seed = 12 });
+        Assert.NotEqual(MetricLosses(a), MetricLosses(c));
+    }
+
+    [Fact]
+    public void Resume_after_cancellation_continues_bit_for_bit()
+    {
+        var straight = Temp();
+        Train(Options(straight));
+
+        var resumed = Temp();
+        using var cts = new CancellationTokenSource();
+        var (first, events) = Train(Options(resumed), ct: cts.Token, onEvent: e =>
+        {
+            if (e.Event == "step" && (long)e.Data["step"]! == 9) cts.Cancel();
+        });
+        Assert.Equal("cancelled", first.StoppedBecause);
+        Assert.Equal(9, first.Steps);
+        Assert.Contains(events, e => e.Event == "checkpoint");
+        Assert.False(File.Exists(Path.Combine(resumed, "adapter_model.safetensors"))); // no final adapter from a cancelled run
+
+        var (second, _) = Train(Options(resumed) with { Resume = true });
+        Assert.Equal(20, second.Steps);
+        Assert.Equal(MetricLosses(straight), MetricLosses(resumed));
+        using var x = SafeTensorsFile.Open(Path.Combine(straight, "adapter_model.safetensors"));
+        using var y = SafeTensorsFile.Open(Path.Combine(resumed, "adapter_model.safetensors"));
+        foreach (var t in x.Tensors)
+            Assert.True(x.GetBytes(t.Name).SequenceEqual(y.GetBytes(t.Name)), t.Name);
+    }
+
+    [Fact]
+    public void Resuming_with_a_different_rank_is_refused_with_the_seed_reason()
+    {
+        var dir = Temp();
+        using var cts = new CancellationTokenSource();
+        Train(Options(dir), ct: cts.Token, onEvent: e =>
+        {
+            if (e.Event == "step") cts.Cancel();
+        });
+        var e = Assert.Throws<TrainingException>(() => Train(Options(dir) with { Resume = true }, Qv.Clone() is var c ? WithRank(c, 8) : null));
+        Assert.Equal("LORA3008", e.Code);
+        Assert.Contains("adapter shapes are fixed at initialisation", e.Message);
+    }
+
+    private static LoraConfig WithRank(LoraConfig c, int rank)
+    {
+        c.Rank = rank;
+        c.Alpha = 2 * rank;
+        return c;
+    }
+
+    [Fact]
+    public void A_plateau_stops_early_with_lora3002()
+    {
+        var dir = Temp();
+        var (result, events) = Train(Options(dir) with { LearningRate = 1e-9 });
+        var d = Assert.Single(events, e => e.Code == "LORA3002");
+        Assert.Contains("rank 4 is likely too low", d.Message);
+        Assert.Contains("r=8, alpha=16", d.Message);
+        Assert.Equal("plateau", result.StoppedBecause);
+        Assert.Equal(5, result.Steps); // the first evaluation at ≥ 20 % of 20 steps
+    }
+
+    [Fact]
+    public void Auto_rank_restarts_from_scratch_with_double_rank_and_alpha()
+    {
+        var dir = Temp();
+        var (result, events) = Train(Options(dir) with { LearningRate = 1e-9, AutoRank = true });
+        var starts = events.Where(e => e.Event == "start").ToList();
+        Assert.Equal(new[] { 4, 8, 16 }, starts.Select(s => (int)s.Data["rank"]!));
+        Assert.Equal(new[] { 8.0, 16.0, 32.0 }, starts.Select(s => (double)s.Data["alpha"]!));
+        Assert.Contains(events, e => e.Code == "LORA3002" && e.Message!.Contains("restarting from a fresh base model at r=8, alpha=16"));
+        Assert.Equal(2, result.RankEscalations);
+        Assert.Equal(16, result.Config.Rank);
+        // Every attempt starts from the untouched base: the base validation loss is the same each time.
+        Assert.Single(starts.Select(s => (double)s.Data["base_val_loss"]!).Distinct());
+    }
+
+    [Fact]
+    public void Train_falling_while_validation_rises_warns_lora3003()
+    {
+        var dir = Temp();
+        // Train on "+1" sequences, validate on "-1" sequences: learning one makes the other worse.
+        var data = new SyntheticData(4, 32, 8, 16, 4, trainStep: 1, validationStep: -1);
+        var (_, events) = Train(Options(dir, steps: 40) with { EvalEvery = 4, StopOnPlateau = false }, data: data);
+        var d = Assert.Single(events, e => e.Code == "LORA3003");
+        Assert.Contains("raise dropout to 0.1–0.2, with weight decay > 0", d.Message);
+    }
+
+    [Fact]
+    public void A_non_finite_loss_stops_with_lora3007_and_writes_no_adapter()
+    {
+        var dir = Temp();
+        Func<Device, ScalarType, LlamaForCausalLM> poisoned = (device, dtype) =>
+        {
+            var m = LlamaForCausalLM.Create(Dims, device, dtype, 5);
+            using (no_grad()) m.model.norm.weight![0] = float.NaN;
+            return m;
+        };
+        var (result, events) = Train(Options(dir), baseModel: poisoned);
+        Assert.Contains(events, e => e.Code == "LORA3007" && e.Severity == "error");
+        Assert.Equal("non-finite loss", result.StoppedBecause);
+        Assert.False(File.Exists(Path.Combine(dir, "adapter_model.safetensors")));
+    }
+
+    [Fact]
+    public void Out_of_memory_on_the_first_batch_is_lora3004_with_the_seed_advice()
+    {
+        var dir = Temp();
+        // One 400,000-token sequence: attention without a fused kernel would need s² floats (640 GB).
+        var huge = new HugeBatchData(Dims.VocabSize, 400_000);
+        var e = Assert.Throws<TrainingException>(() => Train(Options(dir), data: huge));
+        Assert.Equal("LORA3004", e.Code);
+        Assert.Contains("reduce the rank", e.Message);
+    }
+
+    [Fact]
+    public void Device_auto_without_cuda_warns_lora3005_and_cuda_without_cuda_fails()
+    {
+        if (torch.cuda.is_available()) return; // on a GPU machine auto picks CUDA; covered by the GPU runs
+        var (result, events) = Train(Options(Temp(), steps: 2) with { Device = "auto" });
+        Assert.Equal("cpu", result.Device);
+        Assert.Contains(events, e => e.Code == "LORA3005" && e.Severity == "warning");
+        var e = Assert.Throws<TrainingException>(() => Train(Options(Temp(), steps: 2) with { Device = "cuda" }));
+        Assert.Equal("LORA3005", e.Code);
+    }
+
+    [Fact]
+    public void Events_serialise_as_one_json_object_per_line()
+    {
+        var e = TrainingEvent.Diagnostic("LORA3002", "warning", "a \"quoted\" message");
+        using var doc = JsonDocument.Parse(e.ToJson());
+        Assert.Equal("diagnostic", doc.RootElement.GetProperty("event").GetString());
+        Assert.Equal("LORA3002", doc.RootElement.GetProperty("code").GetString());
+        Assert.DoesNotContain("\n", e.ToJson());
+    }
+
+    [Theory]
+    [InlineData(LearningRateSchedule.Cosine)]
+    [InlineData(LearningRateSchedule.Linear)]
+    public void Learning_rate_warms_up_then_decays_to_zero(LearningRateSchedule schedule)
+    {
+        var o = new TrainingOptions { LearningRate = 1.0, WarmupRatio = 0.1, Schedule = schedule };
+        Assert.Equal(0.1, o.LearningRateAt(0, 100), 9);
+        Assert.Equal(1.0, o.LearningRateAt(9, 100), 9);
+        Assert.Equal(1.0, o.LearningRateAt(10, 100), 9);
+        Assert.True(o.LearningRateAt(50, 100) < 1.0);
+        Assert.True(o.LearningRateAt(99, 100) < 0.05);
+        Assert.Equal(0.5, o.LearningRateAt(55, 100), 9);
+    }
+
+    private sealed class HugeBatchData : ITrainingData
+    {
+        private readonly int _vocab;
+        private readonly int _length;
+
+        public HugeBatchData(int vocab, int length)
+        {
+            _vocab = vocab;
+            _length = length;
+        }
+
+        public int TrainBatchesPerEpoch => 1;
+
+        public IEnumerable<TrainingBatch> TrainBatches(int epoch) => ValidationBatches();
+
+        public IEnumerable<TrainingBatch> ValidationBatches()
+        {
+            var ids = torch.zeros(new long[] { 1, _length }, dtype: ScalarType.Int64);
+            yield return new TrainingBatch(ids, ids, torch.ones(new long[] { 1, _length }, dtype: ScalarType.Int64), _length - 1);
+        }
+    }
+}

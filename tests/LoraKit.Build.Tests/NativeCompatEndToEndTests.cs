@@ -27,7 +27,7 @@ public class NativeCompatEndToEndTests
             <PackageReference Include="TorchSharp" Version="0.107.0" />
             <PackageReference Include="libtorch-cpu-linux-x64" Version="2.10.0" />
             <PackageReference Include="SharpZipLib" Version="1.4.1" />
-            <PackageReference Include="SkiaSharp" Version="2.88.9" />
+            <PackageReference Include="SkiaSharp" Version="3.119.4" />
           </ItemGroup>
           <Import Project="{Path.Combine(TestEnvironment.RepoRoot, "src", "LoraKit.Build", "build", "LoraKit.NativeCompat.targets")}" />
         </Project>

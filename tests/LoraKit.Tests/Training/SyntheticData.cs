@@ -28,6 +28,15 @@ internal sealed class SyntheticData : ITrainingData
         _seed = seed;
     }
 
+    /// <summary>Given sequences (all the same length).</summary>
+    public SyntheticData(long[][] train, long[][] validation, int batchSize, long seed = 1)
+    {
+        _train = train;
+        _validation = validation;
+        _batchSize = batchSize;
+        _seed = seed;
+    }
+
     private static long[] Sequence(int start, int length, int vocab, int step) =>
         Enumerable.Range(0, length).Select(i => (long)(((start + step * i) % vocab + vocab) % vocab)).ToArray();
 

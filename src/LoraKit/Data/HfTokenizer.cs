@@ -324,13 +324,14 @@ public sealed class HfTokenizer : ILoraTokenizer
     {
         // Untested against a real Llama-2 tokenizer.model here (none can be downloaded); see the tests for what is covered.
         SentencePieceTokenizer sp;
+        using var stream = File.OpenRead(file);
         try
         {
-            using var stream = File.OpenRead(file);
             sp = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
         }
-        catch (Exception e) when (e is not DataException and not IOException and not UnauthorizedAccessException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Includes Google.Protobuf's InvalidProtocolBufferException (an IOException) for a damaged file.
             throw new DataException($"'{file}' is not a SentencePiece model Microsoft.ML.Tokenizers can read ({e.GetType().Name}: {e.Message}); restore the file from the model's source", file, null, e);
         }
         int? Lookup(string? token) => token is not null && sp.Vocabulary.TryGetValue(token, out var id) ? id : null;

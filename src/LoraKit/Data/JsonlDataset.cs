@@ -134,7 +134,7 @@ public static class JsonlDataset
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                return (null, $"not a JSON object (a {root.ValueKind.ToString().ToLowerInvariant()})");
+                return (null, $"not a JSON object ({Describe(root.ValueKind)})");
             var hasText = root.TryGetProperty("text", out var t);
             var hasPrompt = root.TryGetProperty("prompt", out var p);
             var hasCompletion = root.TryGetProperty("completion", out var c);
@@ -160,9 +160,19 @@ public static class JsonlDataset
     private static string? CheckString(JsonElement e, string field)
     {
         if (e.ValueKind != JsonValueKind.String)
-            return $"\"{field}\" is a {e.ValueKind.ToString().ToLowerInvariant()}, not a string";
+            return $"\"{field}\" is {Describe(e.ValueKind)}, not a string";
         return string.IsNullOrWhiteSpace(e.GetString()) ? $"\"{field}\" is empty" : null;
     }
+
+    private static string Describe(JsonValueKind k) => k switch
+    {
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.String => "a string",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        _ => "null",
+    };
 
     private static string FirstSentence(string message)
     {

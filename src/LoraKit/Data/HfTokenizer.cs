@@ -19,6 +19,8 @@ namespace LoraKit.Data;
 /// </list>
 /// When both are present, a byte-level BPE <c>tokenizer.json</c> is used; a <c>tokenizer.json</c> of another kind
 /// (e.g. Llama-2's SentencePiece-style BPE with byte fallback) defers to <c>tokenizer.model</c>.
+/// Not read: <c>model.ignore_merges</c> (Llama-3; Microsoft.ML.Tokenizers' BPE always applies the merges, which gives the
+/// same ids for words the merges build) and <c>dropout</c>.
 /// bos/eos/pad come from <c>tokenizer_config.json</c> (<c>bos_token</c>, <c>eos_token</c>, <c>pad_token</c>,
 /// <c>add_bos_token</c>), then from <c>config.json</c> (<c>bos_token_id</c>, …), then from the tokenizer itself.
 /// </summary>
@@ -227,7 +229,8 @@ public sealed class HfTokenizer : ILoraTokenizer
                 }
                 else if (ct is "Sequence" or "Digits" or null)
                 {
-                    // Sequence: members follow. Digits: its splits are a subset of the regexes used in practice.
+                    // Sequence: its members follow. Digits (SmolLM) is not applied: numbers are split by the regex only,
+                    // which gives the same ids whenever the vocabulary has no merge across two digits (SmolLM's has none).
                 }
                 else
                     throw Bad("pre_tokenizer.type", $"'{ct}' is not supported (LoraKit reads ByteLevel, Split and Sequence pre-tokenizers)");

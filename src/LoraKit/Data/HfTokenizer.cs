@@ -1,0 +1,412 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace LoraKit.Data;
+
+/// <summary>
+/// A model folder's own tokenizer through Microsoft.ML.Tokenizers:
+/// <list type="bullet">
+/// <item><c>tokenizer.json</c> with a byte-level BPE model (GPT-2, Llama-3, Qwen2, SmolLM, …): the
+/// vocabulary, merges, added tokens, the pre-tokenizer's split regex and the normalizer are read from
+/// the file and fed to <see cref="BpeTokenizer"/> with <c>ByteLevel = true</c>;</item>
+/// <item><c>tokenizer.model</c> (SentencePiece, Llama-2, TinyLlama, Mistral): <see cref="LlamaTokenizer"/>.</item>
+/// </list>
+/// When both are present, a byte-level BPE <c>tokenizer.json</c> is used; a <c>tokenizer.json</c> of another kind
+/// (e.g. Llama-2's SentencePiece-style BPE with byte fallback) defers to <c>tokenizer.model</c>.
+/// Not read: <c>model.ignore_merges</c> (Llama-3; Microsoft.ML.Tokenizers' BPE always applies the merges, which gives the
+/// same ids for words the merges build) and <c>dropout</c>.
+/// bos/eos/pad come from <c>tokenizer_config.json</c> (<c>bos_token</c>, <c>eos_token</c>, <c>pad_token</c>,
+/// <c>add_bos_token</c>), then from <c>config.json</c> (<c>bos_token_id</c>, …), then from the tokenizer itself.
+/// </summary>
+public sealed class HfTokenizer : ILoraTokenizer
+{
+    /// <summary>GPT-2's pre-tokenizer regex, which a <c>ByteLevel</c> pre-tokenizer with <c>use_regex</c> applies.</summary>
+    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    private readonly Tokenizer _inner;
+    private readonly Func<string, string> _normalize;
+    private readonly bool _addPrefixSpace;
+    private readonly HashSet<int> _specialIds;
+
+    private HfTokenizer(string name, Tokenizer inner, int vocabSize, int? bos, int? eos, int? pad, bool addBos,
+        Func<string, string> normalize, bool addPrefixSpace, IEnumerable<int> specialIds)
+    {
+        Name = name;
+        _inner = inner;
+        VocabSize = vocabSize;
+        BosId = bos;
+        EosId = eos;
+        PadId = pad;
+        AddBos = addBos && bos is not null;
+        _normalize = normalize;
+        _addPrefixSpace = addPrefixSpace;
+        _specialIds = new HashSet<int>(specialIds);
+        foreach (var id in new[] { bos, eos, pad })
+            if (id is int i) _specialIds.Add(i);
+    }
+
+    public string Name { get; }
+    public int VocabSize { get; }
+    public int? BosId { get; }
+    public int? EosId { get; }
+    public int? PadId { get; }
+    public bool AddBos { get; }
+
+    /// <summary>The Microsoft.ML.Tokenizers tokenizer underneath.</summary>
+    public Tokenizer Inner => _inner;
+
+    public int[] Encode(string text)
+    {
+        if (text is null) throw new ArgumentNullException(nameof(text));
+        var t = _normalize(text);
+        if (_addPrefixSpace && t.Length > 0 && !char.IsWhiteSpace(t[0])) t = " " + t;
+        return _inner.EncodeToIds(t).ToArray();
+    }
+
+    public string Decode(IReadOnlyList<int> ids)
+    {
+        if (ids is null) throw new ArgumentNullException(nameof(ids));
+        var kept = ids.Where(id => !_specialIds.Contains(id)).ToArray();
+        return _inner.Decode(kept);
+    }
+
+    /// <summary>
+    /// The tokenizer of a Hugging Face model folder: <c>tokenizer.json</c> or <c>tokenizer.model</c>, whichever
+    /// it has (see the type's remarks). Throws <see cref="DataException"/> naming the file, the field and the fix
+    /// when neither exists or the file is malformed or of a kind LoraKit does not read.
+    /// </summary>
+    public static HfTokenizer FromFolder(string modelFolder)
+    {
+        if (modelFolder is null) throw new ArgumentNullException(nameof(modelFolder));
+        if (!Directory.Exists(modelFolder))
+            throw new DataException($"model folder '{modelFolder}' does not exist; pass the folder that holds config.json and tokenizer.json or tokenizer.model", modelFolder);
+        var json = Path.Combine(modelFolder, "tokenizer.json");
+        var model = Path.Combine(modelFolder, "tokenizer.model");
+        var specials = SpecialTokenConfig.Read(modelFolder);
+        if (File.Exists(json))
+        {
+            var doc = ReadJson(json);
+            using (doc)
+            {
+                if (IsByteLevelBpe(doc.RootElement) || !File.Exists(model))
+                    return FromTokenizerJson(json, doc.RootElement, specials);
+            }
+        }
+        if (File.Exists(model))
+            return FromSentencePiece(model, specials);
+        throw new DataException(
+            $"model folder '{modelFolder}' has neither tokenizer.json (Hugging Face BPE) nor tokenizer.model (SentencePiece); " +
+            "copy the tokenizer files of the model into the folder (e.g. from the model's hub page), or use the builtin model with its byte tokenizer",
+            modelFolder);
+    }
+
+    private static JsonDocument ReadJson(string file)
+    {
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(file), new JsonDocumentOptions { AllowTrailingCommas = false });
+        }
+        catch (JsonException e)
+        {
+            throw new DataException($"'{file}' is not valid JSON (line {e.LineNumber + 1}): {e.Message}; restore the file from the model's source", file, (int?)(e.LineNumber + 1), e);
+        }
+    }
+
+    private static bool IsByteLevelBpe(JsonElement root) =>
+        root.ValueKind == JsonValueKind.Object
+        && root.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.Object
+        && m.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "BPE"
+        && (HasComponent(root, "pre_tokenizer", "ByteLevel") || HasComponent(root, "decoder", "ByteLevel"));
+
+    private static bool HasComponent(JsonElement root, string field, string type)
+    {
+        if (!root.TryGetProperty(field, out var c)) return false;
+        return Components(c).Any(x => x.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == type);
+    }
+
+    /// <summary>A component and, for a <c>Sequence</c>, its members (pretokenizers / normalizers / decoders), flattened.</summary>
+    private static IEnumerable<JsonElement> Components(JsonElement c)
+    {
+        if (c.ValueKind != JsonValueKind.Object) yield break;
+        yield return c;
+        foreach (var key in new[] { "pretokenizers", "normalizers", "decoders", "processors" })
+            if (c.TryGetProperty(key, out var list) && list.ValueKind == JsonValueKind.Array)
+                foreach (var item in list.EnumerateArray())
+                    foreach (var sub in Components(item))
+                        yield return sub;
+    }
+
+    private static HfTokenizer FromTokenizerJson(string file, JsonElement root, SpecialTokenConfig specials)
+    {
+        DataException Bad(string field, string problem) =>
+            new($"'{file}', field '{field}': {problem}", file);
+
+        if (root.ValueKind != JsonValueKind.Object) throw Bad("(root)", "expected a JSON object; restore the file from the model's source");
+        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+            throw Bad("model", "missing or not an object; restore the file from the model's source");
+        var type = model.TryGetProperty("type", out var tEl) && tEl.ValueKind == JsonValueKind.String ? tEl.GetString() : null;
+        if (type != "BPE")
+            throw Bad("model.type", $"'{type ?? "(missing)"}' is not supported; LoraKit reads byte-level BPE tokenizer.json files, or a SentencePiece tokenizer.model placed beside it");
+        if (!IsByteLevelBpe(root))
+            throw Bad("pre_tokenizer", "this BPE tokenizer is not byte-level (no ByteLevel pre-tokenizer or decoder; e.g. a SentencePiece-style BPE with byte_fallback); put the model's tokenizer.model in the folder and LoraKit uses it instead");
+
+        // Vocabulary.
+        if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
+            throw Bad("model.vocab", "missing or not an object of token → id");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in vocabEl.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0)
+                throw Bad($"model.vocab[\"{p.Name}\"]", "the id must be a non-negative integer");
+            vocab[p.Name] = id;
+        }
+        if (vocab.Count == 0) throw Bad("model.vocab", "is empty");
+
+        // Merges: "a b" strings (older files) or ["a", "b"] pairs (tokenizers ≥ 0.20).
+        var merges = new List<string>();
+        if (model.TryGetProperty("merges", out var mergesEl) && mergesEl.ValueKind != JsonValueKind.Null)
+        {
+            if (mergesEl.ValueKind != JsonValueKind.Array) throw Bad("model.merges", "must be an array");
+            var i = 0;
+            foreach (var m in mergesEl.EnumerateArray())
+            {
+                if (m.ValueKind == JsonValueKind.String && m.GetString()!.Split(' ') is { Length: 2 } parts && parts[0].Length > 0 && parts[1].Length > 0)
+                    merges.Add(m.GetString()!);
+                else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2
+                         && m[0].ValueKind == JsonValueKind.String && m[1].ValueKind == JsonValueKind.String)
+                    merges.Add(m[0].GetString() + " " + m[1].GetString());
+                else
+                    throw Bad($"model.merges[{i}]", "each merge must be \"left right\" or [\"left\", \"right\"]");
+                i++;
+            }
+        }
+
+        // Added tokens (specials and others): matched whole in the text, as Hugging Face does.
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        var specialIds = new List<int>();
+        if (root.TryGetProperty("added_tokens", out var addedEl) && addedEl.ValueKind == JsonValueKind.Array)
+        {
+            var i = 0;
+            foreach (var a in addedEl.EnumerateArray())
+            {
+                if (a.ValueKind != JsonValueKind.Object
+                    || !a.TryGetProperty("id", out var idEl) || !idEl.TryGetInt32(out var id) || id < 0
+                    || !a.TryGetProperty("content", out var cEl) || cEl.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(cEl.GetString()))
+                    throw Bad($"added_tokens[{i}]", "each added token needs an integer 'id' and a non-empty string 'content'");
+                added[cEl.GetString()!] = id;
+                if (a.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True) specialIds.Add(id);
+                i++;
+            }
+        }
+
+        // Pre-tokenizer: the Split regex if there is one, else GPT-2's when ByteLevel.use_regex (default true).
+        string? pattern = null;
+        var addPrefixSpace = false;
+        if (root.TryGetProperty("pre_tokenizer", out var pre))
+        {
+            foreach (var c in Components(pre))
+            {
+                var ct = c.TryGetProperty("type", out var x) ? x.GetString() : null;
+                if (ct == "Split")
+                {
+                    if (!c.TryGetProperty("pattern", out var pat) || pat.ValueKind != JsonValueKind.Object)
+                        throw Bad("pre_tokenizer.pattern", "a Split pre-tokenizer needs a pattern object");
+                    if (pat.TryGetProperty("Regex", out var rx) && rx.ValueKind == JsonValueKind.String) pattern = rx.GetString();
+                    else if (pat.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String) pattern = Regex.Escape(s.GetString()!);
+                    else throw Bad("pre_tokenizer.pattern", "expected {\"Regex\": …} or {\"String\": …}");
+                }
+                else if (ct == "ByteLevel")
+                {
+                    if (c.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True) addPrefixSpace = true;
+                    var useRegex = !c.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False;
+                    if (useRegex && pattern is null) pattern = Gpt2Pattern;
+                }
+                else if (ct is "Sequence" or "Digits" or null)
+                {
+                    // Sequence: its members follow. Digits (SmolLM) is not applied: numbers are split by the regex only,
+                    // which gives the same ids whenever the vocabulary has no merge across two digits (SmolLM's has none).
+                }
+                else
+                    throw Bad("pre_tokenizer.type", $"'{ct}' is not supported (LoraKit reads ByteLevel, Split and Sequence pre-tokenizers)");
+            }
+        }
+
+        Regex? regex = null;
+        if (pattern is not null)
+        {
+            try
+            {
+                regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+            }
+            catch (ArgumentException e)
+            {
+                throw Bad("pre_tokenizer.pattern.Regex", $"the regex is not one .NET can compile ({e.Message})");
+            }
+        }
+
+        var normalize = ReadNormalizer(root, Bad);
+
+        var allSpecials = new Dictionary<string, int>(added, StringComparer.Ordinal);
+        var options = new BpeOptions(vocab)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            SpecialTokens = allSpecials.Count > 0 ? allSpecials : null,
+            PreTokenizer = regex is null ? null : new RegexPreTokenizer(regex, allSpecials.Count > 0 ? allSpecials : null),
+        };
+        if (model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String && vocab.ContainsKey(unk.GetString()!))
+            options.UnknownToken = unk.GetString();
+
+        Tokenizer inner;
+        try
+        {
+            inner = BpeTokenizer.Create(options);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw Bad("model", $"Microsoft.ML.Tokenizers refused the vocabulary or merges ({e.Message}); restore the file from the model's source");
+        }
+
+        int? Lookup(string? token) =>
+            token is null ? null : added.TryGetValue(token, out var a) ? a : vocab.TryGetValue(token, out var v) ? v : null;
+
+        var bos = Lookup(specials.BosToken) ?? specials.BosId;
+        var eos = Lookup(specials.EosToken) ?? specials.EosId;
+        var pad = Lookup(specials.PadToken) ?? specials.PadId;
+        var addBos = specials.AddBosToken ?? PostProcessorAddsBos(root, bos);
+        var vocabSize = Math.Max(vocab.Values.Max(), added.Count == 0 ? -1 : added.Values.Max()) + 1;
+        return new HfTokenizer("hf-bpe:" + file, inner, vocabSize, bos, eos, pad, addBos, normalize, addPrefixSpace, specialIds);
+    }
+
+    private static Func<string, string> ReadNormalizer(JsonElement root, Func<string, string, DataException> bad)
+    {
+        if (!root.TryGetProperty("normalizer", out var n) || n.ValueKind == JsonValueKind.Null) return s => s;
+        var steps = new List<Func<string, string>>();
+        foreach (var c in Components(n))
+        {
+            var t = c.TryGetProperty("type", out var x) ? x.GetString() : null;
+            switch (t)
+            {
+                case "Sequence": break;
+                case "NFC": steps.Add(s => s.Normalize(NormalizationForm.FormC)); break;
+                case "NFD": steps.Add(s => s.Normalize(NormalizationForm.FormD)); break;
+                case "NFKC": steps.Add(s => s.Normalize(NormalizationForm.FormKC)); break;
+                case "NFKD": steps.Add(s => s.Normalize(NormalizationForm.FormKD)); break;
+                case "Lowercase": steps.Add(s => s.ToLowerInvariant()); break;
+                default:
+                    throw bad("normalizer.type", $"'{t}' is not supported with byte-level BPE (LoraKit applies NFC, NFD, NFKC, NFKD and Lowercase)");
+            }
+        }
+        return s =>
+        {
+            foreach (var step in steps) s = step(s);
+            return s;
+        };
+    }
+
+    private static bool PostProcessorAddsBos(JsonElement root, int? bos)
+    {
+        if (bos is null || !root.TryGetProperty("post_processor", out var pp)) return false;
+        foreach (var c in Components(pp))
+        {
+            if (!c.TryGetProperty("type", out var t) || t.GetString() != "TemplateProcessing") continue;
+            if (c.TryGetProperty("single", out var single) && single.ValueKind == JsonValueKind.Array && single.GetArrayLength() > 0
+                && single[0].ValueKind == JsonValueKind.Object && single[0].TryGetProperty("SpecialToken", out _))
+                return true;
+        }
+        return false;
+    }
+
+    private static HfTokenizer FromSentencePiece(string file, SpecialTokenConfig specials)
+    {
+        // Untested against a real Llama-2 tokenizer.model here (none can be downloaded); see the tests for what is covered.
+        SentencePieceTokenizer sp;
+        using var stream = File.OpenRead(file);
+        try
+        {
+            sp = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Includes Google.Protobuf's InvalidProtocolBufferException (an IOException) for a damaged file.
+            throw new DataException($"'{file}' is not a SentencePiece model Microsoft.ML.Tokenizers can read ({e.GetType().Name}: {e.Message}); restore the file from the model's source", file, null, e);
+        }
+        int? Lookup(string? token) => token is not null && sp.Vocabulary.TryGetValue(token, out var id) ? id : null;
+        int? Valid(int id) => id >= 0 ? id : null;
+        var bos = Lookup(specials.BosToken) ?? specials.BosId ?? Valid(sp.BeginningOfSentenceId);
+        var eos = Lookup(specials.EosToken) ?? specials.EosId ?? Valid(sp.EndOfSentenceId);
+        var pad = Lookup(specials.PadToken) ?? specials.PadId;
+        var vocabSize = sp.Vocabulary.Count == 0 ? 0 : sp.Vocabulary.Values.Max() + 1;
+        var specialIds = new List<int>();
+        if (Valid(sp.UnknownId) is int unk) specialIds.Add(unk);
+        return new HfTokenizer("sentencepiece:" + file, sp, vocabSize, bos, eos, pad, specials.AddBosToken ?? true, s => s, addPrefixSpace: false, specialIds);
+    }
+
+    /// <summary>bos/eos/pad as tokenizer_config.json and config.json give them.</summary>
+    private sealed class SpecialTokenConfig
+    {
+        public string? BosToken, EosToken, PadToken;
+        public int? BosId, EosId, PadId;
+        public bool? AddBosToken;
+
+        public static SpecialTokenConfig Read(string folder)
+        {
+            var result = new SpecialTokenConfig();
+            var tc = Path.Combine(folder, "tokenizer_config.json");
+            if (File.Exists(tc))
+            {
+                using var doc = ReadJson(tc);
+                var r = doc.RootElement;
+                if (r.ValueKind != JsonValueKind.Object)
+                    throw new DataException($"'{tc}': expected a JSON object; restore the file from the model's source", tc);
+                result.BosToken = TokenText(r, "bos_token", tc);
+                result.EosToken = TokenText(r, "eos_token", tc);
+                result.PadToken = TokenText(r, "pad_token", tc);
+                if (r.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                    result.AddBosToken = ab.GetBoolean();
+            }
+            var cfg = Path.Combine(folder, "config.json");
+            if (File.Exists(cfg))
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(File.ReadAllBytes(cfg));
+                    if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                    {
+                        result.BosId = IntOrNull(doc.RootElement, "bos_token_id");
+                        result.EosId = IntOrNull(doc.RootElement, "eos_token_id");
+                        result.PadId = IntOrNull(doc.RootElement, "pad_token_id");
+                    }
+                }
+                catch (JsonException)
+                {
+                    // config.json is the model loader's to report; here it is only a fallback for special ids.
+                }
+            }
+            return result;
+        }
+
+        private static string? TokenText(JsonElement r, string key, string file)
+        {
+            if (!r.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind == JsonValueKind.String) return v.GetString();
+            if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
+            throw new DataException($"'{file}', field '{key}': expected a string or an object with a string 'content'; fix the field or remove it", file);
+        }
+
+        private static int? IntOrNull(JsonElement r, string key)
+        {
+            if (!r.TryGetProperty(key, out var v)) return null;
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) && i >= 0) return i;
+            // eos_token_id may be a list (Llama-3.1 instruct); the first is the one appended.
+            if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].TryGetInt32(out var j) && j >= 0) return j;
+            return null;
+        }
+    }
+}

@@ -1,0 +1,278 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraKit.Data;
+
+/// <summary>How examples become fixed-length rows.</summary>
+public enum SequenceMode
+{
+    /// <summary>
+    /// Examples (each ending in eos) are concatenated in dataset order and cut into rows of sequenceLength tokens; an
+    /// example may straddle two rows. The tail (the last, shorter row) is padded, not dropped, so no token is lost
+    /// (a tail with no target at all is dropped). Attention mask: 1 on every real token, 0 on the tail's padding;
+    /// examples in one row see each other, as in Hugging Face's packing without position resets.
+    /// </summary>
+    Pack,
+
+    /// <summary>
+    /// One example per row: truncated to sequenceLength (from the end: the tail of a long completion and its eos are
+    /// cut) or padded on the right with the pad id (the tokenizer's pad, else eos, else 0), mask 0 and label −100.
+    /// An example left with no target (its prompt fills the row) is dropped and counted in <see cref="TokenizedDataset.DroppedExamples"/>.
+    /// </summary>
+    Pad,
+}
+
+/// <summary>
+/// One batch: <see cref="InputIds"/>, <see cref="Labels"/> and <see cref="AttentionMask"/> are int64 [batch, seq] on
+/// the requested device. <see cref="TokenCount"/> is the number of labels ≠ −100, which is exactly the number of terms
+/// <c>LlamaForCausalLM.CausalLmLoss</c> averages (position 0 of each row is never a target under its shift, so its label
+/// is always −100). Dispose it to free the tensors.
+/// </summary>
+public sealed record Batch(Tensor InputIds, Tensor Labels, Tensor AttentionMask, long TokenCount) : IDisposable
+{
+    public void Dispose()
+    {
+        InputIds.Dispose();
+        Labels.Dispose();
+        AttentionMask.Dispose();
+    }
+}
+
+/// <summary>
+/// Examples tokenised into fixed-length rows with Hugging Face labels: each example is
+/// <c>[bos]? + tokens + [eos]?</c> (bos when the tokenizer adds one, eos when it has one).
+/// <list type="bullet">
+/// <item>text: every token is a target, eos included;</item>
+/// <item>prompt/completion: prompt tokens (and bos) get −100; the completion and its eos are the targets. The prompt
+/// and completion are encoded separately and concatenated, as TRL does;</item>
+/// <item>bos and padding are never targets.</item>
+/// </list>
+/// Rows are built once, in dataset order; <see cref="Batches"/> is deterministic in its seed.
+/// </summary>
+public sealed class TokenizedDataset
+{
+    public const long IgnoreIndex = -100;
+
+    private readonly long[] _ids;
+    private readonly long[] _labels;
+    private readonly long[] _mask;
+
+    private TokenizedDataset(int sequenceLength, SequenceMode mode, long[] ids, long[] labels, long[] mask, int dropped, int truncated, long padId)
+    {
+        SequenceLength = sequenceLength;
+        Mode = mode;
+        _ids = ids;
+        _labels = labels;
+        _mask = mask;
+        DroppedExamples = dropped;
+        TruncatedExamples = truncated;
+        PadTokenId = padId;
+        RowCount = ids.Length / sequenceLength;
+        for (var i = 0; i < labels.Length; i++)
+            if (labels[i] != IgnoreIndex) TargetTokenCount++;
+    }
+
+    public int SequenceLength { get; }
+    public SequenceMode Mode { get; }
+
+    /// <summary>Number of rows (blocks in Pack mode, kept examples in Pad mode).</summary>
+    public int RowCount { get; }
+
+    /// <summary>Labels ≠ −100 over all rows: the number of tokens one epoch trains on.</summary>
+    public long TargetTokenCount { get; }
+
+    /// <summary>Pad mode: examples dropped because no target was left after truncation. Pack mode: 0.</summary>
+    public int DroppedExamples { get; }
+
+    /// <summary>Pad mode: examples cut to fit sequenceLength. Pack mode: 0.</summary>
+    public int TruncatedExamples { get; }
+
+    /// <summary>The id padding positions hold.</summary>
+    public long PadTokenId { get; }
+
+    public static TokenizedDataset Create(Dataset dataset, ILoraTokenizer tokenizer, int sequenceLength, SequenceMode mode)
+    {
+        if (dataset is null) throw new ArgumentNullException(nameof(dataset));
+        return Create(dataset.Examples, tokenizer, sequenceLength, mode);
+    }
+
+    public static TokenizedDataset Create(IReadOnlyList<Example> examples, ILoraTokenizer tokenizer, int sequenceLength, SequenceMode mode)
+    {
+        if (examples is null) throw new ArgumentNullException(nameof(examples));
+        if (tokenizer is null) throw new ArgumentNullException(nameof(tokenizer));
+        if (sequenceLength < 2) throw new ArgumentOutOfRangeException(nameof(sequenceLength), sequenceLength, "must be ≥ 2 (one input and one target)");
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode));
+
+        var padId = (long)(tokenizer.PadId ?? tokenizer.EosId ?? 0);
+        var ids = new List<long>();
+        var labels = new List<long>();
+        var mask = new List<long>();
+        int dropped = 0, truncated = 0;
+
+        var seqIds = new List<long>();
+        var seqLabels = new List<long>();
+        foreach (var e in examples)
+        {
+            Encode(e, tokenizer, seqIds, seqLabels);
+            if (mode == SequenceMode.Pack)
+            {
+                ids.AddRange(seqIds);
+                labels.AddRange(seqLabels);
+                continue;
+            }
+            var n = seqIds.Count;
+            if (n > sequenceLength)
+            {
+                truncated++;
+                n = sequenceLength;
+            }
+            var hasTarget = false;
+            for (var j = 1; j < n; j++) hasTarget |= seqLabels[j] != IgnoreIndex;
+            if (!hasTarget)
+            {
+                dropped++;
+                continue;
+            }
+            for (var j = 0; j < sequenceLength; j++)
+            {
+                var real = j < n;
+                ids.Add(real ? seqIds[j] : padId);
+                labels.Add(real && j > 0 ? seqLabels[j] : IgnoreIndex);
+                mask.Add(real ? 1 : 0);
+            }
+        }
+
+        if (mode == SequenceMode.Pack)
+        {
+            var real = ids.Count;
+            for (var j = 0; j < real; j++) mask.Add(1);
+            var tail = real % sequenceLength;
+            if (tail != 0)
+            {
+                for (var j = tail; j < sequenceLength; j++)
+                {
+                    ids.Add(padId);
+                    labels.Add(IgnoreIndex);
+                    mask.Add(0);
+                }
+            }
+            for (var r = 0; r < ids.Count; r += sequenceLength) labels[r] = IgnoreIndex;
+            // A last row without any target trains nothing: drop it.
+            if (ids.Count > 0)
+            {
+                var start = ids.Count - sequenceLength;
+                var any = false;
+                for (var j = start; j < ids.Count; j++) any |= labels[j] != IgnoreIndex;
+                if (!any)
+                {
+                    ids.RemoveRange(start, sequenceLength);
+                    labels.RemoveRange(start, sequenceLength);
+                    mask.RemoveRange(start, sequenceLength);
+                }
+            }
+        }
+
+        if (ids.Count == 0)
+            throw new DataException(
+                $"no example yields a target token at sequence length {sequenceLength} ({dropped} dropped: the prompt fills the row); raise the sequence length or shorten the prompts");
+        return new TokenizedDataset(sequenceLength, mode, ids.ToArray(), labels.ToArray(), mask.ToArray(), dropped, truncated, padId);
+    }
+
+    /// <summary>The token ids and labels of one example (before truncation or packing), as <see cref="Create(IReadOnlyList{Example}, ILoraTokenizer, int, SequenceMode)"/> builds them.</summary>
+    public static (long[] InputIds, long[] Labels) EncodeExample(Example example, ILoraTokenizer tokenizer)
+    {
+        var ids = new List<long>();
+        var labels = new List<long>();
+        Encode(example, tokenizer, ids, labels);
+        return (ids.ToArray(), labels.ToArray());
+    }
+
+    private static void Encode(Example e, ILoraTokenizer tokenizer, List<long> ids, List<long> labels)
+    {
+        ids.Clear();
+        labels.Clear();
+        if (tokenizer.AddBos && tokenizer.BosId is int bos)
+        {
+            ids.Add(bos);
+            labels.Add(IgnoreIndex);
+        }
+        if (e.Kind == ExampleKind.Text)
+        {
+            foreach (var id in tokenizer.Encode(e.Text!))
+            {
+                ids.Add(id);
+                labels.Add(id);
+            }
+        }
+        else
+        {
+            foreach (var id in tokenizer.Encode(e.Prompt!))
+            {
+                ids.Add(id);
+                labels.Add(IgnoreIndex);
+            }
+            foreach (var id in tokenizer.Encode(e.Completion!))
+            {
+                ids.Add(id);
+                labels.Add(id);
+            }
+        }
+        if (tokenizer.EosId is int eos)
+        {
+            ids.Add(eos);
+            labels.Add(eos);
+        }
+    }
+
+    /// <summary>Row <paramref name="index"/> as arrays of length <see cref="SequenceLength"/>.</summary>
+    public (long[] InputIds, long[] Labels, long[] AttentionMask) Row(int index)
+    {
+        if (index < 0 || index >= RowCount) throw new ArgumentOutOfRangeException(nameof(index), index, $"there are {RowCount} rows");
+        var s = SequenceLength;
+        return (_ids.AsSpan(index * s, s).ToArray(), _labels.AsSpan(index * s, s).ToArray(), _mask.AsSpan(index * s, s).ToArray());
+    }
+
+    /// <summary>
+    /// Every row once, in batches of <paramref name="batchSize"/> (the last one may be smaller). With
+    /// <paramref name="shuffle"/>, rows are visited in a permutation drawn from <paramref name="seed"/> alone (pass a
+    /// different seed per epoch, e.g. seed + epoch); the same seed gives the same batches on every run and machine.
+    /// Tensors are created on <paramref name="device"/> (CPU when null); the caller disposes each batch.
+    /// </summary>
+    public IEnumerable<Batch> Batches(int batchSize, bool shuffle, long seed, Device? device = null)
+    {
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be ≥ 1");
+        return BatchesCore(batchSize, shuffle, seed, device);
+    }
+
+    private IEnumerable<Batch> BatchesCore(int batchSize, bool shuffle, long seed, Device? device)
+    {
+        var order = shuffle ? new StableRandom(seed).Permutation(RowCount) : Enumerable.Range(0, RowCount).ToArray();
+        var s = SequenceLength;
+        for (var start = 0; start < order.Length; start += batchSize)
+        {
+            var b = Math.Min(batchSize, order.Length - start);
+            var ids = new long[b * s];
+            var labels = new long[b * s];
+            var mask = new long[b * s];
+            long count = 0;
+            for (var r = 0; r < b; r++)
+            {
+                var src = order[start + r] * s;
+                Array.Copy(_ids, src, ids, r * s, s);
+                Array.Copy(_labels, src, labels, r * s, s);
+                Array.Copy(_mask, src, mask, r * s, s);
+            }
+            foreach (var l in labels)
+                if (l != IgnoreIndex) count++;
+            var shape = new long[] { b, s };
+            yield return new Batch(
+                torch.tensor(ids, shape, ScalarType.Int64, device),
+                torch.tensor(labels, shape, ScalarType.Int64, device),
+                torch.tensor(mask, shape, ScalarType.Int64, device),
+                count);
+        }
+    }
+}

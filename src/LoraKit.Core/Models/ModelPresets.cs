@@ -15,9 +15,10 @@ public static class ModelPresets
 
     private static readonly Dictionary<string, LlamaDimensions> Presets = new(StringComparer.OrdinalIgnoreCase)
     {
-        // LoraKit's embedded tiny Llama: small enough to train on a CPU in minutes, sized so the default
-        // adapter (r=8 on q_proj, v_proj: 28,672 parameters = 0.837 % of 3,426,560) sits inside the seed's budget.
-        [Builtin] = new() { ModelType = "llama", HiddenSize = 256, IntermediateSize = 688, Layers = 4, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 1024, RmsNormEps = 1e-5, MaxPositionEmbeddings = 512 },
+        // LoraKit's embedded tiny Llama over UTF-8 bytes (256 bytes + pad, bos, eos = 259 ids): small enough
+        // to pretrain and fine-tune on a CPU in minutes, and wide enough (hidden 256) that the default adapter
+        // (r=8 on q_proj, v_proj: 28,672 parameters = 0.945 % of 3,034,880) sits inside the seed's budget.
+        [Builtin] = new() { ModelType = "llama", HiddenSize = 256, IntermediateSize = 688, Layers = 4, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 259, RmsNormEps = 1e-5, MaxPositionEmbeddings = 512 },
         // meta-llama/Llama-2-7b-hf
         ["llama2-7b"] = new() { ModelType = "llama", HiddenSize = 4096, IntermediateSize = 11008, Layers = 32, AttentionHeads = 32, KeyValueHeads = 32, VocabSize = 32000, RmsNormEps = 1e-5, MaxPositionEmbeddings = 4096 },
         // meta-llama/Llama-2-13b-hf

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Threading;
+using LoraKit.Data;
 using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
@@ -210,7 +211,7 @@ public sealed class LoraTrainer
                     skip--;
                     continue;
                 }
-                var batch = batches.Current;
+                using var batch = batches.Current;
                 {
                     using var scope = NewDisposeScope();
                     var ids = batch.InputIds.to(device);
@@ -337,8 +338,9 @@ public sealed class LoraTrainer
         long count = 0;
         using (no_grad())
         {
-            foreach (var batch in _data.ValidationBatches())
+            foreach (var b in _data.ValidationBatches())
             {
+                using var batch = b;
                 using var scope = NewDisposeScope();
                 var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device), batch.AttentionMask.to(device)).item<float>();
                 sum += loss * batch.TokenCount;

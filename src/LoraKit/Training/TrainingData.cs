@@ -1,19 +1,40 @@
 using System.Collections.Generic;
-using static TorchSharp.torch;
+using LoraKit.Data;
 
 namespace LoraKit.Training;
 
-/// <summary>A micro-batch: token ids, labels (-100 = no loss), attention mask, and the count of label tokens.</summary>
-public sealed record TrainingBatch(Tensor InputIds, Tensor Labels, Tensor AttentionMask, long TokenCount);
-
-/// <summary>What the trainer reads: deterministic per-epoch training batches and the validation batches.</summary>
+/// <summary>What the trainer reads: deterministic per-epoch training batches and the validation batches. The trainer disposes each batch.</summary>
 public interface ITrainingData
 {
     /// <summary>Micro-batches in one epoch.</summary>
     int TrainBatchesPerEpoch { get; }
 
     /// <summary>The training micro-batches of <paramref name="epoch"/>, in a deterministic order for a given seed.</summary>
-    IEnumerable<TrainingBatch> TrainBatches(int epoch);
+    IEnumerable<Batch> TrainBatches(int epoch);
 
-    IEnumerable<TrainingBatch> ValidationBatches();
+    IEnumerable<Batch> ValidationBatches();
+}
+
+/// <summary>Train and validation <see cref="TokenizedDataset"/>s as trainer input: shuffled per epoch by seed + epoch.</summary>
+public sealed class TokenizedTrainingData : ITrainingData
+{
+    private readonly TokenizedDataset _train;
+    private readonly TokenizedDataset _validation;
+    private readonly int _batchSize;
+    private readonly long _seed;
+
+    public TokenizedTrainingData(TokenizedDataset train, TokenizedDataset validation, int batchSize, long seed)
+    {
+        if (batchSize < 1) throw new System.ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be at least 1, not {batchSize}");
+        _train = train;
+        _validation = validation;
+        _batchSize = batchSize;
+        _seed = seed;
+    }
+
+    public int TrainBatchesPerEpoch => (_train.RowCount + _batchSize - 1) / _batchSize;
+
+    public IEnumerable<Batch> TrainBatches(int epoch) => _train.Batches(_batchSize, shuffle: true, seed: _seed + epoch);
+
+    public IEnumerable<Batch> ValidationBatches() => _validation.Batches(_batchSize, shuffle: false, seed: 0);
 }

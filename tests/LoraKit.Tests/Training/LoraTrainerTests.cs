@@ -9,6 +9,7 @@ using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.SafeTensors;
 using LoraKit.Tests.Modeling;
+using LoraKit.Data;
 using LoraKit.Training;
 using TorchSharp;
 using Xunit;
@@ -249,12 +250,12 @@ public class LoraTrainerTests
 
         public int TrainBatchesPerEpoch => 1;
 
-        public IEnumerable<TrainingBatch> TrainBatches(int epoch) => ValidationBatches();
+        public IEnumerable<Batch> TrainBatches(int epoch) => ValidationBatches();
 
-        public IEnumerable<TrainingBatch> ValidationBatches()
+        public IEnumerable<Batch> ValidationBatches()
         {
             var ids = torch.zeros(new long[] { 1, _length }, dtype: ScalarType.Int64);
-            yield return new TrainingBatch(ids, ids, torch.ones(new long[] { 1, _length }, dtype: ScalarType.Int64), _length - 1);
+            yield return new Batch(ids, ids, torch.ones(new long[] { 1, _length }, dtype: ScalarType.Int64), _length - 1);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using LoraKit.Data;
 using LoraKit.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -42,16 +43,16 @@ internal sealed class SyntheticData : ITrainingData
 
     public int TrainBatchesPerEpoch => (_train.Length + _batchSize - 1) / _batchSize;
 
-    public IEnumerable<TrainingBatch> TrainBatches(int epoch)
+    public IEnumerable<Batch> TrainBatches(int epoch)
     {
         var order = Enumerable.Range(0, _train.Length).ToArray();
         new Random(unchecked((int)(_seed * 7919 + epoch))).Shuffle(order);
         return Batches(order.Select(i => _train[i]).ToArray());
     }
 
-    public IEnumerable<TrainingBatch> ValidationBatches() => Batches(_validation);
+    public IEnumerable<Batch> ValidationBatches() => Batches(_validation);
 
-    private IEnumerable<TrainingBatch> Batches(long[][] rows)
+    private IEnumerable<Batch> Batches(long[][] rows)
     {
         for (var i = 0; i < rows.Length; i += _batchSize)
         {
@@ -59,7 +60,7 @@ internal sealed class SyntheticData : ITrainingData
             var flat = chunk.SelectMany(r => r).ToArray();
             var shape = new long[] { chunk.Length, chunk[0].Length };
             var ids = torch.tensor(flat, shape);
-            yield return new TrainingBatch(ids, ids.clone(), torch.ones(shape, dtype: ScalarType.Int64), chunk.Length * (chunk[0].Length - 1L));
+            yield return new Batch(ids, ids.clone(), torch.ones(shape, dtype: ScalarType.Int64), chunk.Length * (chunk[0].Length - 1L));
         }
     }
 }

@@ -1,0 +1,27 @@
+using System;
+using System.IO;
+using LoraKit.Data;
+using LoraKit.Modeling;
+
+namespace LoraKit.Builtin;
+
+/// <summary>Resolves a base-model spec — <c>builtin</c> or a Hugging Face folder — to its folder and tokenizer.</summary>
+public static class BaseModelSource
+{
+    public sealed record Resolved(string Folder, string Name, ILoraTokenizer Tokenizer);
+
+    public static Resolved Open(string spec, Action<string>? log = null)
+    {
+        if (spec is BuiltinModel.Spec or "builtin:tiny")
+        {
+            var folder = BuiltinModel.EnsurePretrained(log);
+            return new Resolved(folder, BuiltinModel.Spec, ByteTokenizer.Instance);
+        }
+        if (!Directory.Exists(spec))
+            throw new DirectoryNotFoundException($"base model '{spec}' is neither 'builtin' nor a folder; give a Hugging Face model folder (config.json, *.safetensors, tokenizer.json or tokenizer.model)");
+        if (!File.Exists(Path.Combine(spec, HfCheckpoint.ConfigFileName)))
+            throw new FileNotFoundException($"base model folder {spec} has no config.json; a Hugging Face model folder holds config.json and model.safetensors");
+        ILoraTokenizer tokenizer = BuiltinModel.IsBuiltinFolder(spec) ? ByteTokenizer.Instance : HfTokenizer.FromFolder(spec);
+        return new Resolved(spec, Path.GetFileName(Path.GetFullPath(spec).TrimEnd(Path.DirectorySeparatorChar)), tokenizer);
+    }
+}

@@ -32,7 +32,9 @@ internal sealed class AnalysisSession
     private readonly ConcurrentDictionary<ISymbol, ModelResult> _models = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxTree, (LoraThresholds Thresholds, IReadOnlyList<string> Errors)> _thresholds = new();
     private readonly ConcurrentDictionary<string, byte> _reportedSettings = new(StringComparer.Ordinal);
-    private readonly Lazy<(LoraLock? Lock, string? Error)> _lock;
+    private readonly Lazy<(LoraLock? Lock, Diagnostic? Error)> _lock;
+    private readonly ConcurrentDictionary<SyntaxTree, Location?> _firstConstruct = new();
+    private int _globalErrorsReported;
     private readonly double _gpuMemoryGiB;
     private readonly int _batchSize;
     private readonly int _sequenceLength;
@@ -47,7 +49,7 @@ internal sealed class AnalysisSession
         _gpuMemoryGiB = ReadNumber(global, GpuMemoryProperty, 0, "a positive number of GiB, e.g. 24", v => v > 0);
         _batchSize = (int)ReadNumber(global, BatchSizeProperty, 1, "a whole number of at least 1, e.g. 4", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
         _sequenceLength = (int)ReadNumber(global, SequenceLengthProperty, 512, "a whole number of at least 1, e.g. 2048", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
-        _lock = new Lazy<(LoraLock?, string?)>(() => ReadLock(ct), LazyThreadSafetyMode.ExecutionAndPublication);
+        _lock = new Lazy<(LoraLock?, Diagnostic?)>(() => ReadLock(ct), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     // ---- [LoraModel] / [LoraAdapter] classes ----
@@ -78,7 +80,7 @@ internal sealed class AnalysisSession
         if (attribute.ApplicationSyntaxReference?.GetSyntax(ct) is not AttributeSyntax syntax) return;
         if (attribute.AttributeConstructor is null) return; // does not bind: the compiler reports it
         var thresholds = GetThresholds(syntax.SyntaxTree, syntax.GetLocation(), context.ReportDiagnostic);
-        ReportBuildPropertyErrors(syntax.GetLocation(), context.ReportDiagnostic);
+        ReportGlobalErrors(context.ReportDiagnostic);
 
         var args = ModelReader.Named(attribute);
         var config = new LoraConfig();
@@ -127,8 +129,7 @@ internal sealed class AnalysisSession
         }
         else findings = RulesWithoutModel(config, thresholds, name, alphaKnown: true, dropoutKnown: true);
 
-        var (lockFile, lockError) = _lock.Value;
-        if (lockError is not null) ReportSetting(syntax.SyntaxTree, syntax.GetLocation(), lockError, context.ReportDiagnostic);
+        var lockFile = _lock.Value.Lock;
         var lockFinding = LoraRuleChecker.CheckLock(config.Rank, lockFile?.Find(name), name);
         if (lockFinding is not null) findings = findings.Concat(new[] { lockFinding });
 
@@ -286,34 +287,67 @@ internal sealed class AnalysisSession
         return entry.Thresholds;
     }
 
-    private void ReportBuildPropertyErrors(Location location, Action<Diagnostic> report)
+    /// <summary>MSBuild property and lock-file problems concern the whole compilation: reported once, outside the source.</summary>
+    private void ReportGlobalErrors(Action<Diagnostic> report)
     {
+        if (Interlocked.Exchange(ref _globalErrorsReported, 1) != 0) return;
         foreach (var error in _buildPropertyErrors)
-            ReportSetting(location.SourceTree, location, error, report);
+            report(Diagnostic.Create(LoraDescriptors.InvalidConfiguration, Location.None, error));
+        if (_lock.Value.Error is { } lockError) report(lockError);
     }
 
-    /// <summary>Reports a settings problem once per syntax tree, at the first LoraKit construct of that tree.</summary>
-    private void ReportSetting(SyntaxTree? tree, Location location, string message, Action<Diagnostic> report)
+    /// <summary>
+    /// Reports an .editorconfig problem once per syntax tree, at the tree's first [LoraAdapter] or
+    /// <c>new LoraConfig</c> in source order (so the location does not depend on which action runs first).
+    /// </summary>
+    private void ReportSetting(SyntaxTree tree, Location location, string message, Action<Diagnostic> report)
     {
-        var key = (tree?.FilePath ?? "") + "\n" + message;
-        if (_reportedSettings.TryAdd(key, 0))
-            report(Diagnostic.Create(LoraDescriptors.InvalidConfiguration, location, message));
+        if (!_reportedSettings.TryAdd(tree.FilePath + "\n" + message, 0)) return;
+        var first = _firstConstruct.GetOrAdd(tree, FirstConstruct) ?? location;
+        report(Diagnostic.Create(LoraDescriptors.InvalidConfiguration, first, message));
     }
 
-    private (LoraLock?, string?) ReadLock(CancellationToken ct)
+    private static Location? FirstConstruct(SyntaxTree tree)
+    {
+        foreach (var node in tree.GetRoot().DescendantNodes())
+        {
+            var name = node switch
+            {
+                AttributeSyntax a => a.Name,
+                ObjectCreationExpressionSyntax o => o.Type,
+                _ => null,
+            };
+            var last = name switch
+            {
+                QualifiedNameSyntax q => q.Right.Identifier.ValueText,
+                AliasQualifiedNameSyntax q => q.Name.Identifier.ValueText,
+                SimpleNameSyntax n => n.Identifier.ValueText,
+                _ => null,
+            };
+            if (last is "LoraAdapter" or "LoraAdapterAttribute" or "LoraConfig") return node.GetLocation();
+        }
+        return null;
+    }
+
+    private (LoraLock?, Diagnostic?) ReadLock(CancellationToken ct)
     {
         var file = AdditionalFileLocator.ByFileName(_options.AdditionalFiles, _projectDir, LoraLock.FileName).FirstOrDefault();
         if (file is null) return (null, null);
         var display = AdditionalFileLocator.Display(file.Path, _projectDir);
         var text = file.GetText(ct);
-        if (text is null) return (null, $"{display}: cannot be read; LORA1007 is not checked");
+        if (text is null)
+            return (null, Diagnostic.Create(LoraDescriptors.InvalidConfiguration, Location.None, $"{display}: cannot be read; LORA1007 is not checked"));
         try
         {
             return (LoraLock.Parse(text.ToString(), display), null);
         }
-        catch (FormatException e)
+        catch (LoraLockException e)
         {
-            return (null, $"{e.Message}; LORA1007 is not checked");
+            // Point into the lock file itself, so the build output and the IDE show lora.lock.json(line).
+            var line = Math.Max(0, Math.Min(e.Line - 1, text.Lines.Count - 1));
+            var span = text.Lines.Count == 0 ? default : text.Lines[line].Span;
+            var location = Location.Create(file.Path, span, text.Lines.Count == 0 ? default : text.Lines.GetLinePositionSpan(span));
+            return (null, Diagnostic.Create(LoraDescriptors.InvalidConfiguration, location, $"{e.Message}; LORA1007 is not checked"));
         }
     }
 

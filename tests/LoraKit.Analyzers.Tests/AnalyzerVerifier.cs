@@ -68,12 +68,15 @@ public static class AnalyzerVerifier
     }
 
     /// <summary>Asserts that the analyzer reports exactly the markup's diagnostics (ID and span); returns them for further checks.</summary>
-    public static async Task<ImmutableArray<Diagnostic>> VerifyAsync(string markup, TestOptions? options = null)
+    /// <param name="outsideSource">IDs expected without a source location (Location.None or an AdditionalFile), in any order.</param>
+    public static async Task<ImmutableArray<Diagnostic>> VerifyAsync(string markup, TestOptions? options = null, params string[] outsideSource)
     {
         var (source, expected) = Markup.Parse(markup);
         var diagnostics = await GetDiagnosticsAsync(Compile(source, options: options), options);
-        var actual = diagnostics.Select(d => $"{d.Id} {d.Location.SourceSpan} '{Covered(source, d)}'").OrderBy(s => s, StringComparer.Ordinal).ToArray();
-        var wanted = expected.Select(e => $"{e.Id} {e.Span} '{source.Substring(e.Span.Start, e.Span.Length)}'").OrderBy(s => s, StringComparer.Ordinal).ToArray();
+        var actual = diagnostics.Select(d => d.Location.IsInSource ? $"{d.Id} {d.Location.SourceSpan} '{Covered(source, d)}'" : $"{d.Id} <outside source>").OrderBy(s => s, StringComparer.Ordinal).ToArray();
+        var wanted = expected.Select(e => $"{e.Id} {e.Span} '{source.Substring(e.Span.Start, e.Span.Length)}'")
+            .Concat(outsideSource.Select(id => $"{id} <outside source>"))
+            .OrderBy(s => s, StringComparer.Ordinal).ToArray();
         if (!actual.SequenceEqual(wanted))
         {
             Assert.Fail("Expected:\n  " + string.Join("\n  ", wanted) + "\nActual:\n  " + string.Join("\n  ", actual) +

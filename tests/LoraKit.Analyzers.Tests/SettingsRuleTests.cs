@@ -61,13 +61,15 @@ public class SettingsRuleTests
     [Fact]
     public async Task Invalid_MSBuild_values_are_LORA1008_and_fall_back_to_defaults()
     {
+        // A project-wide setting: reported once, without a source location ("CSC : warning LORA1008" in the build).
         var d = await VerifyAsync(Sources.WithModels("""
-            [{|LORA1008:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)|}]
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)]
             public partial class SupportAdapter;
             [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)]
             public partial class Second;
-            """), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", "lots"));
-        Assert.Equal("MSBuild property LoraKitGpuMemoryGiB = lots: not a positive number of GiB, e.g. 24; the default applies", Single(d, "LORA1008").GetMessage());
+            """), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", "lots").WithBuildProperty("LoraKitBatchSize", "0"), "LORA1008", "LORA1008");
+        Assert.Contains(d, x => x.GetMessage() == "MSBuild property LoraKitBatchSize = 0: not a whole number of at least 1, e.g. 4; the default applies");
+        Assert.Contains(d, x => x.GetMessage() == "MSBuild property LoraKitGpuMemoryGiB = lots: not a positive number of GiB, e.g. 24; the default applies");
     }
 
     [Fact]
@@ -110,9 +112,11 @@ public class SettingsRuleTests
     {
         var options = new TestOptions().WithFile(TestOptions.ProjectDir + "lora.lock.json", """{ "adapters": { "SupportAdapter": { "rank": "eight" } } }""");
         var d = await VerifyAsync(Sources.WithModels("""
-            [{|LORA1008:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)|}]
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)]
             public partial class SupportAdapter;
-            """), options);
-        Assert.Equal("lora.lock.json(1): adapter \"SupportAdapter\" has rank \"eight\"; give a whole number of at least 1; LORA1007 is not checked", Single(d, "LORA1008").GetMessage());
+            """), options, "LORA1008");
+        var invalid = Single(d, "LORA1008");
+        Assert.Equal("lora.lock.json(1): adapter \"SupportAdapter\" has rank \"eight\"; give a whole number of at least 1; LORA1007 is not checked", invalid.GetMessage());
+        Assert.Equal(TestOptions.ProjectDir + "lora.lock.json", invalid.Location.GetLineSpan().Path);
     }
 }

@@ -1,4 +1,3 @@
-using System;
 using LoraKit.Rules;
 using Xunit;
 
@@ -27,7 +26,8 @@ public class LoraLockTests
     [InlineData("{ \"adapters\": { ", "not valid JSON")]
     public void Invalid_locks_name_the_problem(string json, string expected)
     {
-        var e = Assert.Throws<FormatException>(() => LoraLock.Parse(json, "lora.lock.json"));
+        var e = Assert.Throws<LoraLockException>(() => LoraLock.Parse(json, "lora.lock.json"));
+        Assert.True(e.Line >= 1);
         Assert.Contains(expected, e.Message);
         Assert.StartsWith("lora.lock.json(", e.Message);
     }

@@ -106,6 +106,17 @@ public sealed class LoraLock
         _ => v.Kind.ToString().ToLowerInvariant(),
     };
 
-    private static FormatException Problem(string source, int line, string problem) =>
-        new($"{source}({line}): {problem}");
+    private static LoraLockException Problem(string source, int line, string problem) => new(source, line, problem);
+}
+
+/// <summary>An invalid lora.lock.json: the message is "source(line): problem", <see cref="Line"/> is 1-based.</summary>
+public sealed class LoraLockException : FormatException
+{
+    public LoraLockException(string source, int line, string problem)
+        : base($"{source}({line}): {problem}")
+    {
+        Line = line;
+    }
+
+    public int Line { get; }
 }

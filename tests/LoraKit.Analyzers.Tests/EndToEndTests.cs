@@ -14,6 +14,7 @@ public class EndToEndTests
 {
     private const string Project = """
         <Project Sdk="Microsoft.NET.Sdk">
+          <Import Project="{BIN}LoraKit.Analyzers.props" />
           <PropertyGroup>
             <TargetFramework>net10.0</TargetFramework>
             <Nullable>enable</Nullable>
@@ -25,7 +26,6 @@ public class EndToEndTests
             <Analyzer Include="{BIN}LoraKit.Analyzers.dll" />
             <Analyzer Include="{BIN}LoraKit.Analyzers.CodeFixes.dll" />
             <AdditionalFiles Include="models/llama2/config.json" />
-            <CompilerVisibleProperty Include="LoraKitGpuMemoryGiB" />
           </ItemGroup>
         </Project>
         """;
@@ -59,6 +59,8 @@ public class EndToEndTests
             File.WriteAllText(Path.Combine(dir, "Directory.Packages.props"), "<Project />");
             File.WriteAllText(Path.Combine(dir, "App.csproj"), Project.Replace("{BIN}", AppContext.BaseDirectory));
             File.WriteAllText(Path.Combine(dir, "Adapters.cs"), Adapters);
+            // Picked up by the props: the lock says SmallAdapter's sweep chose rank 4, SupportAdapter's 16.
+            File.WriteAllText(Path.Combine(dir, "lora.lock.json"), """{ "version": 1, "adapters": { "SmallAdapter": { "rank": 4 }, "SupportAdapter": { "rank": 16 } } }""");
             File.Copy(Path.Combine(AppContext.BaseDirectory, "Configs", "llama2-7b.json"), Path.Combine(dir, "models", "llama2", "config.json"));
 
             var build = Run("build App.csproj -nologo -v:q -p:UseSharedCompilation=false", dir);
@@ -66,6 +68,8 @@ public class EndToEndTests
             Has(build.Output, "Adapters.cs(7,43): warning LORA1001: SupportAdapter: alpha/r = 8/8 = 1, expected 2");
             Has(build.Output, "warning LORA1002: SmallAdapter trains 2,097,152 parameters = 0.031 % of Llama2_7B's 6,738,415,616");
             Has(build.Output, "warning LORA1006: SupportAdapter: estimated peak training memory");
+            Has(build.Output, "Adapters.cs(7,33): warning LORA1007: SupportAdapter: rank 8 differs from rank 16");
+            Assert.False(build.Output.Contains("LORA1007: SmallAdapter", StringComparison.Ordinal), build.Output);
 
             var format = Run("format analyzers App.csproj --diagnostics LORA1001 --severity warn --no-restore -v:q", dir);
             Assert.True(format.ExitCode == 0, format.Output);

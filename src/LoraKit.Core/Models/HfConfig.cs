@@ -37,6 +37,7 @@ public static class HfConfig
         _ => property,
     };
 
+#if !LORAKIT_ANALYZER // analyzers must not do file I/O (RS1035): they read config.json as an AdditionalFile and call Parse
     /// <summary>Reads and parses a config.json file; every failure is a LORA2xxx error naming the file.</summary>
     public static LlamaDimensions Load(string path)
     {
@@ -52,6 +53,7 @@ public static class HfConfig
         }
         return Parse(text, path);
     }
+#endif
 
     /// <summary>Parses config.json text; <paramref name="source"/> names the file in errors.</summary>
     public static LlamaDimensions Parse(string json, string source)
@@ -96,8 +98,10 @@ public static class HfConfig
         return dims;
     }
 
+#if !LORAKIT_ANALYZER
     /// <summary>Loads a config.json straight into a <see cref="ModelShape"/>.</summary>
     public static ModelShape LoadShape(string path, string? name = null) => ModelShape.FromLlama(name ?? ModelNameFor(path), Load(path), path);
+#endif
 
     /// <summary>models/TinyLlama/config.json → "TinyLlama"; tinyllama.json → "tinyllama".</summary>
     public static string ModelNameFor(string configPath)

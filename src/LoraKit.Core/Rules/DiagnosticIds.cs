@@ -15,6 +15,9 @@ public static class DiagnosticIds
     public const string GpuMemory = "LORA1006";
     public const string RankDiffersFromLock = "LORA1007";
 
+    /// <summary>A LoraKit setting (.editorconfig key, MSBuild property, lora.lock.json) has a value LoraKit cannot use; the default applies.</summary>
+    public const string InvalidConfiguration = "LORA1008";
+
     /// <summary>A dimension is missing, non-positive or not an integer.</summary>
     public const string InvalidDimension = "LORA2001";
 

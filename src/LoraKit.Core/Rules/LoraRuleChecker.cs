@@ -116,6 +116,16 @@ public static class LoraRuleChecker
             $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, quantise the base, lower the rank or target fewer modules");
     }
 
+    /// <summary>LORA1007: the rank differs from the one the last sweep locked (Seed A: "Lock that rank and run full training").</summary>
+    public static RuleFinding? CheckLock(int rank, LockedAdapter? locked, string adapterName)
+    {
+        if (locked is null || locked.Rank == rank) return null;
+        var alpha = locked.Alpha is { } a ? $" (alpha {Format.Number(a)})" : "";
+        return new(DiagnosticIds.RankDiffersFromLock, RuleSeverity.Warning, "Rank",
+            $"{adapterName}: rank {rank} differs from rank {locked.Rank}{alpha} chosen by the last sweep in {locked.Source}; " +
+            $"use Rank = {locked.Rank}, or run the sweep again to lock a new rank");
+    }
+
     public static bool IsPowerOfTwo(int n) => n > 0 && (n & (n - 1)) == 0;
 
     public static (int Lower, int Upper) PowerOfTwoNeighbours(int n)

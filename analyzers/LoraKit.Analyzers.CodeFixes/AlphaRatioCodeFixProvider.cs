@@ -1,0 +1,71 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using LoraKit.Rules;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace LoraKit.Analyzers.CodeFixes;
+
+/// <summary>LORA1001: sets Alpha to the configured ratio × Rank, adding Alpha when it was left at its default.</summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AlphaRatioCodeFixProvider)), Shared]
+public sealed class AlphaRatioCodeFixProvider : CodeFixProvider
+{
+    public const string Title = "Set Alpha to alpha/r ratio × Rank";
+
+    public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(DiagnosticIds.AlphaRatio);
+
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null) return;
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            if (!diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.ExpectedAlpha, out var text) ||
+                !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var alpha)) continue;
+            var missing = diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.AlphaMissing, out var m) && m == "true";
+            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+            var target = node.FirstAncestorOrSelf<AttributeArgumentSyntax>() as SyntaxNode ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>();
+            if (target is null) continue;
+            context.RegisterCodeFix(
+                CodeAction.Create(Title, ct => FixAsync(context.Document, target, alpha, missing, ct), equivalenceKey: Title),
+                diagnostic);
+        }
+    }
+
+    private static async Task<Document> FixAsync(Document document, SyntaxNode target, double alpha, bool missing, CancellationToken ct)
+    {
+        var root = await document.GetSyntaxRootAsync(ct).ConfigureAwait(false);
+        if (root is null) return document;
+        var value = SyntaxHelpers.NumberLiteral(alpha);
+        SyntaxNode newRoot;
+        switch (target)
+        {
+            case AttributeArgumentSyntax argument when !missing:
+                newRoot = root.ReplaceNode(argument.Expression, value.WithTriviaFrom(argument.Expression));
+                break;
+            case AttributeArgumentSyntax rank when rank.Parent is AttributeArgumentListSyntax list:
+                var alphaArg = SyntaxFactory.AttributeArgument(SyntaxFactory.NameEquals("Alpha"), null, value);
+                newRoot = root.ReplaceNode(list, list.WithArguments(list.Arguments.Insert(list.Arguments.IndexOf(rank) + 1, alphaArg)));
+                break;
+            case AssignmentExpressionSyntax assignment when !missing:
+                newRoot = root.ReplaceNode(assignment.Right, value.WithTriviaFrom(assignment.Right));
+                break;
+            case AssignmentExpressionSyntax rankAssignment when rankAssignment.Parent is InitializerExpressionSyntax initializer:
+                var alphaAssignment = SyntaxFactory.AssignmentExpression(SyntaxKind.SimpleAssignmentExpression, SyntaxFactory.IdentifierName("Alpha"), value);
+                newRoot = root.ReplaceNode(initializer, initializer.WithExpressions(initializer.Expressions.Insert(initializer.Expressions.IndexOf(rankAssignment) + 1, alphaAssignment)));
+                break;
+            default:
+                return document;
+        }
+        return document.WithSyntaxRoot(newRoot);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using LoraKit.Rules;
+using Microsoft.CodeAnalysis;
+
+namespace LoraKit.Analyzers;
+
+/// <summary>
+/// The one catalog of LoraKit's compile-time diagnostics. IDs come from <see cref="DiagnosticIds"/>; every
+/// message is computed by LoraKit.Core (<see cref="LoraRuleChecker"/>, <see cref="Models.ModelDescriptionException"/>)
+/// and passed as the single argument, so the analyzer, the CLI and the runtime word a problem the same way.
+/// </summary>
+public static class LoraDescriptors
+{
+    public const string AdapterCategory = "LoraKit.Adapter";
+    public const string ModelCategory = "LoraKit.Model";
+    public const string ConfigurationCategory = "LoraKit.Configuration";
+
+    public static readonly DiagnosticDescriptor AlphaRatio = Create(DiagnosticIds.AlphaRatio,
+        "LoRA alpha/r ratio differs from the configured ratio", AdapterCategory, DiagnosticSeverity.Warning,
+        "alpha/r sets the scaling of the update; alpha = 2·r keeps the effective learning rate stable across ranks (lorakit.alpha_ratio).");
+
+    public static readonly DiagnosticDescriptor ParameterBudget = Create(DiagnosticIds.ParameterBudget,
+        "LoRA trainable parameters outside the budget", AdapterCategory, DiagnosticSeverity.Warning,
+        "Trainable LoRA parameters should be 0.05 %–1 % of the base model's (lorakit.budget_min_percent, lorakit.budget_max_percent).");
+
+    public static readonly DiagnosticDescriptor RankRange = Create(DiagnosticIds.RankRange,
+        "LoRA rank out of range or not a power of two", AdapterCategory, DiagnosticSeverity.Warning,
+        "LoRA ranks range from 1 to 256 (lorakit.max_rank) and are usually powers of two.");
+
+    public static readonly DiagnosticDescriptor TargetNotFound = Create(DiagnosticIds.TargetNotFound,
+        "LoRA target module matches nothing in the model", AdapterCategory, DiagnosticSeverity.Error,
+        "Every target must name an existing linear module (exact name or dotted suffix) or be \"all-linear\"; PEFT only notices when all targets miss.");
+
+    public static readonly DiagnosticDescriptor DropoutRange = Create(DiagnosticIds.DropoutRange,
+        "LoRA dropout outside [0, 0.5)", AdapterCategory, DiagnosticSeverity.Warning,
+        "LoRA dropout is a regularizer; typical values are 0.05–0.2.");
+
+    public static readonly DiagnosticDescriptor GpuMemory = Create(DiagnosticIds.GpuMemory,
+        "Estimated training memory exceeds the GPU's memory", AdapterCategory, DiagnosticSeverity.Warning,
+        "The estimate of peak training memory (LoraKit.Core's MemoryEstimator) is above the MSBuild property LoraKitGpuMemoryGiB.");
+
+    public static readonly DiagnosticDescriptor RankDiffersFromLock = Create(DiagnosticIds.RankDiffersFromLock,
+        "LoRA rank differs from the rank locked by the last sweep", AdapterCategory, DiagnosticSeverity.Warning,
+        "lora.lock.json records the rank the last rank sweep chose; training with another rank loses that provenance.");
+
+    public static readonly DiagnosticDescriptor InvalidConfiguration = Create(DiagnosticIds.InvalidConfiguration,
+        "Invalid LoraKit configuration value", ConfigurationCategory, DiagnosticSeverity.Warning,
+        "A LoraKit .editorconfig key, MSBuild property or lora.lock.json holds a value LoraKit cannot use; the default applies.");
+
+    public static readonly DiagnosticDescriptor InvalidDimension = Create(DiagnosticIds.InvalidDimension,
+        "Invalid model dimension", ModelCategory, DiagnosticSeverity.Error,
+        "A model dimension is missing, not positive or not an integer.");
+
+    public static readonly DiagnosticDescriptor HeadsDoNotDivide = Create(DiagnosticIds.HeadsDoNotDivide,
+        "Model head counts do not divide", ModelCategory, DiagnosticSeverity.Error,
+        "The attention heads must divide the hidden size (unless HeadDim is given) and the key/value heads must divide the attention heads.");
+
+    public static readonly DiagnosticDescriptor UnreadableConfig = Create(DiagnosticIds.UnreadableConfig,
+        "Model config file cannot be read", ModelCategory, DiagnosticSeverity.Error,
+        "The ConfigFile must be an AdditionalFile holding a Hugging Face config.json object.");
+
+    public static readonly DiagnosticDescriptor UnsupportedArchitecture = Create(DiagnosticIds.UnsupportedArchitecture,
+        "Unsupported model architecture", ModelCategory, DiagnosticSeverity.Error,
+        "LoraKit builds Llama-family decoders (llama, mistral, qwen2, qwen3) or custom models described with [LoraLinear].");
+
+    public static readonly DiagnosticDescriptor InvalidCustomLayer = Create(DiagnosticIds.InvalidCustomLayer,
+        "Invalid custom model layer", ModelCategory, DiagnosticSeverity.Error,
+        "A custom model needs at least one [LoraLinear] with a unique name and positive sizes.");
+
+    public static ImmutableArray<DiagnosticDescriptor> All { get; } = ImmutableArray.Create(
+        AlphaRatio, ParameterBudget, RankRange, TargetNotFound, DropoutRange, GpuMemory, RankDiffersFromLock, InvalidConfiguration,
+        InvalidDimension, HeadsDoNotDivide, UnreadableConfig, UnsupportedArchitecture, InvalidCustomLayer);
+
+    private static readonly Dictionary<string, DiagnosticDescriptor> ById = CreateIndex();
+
+    /// <summary>The descriptor of a LoraKit ID (as LoraKit.Core's findings and exceptions carry them).</summary>
+    public static DiagnosticDescriptor For(string id) => ById[id];
+
+    private static Dictionary<string, DiagnosticDescriptor> CreateIndex()
+    {
+        var index = new Dictionary<string, DiagnosticDescriptor>();
+        foreach (var d in All) index[d.Id] = d;
+        return index;
+    }
+
+    private static DiagnosticDescriptor Create(string id, string title, string category, DiagnosticSeverity severity, string description) =>
+        new(id, title, "{0}", category, severity, isEnabledByDefault: true, description: description,
+            helpLinkUri: DiagnosticIds.HelpLink(id));
+}

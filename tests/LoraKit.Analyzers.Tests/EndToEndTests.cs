@@ -1,0 +1,123 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Text;
+using Xunit;
+
+namespace LoraKit.Analyzers.Tests;
+
+/// <summary>
+/// The analyzers and code fixes as users meet them: `dotnet build` of a fixture project shows the warnings
+/// with their IDs, and `dotnet format analyzers` (a real Workspaces client, as an IDE drives fixes) rewrites Alpha.
+/// </summary>
+public class EndToEndTests
+{
+    private const string Project = """
+        <Project Sdk="Microsoft.NET.Sdk">
+          <Import Project="{BIN}LoraKit.Analyzers.props" />
+          <PropertyGroup>
+            <TargetFramework>net10.0</TargetFramework>
+            <Nullable>enable</Nullable>
+            <TreatWarningsAsErrors>false</TreatWarningsAsErrors>
+            <LoraKitGpuMemoryGiB>8</LoraKitGpuMemoryGiB>
+          </PropertyGroup>
+          <ItemGroup>
+            <Reference Include="LoraKit.Core" HintPath="{BIN}LoraKit.Core.dll" />
+            <Analyzer Include="{BIN}LoraKit.Analyzers.dll" />
+            <Analyzer Include="{BIN}LoraKit.Analyzers.CodeFixes.dll" />
+            <AdditionalFiles Include="models/llama2/config.json" />
+          </ItemGroup>
+        </Project>
+        """;
+
+    private const string Adapters = """
+        using LoraKit;
+
+        [LoraModel(ConfigFile = "models/llama2/config.json")]
+        public partial class Llama2_7B;
+
+        // Seed A's gotcha: r=8 with alpha left at a previous config's 8.
+        [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 8, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
+        public partial class SupportAdapter;
+
+        // Seed A's r=4 on q,v: 0.031 % of Llama-2-7B, under the 0.05 % floor.
+        [LoraAdapter(typeof(Llama2_7B), Rank = 4, Alpha = 8, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
+        public partial class SmallAdapter;
+        """;
+
+    [Fact]
+    [Trait("Category", "EndToEnd")]
+    public void Build_shows_the_warnings_and_dotnet_format_fixes_alpha()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lorakit-analyzer-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "models", "llama2"));
+        try
+        {
+            // Keep the fixture independent of anything above the temp folder.
+            File.WriteAllText(Path.Combine(dir, "Directory.Build.props"), "<Project />");
+            File.WriteAllText(Path.Combine(dir, "Directory.Build.targets"), "<Project />");
+            File.WriteAllText(Path.Combine(dir, "Directory.Packages.props"), "<Project />");
+            File.WriteAllText(Path.Combine(dir, "App.csproj"), Project.Replace("{BIN}", AppContext.BaseDirectory));
+            File.WriteAllText(Path.Combine(dir, "Adapters.cs"), Adapters);
+            // Picked up by the props: the lock says SmallAdapter's sweep chose rank 4, SupportAdapter's 16.
+            File.WriteAllText(Path.Combine(dir, "lora.lock.json"), """{ "version": 1, "adapters": { "SmallAdapter": { "rank": 4 }, "SupportAdapter": { "rank": 16 } } }""");
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "Configs", "llama2-7b.json"), Path.Combine(dir, "models", "llama2", "config.json"));
+
+            var build = Run("build App.csproj -nologo -v:q -p:UseSharedCompilation=false", dir);
+            Assert.True(build.ExitCode == 0, build.Output);
+            Has(build.Output, "Adapters.cs(7,43): warning LORA1001: SupportAdapter: alpha/r = 8/8 = 1, expected 2");
+            Has(build.Output, "warning LORA1002: SmallAdapter trains 2,097,152 parameters = 0.031 % of Llama2_7B's 6,738,415,616");
+            Has(build.Output, "warning LORA1006: SupportAdapter: estimated peak training memory");
+            Has(build.Output, "Adapters.cs(7,33): warning LORA1007: SupportAdapter: rank 8 differs from rank 16");
+            Assert.False(build.Output.Contains("LORA1007: SmallAdapter", StringComparison.Ordinal), build.Output);
+
+            var format = Run("format analyzers App.csproj --diagnostics LORA1001 --severity warn --no-restore -v:q", dir);
+            Assert.True(format.ExitCode == 0, format.Output);
+            var fixedSource = File.ReadAllText(Path.Combine(dir, "Adapters.cs"));
+            Assert.Contains("[LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, Dropout = 0.05,", fixedSource);
+            Assert.Equal(Adapters.Replace("Rank = 8, Alpha = 8,", "Rank = 8, Alpha = 16,"), fixedSource);
+
+            var rebuild = Run("build App.csproj -nologo -v:q -p:UseSharedCompilation=false", dir);
+            Assert.True(rebuild.ExitCode == 0, rebuild.Output);
+            Assert.False(rebuild.Output.Contains("LORA1001", StringComparison.Ordinal), rebuild.Output);
+            Has(rebuild.Output, "warning LORA1002");
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static void Has(string output, string expected) =>
+        Assert.True(output.Contains(expected, StringComparison.Ordinal), $"'{expected}' not in the output:\n{output}");
+
+    private static (int ExitCode, string Output) Run(string arguments, string workingDirectory)
+    {
+        var psi = new ProcessStartInfo("dotnet", arguments)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        // A nested build must not reuse this test run's MSBuild nodes or inherit its MSBuild state.
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var key in new[] { "MSBuildExtensionsPath", "MSBUILD_EXE_PATH", "MSBuildSDKsPath" }) psi.Environment.Remove(key);
+        var output = new StringBuilder();
+        using var process = new Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        if (!process.WaitForExit(180_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"dotnet {arguments} did not finish in 3 minutes.\n{output}");
+        }
+        process.WaitForExit();
+        return (process.ExitCode, output.ToString());
+    }
+}

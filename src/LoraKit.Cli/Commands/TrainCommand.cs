@@ -133,18 +133,21 @@ internal sealed class EventReporter
                 WriteLine($"{e.Severity} {e.Code}: {e.Message}");
                 break;
             case "start":
-                WriteLine($"training r={e.Data["rank"]}, alpha={e.Data["alpha"]}, targets {string.Join(", ", (System.Collections.Generic.IEnumerable<string>)e.Data["targets"]!)}: " +
-                          $"{Format.Count(Convert.ToInt64(e.Data["trainable_parameters"], System.Globalization.CultureInfo.InvariantCulture))} trainable parameters, {e.Data["total_steps"]} steps on {e.Data["device"]}; base validation loss {Convert.ToDouble(e.Data["base_val_loss"], System.Globalization.CultureInfo.InvariantCulture):0.0000}");
+                WriteLine($"{Trial(e)}training r={Text(e, "rank")}, alpha={Text(e, "alpha")}, targets {Text(e, "targets")}: " +
+                          $"{Format.Count((long)Number(e, "trainable_parameters"))} trainable parameters, {Text(e, "total_steps")} steps on {Text(e, "device")}; base validation loss {Number(e, "base_val_loss"):0.0000}");
+                break;
+            case "done" when e.Data.ContainsKey("trial_rank"):
+                WriteLine($"{Trial(e)}done: validation loss {Number(e, "val_loss"):0.0000} in {Number(e, "seconds"):0.0} s");
                 break;
             case "step":
-                var step = Convert.ToInt64(e.Data["step"], System.Globalization.CultureInfo.InvariantCulture);
-                var total = Convert.ToInt64(e.Data["total_steps"], System.Globalization.CultureInfo.InvariantCulture);
-                var elapsed = Convert.ToDouble(e.Data["elapsed_s"], System.Globalization.CultureInfo.InvariantCulture);
+                var step = (long)Number(e, "step");
+                var total = (long)Number(e, "total_steps");
+                var elapsed = Number(e, "elapsed_s");
                 var eta = step > 0 ? elapsed / step * (total - step) : 0;
                 var width = 24;
                 var filled = (int)(width * step / Math.Max(1, total));
-                var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {step}/{total} loss {Convert.ToDouble(e.Data["loss"], System.Globalization.CultureInfo.InvariantCulture):0.0000} " +
-                           $"{Convert.ToDouble(e.Data["tokens_per_s"], System.Globalization.CultureInfo.InvariantCulture):0} tok/s ETA {TimeSpan.FromSeconds(Math.Round(eta)):mm\\:ss}";
+                var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {step}/{total} loss {Number(e, "loss"):0.0000} " +
+                           $"{Number(e, "tokens_per_s"):0} tok/s ETA {TimeSpan.FromSeconds(Math.Round(eta)):mm\\:ss}";
                 if (_terminal)
                 {
                     _out.Write("\r" + line.PadRight(100));
@@ -153,13 +156,35 @@ internal sealed class EventReporter
                 else if (step == total || step % Math.Max(1, total / 10) == 0) _out.WriteLine(line);
                 break;
             case "eval":
-                WriteLine($"step {e.Data["step"]}: validation loss {Convert.ToDouble(e.Data["val_loss"], System.Globalization.CultureInfo.InvariantCulture):0.0000} (base {Convert.ToDouble(e.Data["base_val_loss"], System.Globalization.CultureInfo.InvariantCulture):0.0000})");
+                WriteLine($"{Trial(e)}step {Text(e, "step")}: validation loss {Number(e, "val_loss"):0.0000} (base {Number(e, "base_val_loss"):0.0000})");
                 break;
             case "checkpoint":
-                WriteLine($"checkpoint at step {e.Data["step"]}: {e.Data["path"]}");
+                WriteLine($"checkpoint at step {Text(e, "step")}: {Text(e, "path")}");
                 break;
         }
     }
+
+    private static string Trial(TrainingEvent e) => e.Data.ContainsKey("trial_rank") ? $"[rank {Text(e, "trial_rank")} trial] " : "";
+
+    /// <summary>An event value as text, whether it came from this process or, as JSON, from a child.</summary>
+    private static string Text(TrainingEvent e, string key) => e.Data.TryGetValue(key, out var v) ? v switch
+    {
+        null => "",
+        System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.String } j => j.GetString()!,
+        System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.Array } j => string.Join(", ", j.EnumerateArray().Select(x => x.ToString())),
+        System.Text.Json.JsonElement j => j.GetRawText(),
+        string s => s,
+        System.Collections.Generic.IEnumerable<string> list => string.Join(", ", list),
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => v.ToString() ?? "",
+    } : "";
+
+    private static double Number(TrainingEvent e, string key) => e.Data.TryGetValue(key, out var v) ? v switch
+    {
+        System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.Number } j => j.GetDouble(),
+        IConvertible c => c.ToDouble(System.Globalization.CultureInfo.InvariantCulture),
+        _ => double.NaN,
+    } : double.NaN;
 
     public void Finish()
     {

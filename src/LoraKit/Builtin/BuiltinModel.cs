@@ -26,7 +26,7 @@ public static class BuiltinModel
     /// <summary>Marks a model folder whose tokenizer is LoraKit's byte tokenizer.</summary>
     public const string MarkerFileName = "lorakit-builtin.json";
 
-    public const int PretrainSteps = 300;
+    public const int PretrainSteps = 200;
     public const int PretrainBatchSize = 16;
     public const int PretrainSequenceLength = 64;
     public const double PretrainLearningRate = 3e-3;

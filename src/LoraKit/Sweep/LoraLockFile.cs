@@ -16,7 +16,7 @@ namespace LoraKit.Sweep;
 /// </summary>
 public static class LoraLockFile
 {
-    public const string FileName = "lora.lock.json";
+    public const string FileName = LoraLock.FileName;
 
     public static void Write(string path, SweepProvenance p, SweepDecision decision, IReadOnlyList<TrialResult> trials, LoraThresholds t, double alpha)
     {
@@ -79,14 +79,10 @@ public static class LoraLockFile
             sorted[kv.Key] = kv.Value;
         }
         root["adapters"] = sorted;
-        SweepRunner.WriteAtomically(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        SweepRunner.WriteAtomically(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
     }
 
-    /// <summary>The locked rank of an adapter, or null.</summary>
-    public static int? LockedRank(string path, string adapterName)
-    {
-        if (!File.Exists(path)) return null;
-        var root = JsonNode.Parse(File.ReadAllText(path));
-        return root?["adapters"]?[adapterName]?["rank"]?.GetValue<int>();
-    }
+    /// <summary>The locked rank of an adapter, or null, read with the same reader the analyzers use (LORA1007).</summary>
+    public static int? LockedRank(string path, string adapterName) =>
+        File.Exists(path) ? LoraLock.Parse(File.ReadAllText(path), path).Find(adapterName)?.Rank : null;
 }

@@ -325,6 +325,7 @@ public sealed class LoraTrainer
         {
             ["steps"] = step, ["base_val_loss"] = baseVal, ["val_loss"] = lastVal, ["reduction"] = result.Reduction, ["seconds"] = Math.Round(result.Seconds, 2),
             ["tokens_per_s"] = Math.Round(result.TokensPerSecond, 1), ["rank"] = config.Rank, ["alpha"] = config.Alpha, ["stopped"] = stopped, ["output"] = output,
+            ["trainable_parameters"] = injection.TrainableParameters, ["peak_memory_bytes"] = result.PeakMemoryBytes,
         }));
         return new AttemptOutcome(result, null);
     }

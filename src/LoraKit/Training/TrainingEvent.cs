@@ -17,7 +17,12 @@ public sealed record TrainingEvent(string Event, IReadOnlyDictionary<string, obj
     public string? Severity => Data.TryGetValue("severity", out var s) ? s as string : null;
     public string? Message => Data.TryGetValue("message", out var m) ? m as string : null;
 
-    private static readonly JsonSerializerOptions Json = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    // Relaxed escaping keeps "≥", "<" and quotes readable in logs and the MSBuild output; the text is never embedded in HTML.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public string ToJson()
     {

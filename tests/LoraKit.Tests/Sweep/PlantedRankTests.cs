@@ -85,6 +85,8 @@ public class PlantedRankTests
         Assert.Equal(5, entry.GetProperty("trials").GetArrayLength());
         Assert.Equal("abc123", entry.GetProperty("dataset_sha256").GetString());
         Assert.Equal(0.95, entry.GetProperty("rule").GetProperty("quality_fraction").GetDouble());
+        // The analyzers' reader (LORA1007) sees the same choice.
+        Assert.Equal(outcome.Decision.Chosen.Rank, LoraLock.Parse(File.ReadAllText(lockPath), lockPath).Find("PlantedAdapter")!.Rank);
     }
 
     [Fact]

@@ -1,0 +1,103 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using LoraKit.Training;
+
+namespace LoraKit.Sweep;
+
+/// <summary>
+/// Runs each trial as its own `lorakit train --events json` process, up to <c>parallel</c> at once; with
+/// several GPUs each concurrent trial gets its own (CUDA_VISIBLE_DEVICES). The command line of a trial
+/// comes from <c>commandFor</c>, so a cluster executor can submit the very same commands as a job array.
+/// </summary>
+public sealed class ProcessTrialExecutor : ITrialExecutor
+{
+    private readonly Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> _commandFor;
+    private readonly int _parallel;
+    private readonly IReadOnlyList<int>? _gpus;
+
+    public ProcessTrialExecutor(Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> commandFor, int parallel = 1, IReadOnlyList<int>? gpus = null)
+    {
+        if (parallel < 1) throw new ArgumentOutOfRangeException(nameof(parallel));
+        _commandFor = commandFor;
+        _parallel = gpus is { Count: > 0 } ? Math.Min(parallel, gpus.Count) : parallel;
+        _gpus = gpus;
+    }
+
+    public IReadOnlyList<TrialResult> Run(IReadOnlyList<TrialSpec> trials, Action<TrainingEvent> events, CancellationToken cancellationToken)
+    {
+        var results = new TrialResult?[trials.Count];
+        var slots = new SemaphoreSlim(_parallel);
+        var freeGpus = new Queue<int>(_gpus ?? Array.Empty<int>());
+        var gate = new object();
+        var tasks = trials.Select(trial => Task.Run(() =>
+        {
+            slots.Wait(cancellationToken);
+            int? gpu = null;
+            lock (gate)
+                if (freeGpus.Count > 0) gpu = freeGpus.Dequeue();
+            try
+            {
+                results[trial.Index] = RunOne(trial, gpu, e => { lock (gate) events(e); }, cancellationToken);
+            }
+            finally
+            {
+                lock (gate)
+                    if (gpu is { } g) freeGpus.Enqueue(g);
+                slots.Release();
+            }
+        }, cancellationToken)).ToArray();
+        Task.WaitAll(tasks, cancellationToken);
+        return results.Select(r => r!).ToList();
+    }
+
+    private TrialResult RunOne(TrialSpec trial, int? gpu, Action<TrainingEvent> events, CancellationToken ct)
+    {
+        var (file, args) = _commandFor(trial);
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (gpu is { } g) psi.Environment["CUDA_VISIBLE_DEVICES"] = g.ToString(CultureInfo.InvariantCulture);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        using var registration = ct.Register(() =>
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        });
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        JsonElement? done = null;
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null)
+        {
+            if (!line.StartsWith('{')) continue;
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            var kind = root.TryGetProperty("event", out var k) ? k.GetString() : null;
+            if (kind == "done") done = root.Clone();
+            var data = root.EnumerateObject().Where(p => p.Name != "event").ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
+            data["trial_rank"] = trial.Rank;
+            if (kind == "diagnostic")
+                events(TrainingEvent.Diagnostic(root.GetProperty("code").GetString()!, root.GetProperty("severity").GetString()!, $"rank {trial.Rank} trial: {root.GetProperty("message").GetString()}"));
+            else if (kind is "start" or "eval" or "done")
+                events(new TrainingEvent(kind, data)); // per-step lines of concurrent trials would interleave; the trial's metrics.jsonl has them
+        }
+        process.WaitForExit();
+        if (process.ExitCode != 0 || done is null)
+            throw new TrainingException(Rules.DiagnosticIds.TrainingFailed,
+                $"the rank {trial.Rank} trial exited with code {process.ExitCode}: {stderr.Result.Trim()}");
+        var d = done.Value;
+        double Num(string name) => d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
+        return new TrialResult(trial.Rank, trial.Alpha, Num("val_loss"), Num("base_val_loss"), Num("seconds"), Num("tokens_per_s"),
+            (long)Num("trainable_parameters"), (long)Num("peak_memory_bytes"), trial.OutputDir,
+            d.TryGetProperty("stopped", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null);
+    }
+}

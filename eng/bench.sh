@@ -1,6 +1,17 @@
 #!/usr/bin/env bash
 # Runs LoraKit's benchmarks (speed and memory targets are measured here, never in timed tests).
-# Usage: eng/bench.sh [benchmark] [options]   e.g. eng/bench.sh checkpoint-io 1024 5
+# Usage: eng/bench.sh                      all benchmarks
+#        eng/bench.sh checkpoint-io [MiB] [rounds]
+#        eng/bench.sh analyzers
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dotnet run --project tests/LoraKit.Benchmarks -c Release -- "$@"
+what="${1:-all}"
+if [ "$what" = "all" ] || [ "$what" = "checkpoint-io" ]; then
+  [ "$what" = "checkpoint-io" ] && shift || true
+  dotnet run --project tests/LoraKit.Benchmarks -c Release -- checkpoint-io "$@"
+fi
+if [ "$what" = "all" ] || [ "$what" = "analyzers" ]; then
+  echo "## Analyzer cost (500 files, 50 adapters; Roslyn's per-analyzer execution time vs bind + emit)"
+  dotnet test tests/LoraKit.Analyzers.Tests -c Release --filter "Category=Benchmark" --logger "console;verbosity=detailed" 2>&1 \
+    | grep -E "500 files, 50 adapters" | sed 's/^ *//'
+fi

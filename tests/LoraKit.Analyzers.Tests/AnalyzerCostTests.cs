@@ -18,6 +18,7 @@ namespace LoraKit.Analyzers.Tests;
 /// <summary>
 /// The analyzers' cost on a 500-file compilation with 50 adapters, measured in process: Roslyn's own
 /// per-analyzer execution time against the time to compile (bind every method and emit). Goal: under 2 %.
+/// A benchmark (Category=Benchmark): eng/test.sh leaves it out, eng/bench.sh runs it and prints the figure.
 /// </summary>
 public class AnalyzerCostTests
 {
@@ -78,7 +79,7 @@ public class AnalyzerCostTests
         var share = analyzer.TotalMilliseconds / compile.TotalMilliseconds;
         _output.WriteLine($"500 files, 50 adapters: compile (bind + emit) {compile.TotalMilliseconds:F0} ms; LoraKit analyzers {analyzer.TotalMilliseconds:F1} ms = {share:P2} (goal < 2 %)");
         Assert.Equal(25, diagnostics.Count(d => d.Id == "LORA1003")); // every other adapter has rank 12: the work really ran
-        Assert.True(share < 0.10, $"analyzers took {share:P2} of compile time");
+        // No time assertion: speed is reported by eng/bench.sh (this test's output), never enforced by a timed test.
     }
 
     private static async Task<(TimeSpan Compile, TimeSpan Analyzer, ImmutableArray<Diagnostic> Diagnostics)> Measure(CSharpCompilation compilation)

@@ -115,3 +115,23 @@ public class ArithmeticTests
         Assert.Throws<ModelDescriptionException>(() => ModelShape.Custom("m", new[] { new LinearLayer("fc", 2, 2) }, -1));
     }
 }
+
+public class RegistryTests
+{
+    private sealed class A1 { }
+    private sealed class A2 { }
+
+    [Fact]
+    public void Finds_by_full_or_unique_simple_name_and_ignores_a_second_registration()
+    {
+        var d1 = new LoraAdapterDescriptor("RegistryProbeAdapter", "X.RegistryProbeAdapter", "X.M", typeof(A1), () => new LoraConfig { Rank = 4 }, 1, 2);
+        LoraAdapterRegistry.Register(d1);
+        LoraAdapterRegistry.Register(d1 with { FullName = "ignored" });
+        Assert.Same(d1, LoraAdapterRegistry.Find("RegistryProbeAdapter"));
+        Assert.Same(d1, LoraAdapterRegistry.Find("X.RegistryProbeAdapter"));
+        Assert.Null(LoraAdapterRegistry.Find("ignored"));
+        LoraAdapterRegistry.Register(d1 with { FullName = "Y.RegistryProbeAdapter", AdapterType = typeof(A2) });
+        Assert.Throws<InvalidOperationException>(() => LoraAdapterRegistry.Find("RegistryProbeAdapter"));
+        Assert.Equal(4, LoraAdapterRegistry.Find("Y.RegistryProbeAdapter")!.Config().Rank);
+    }
+}

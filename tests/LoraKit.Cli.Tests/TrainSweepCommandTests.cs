@@ -115,4 +115,24 @@ public class BuiltinMainJobTests
         Assert.True(loss <= 0.7 * baseLoss, $"base {baseLoss:0.000}, adapter {loss:0.000}");
         Assert.True(File.Exists(Path.Combine(outDir, "adapter_model.safetensors")));
     }
+
+    [Fact]
+    public void Sweep_on_the_builtin_default_writes_report_plot_and_lock()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "lorakit-main-sweep", Guid.NewGuid().ToString("N"));
+        var lockPath = Path.Combine(root, "lora.lock.json");
+        var r = CliRunner.Run("sweep", "--out", Path.Combine(root, "sweep"), "--lock", lockPath, "--max-steps", "10", "--lr", "3e-3",
+            "--seq-len", "64", "--batch-size", "16", "--eval-every", "0", "--device", "cpu");
+        Assert.True(r.ExitCode == 0, r.Out + r.Err);
+        foreach (var rank in new[] { 4, 8, 16 }) Assert.Contains($"[rank {rank} trial] done", r.Out); // the default ranks, one process each
+        Assert.True(File.Exists(Path.Combine(root, "sweep", "report.md")));
+        Assert.True(File.Exists(Path.Combine(root, "sweep", "sweep.png")));
+        var entry = LoraLock.Parse(File.ReadAllText(lockPath), lockPath).Find("adapter");
+        Assert.NotNull(entry);
+        using var doc = JsonDocument.Parse(File.ReadAllText(lockPath));
+        var adapter = doc.RootElement.GetProperty("adapters").GetProperty("adapter");
+        Assert.Equal(0.1, adapter.GetProperty("data_fraction").GetDouble()); // Seed A: 10 % of the data per trial
+        Assert.Equal("builtin", adapter.GetProperty("base_model").GetString());
+        Assert.Equal(64, adapter.GetProperty("dataset_sha256").GetString()!.Length);
+    }
 }

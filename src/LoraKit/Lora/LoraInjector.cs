@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 namespace LoraKit.Lora;
 
 /// <summary>What <see cref="LoraInjector.Inject"/> adapted.</summary>
-public sealed record LoraInjection(string AdapterName, LoraConfig Config, IReadOnlyList<string> AdaptedPaths, long TrainableParameters);
+/// <param name="DropoutGenerator">Draws every dropout mask of this adapter; its state is part of a training checkpoint.</param>
+public sealed record LoraInjection(string AdapterName, LoraConfig Config, IReadOnlyList<string> AdaptedPaths, long TrainableParameters, Generator DropoutGenerator);
 
 /// <summary>
 /// Puts LoRA adapters into a TorchSharp model by PEFT's target rules (exact name, dotted suffix,
@@ -58,23 +59,24 @@ public static class LoraInjector
         }
 
         using var generator = new Generator(unchecked((ulong)seed), CPU);
+        var dropoutGenerator = new Generator(unchecked((ulong)seed) ^ 0x9E3779B97F4A7C15UL, CPU);
         foreach (var path in chosen)
         {
             var module = modules[path];
             if (module is LoraLinear existing)
             {
-                existing.AddAdapter(adapterName, config, generator);
+                existing.AddAdapter(adapterName, config, generator, dropoutGenerator);
                 continue;
             }
             var lora = new LoraLinear((nn.Module<Tensor, Tensor>)module, fanInFanOut);
-            lora.AddAdapter(adapterName, config, generator);
+            lora.AddAdapter(adapterName, config, generator, dropoutGenerator);
             var dot = path.LastIndexOf('.');
             var parent = dot < 0 ? model : modules[path.Substring(0, dot)];
             ModuleSurgery.ReplaceChild(parent, path.Substring(dot + 1), lora);
         }
 
         var trainable = Freeze(model, adapterName, config.Bias);
-        return new LoraInjection(adapterName, config.Clone(), chosen, trainable);
+        return new LoraInjection(adapterName, config.Clone(), chosen, trainable, dropoutGenerator);
     }
 
     /// <summary>

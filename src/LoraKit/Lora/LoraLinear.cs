@@ -65,7 +65,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public Tensor B(string adapter) => ((Linear)lora_B[adapter]).weight!;
 
     /// <summary>Adds an adapter and makes it active. A starts as PEFT does (Kaiming-uniform a=√5 or gaussian), B at zero.</summary>
-    public void AddAdapter(string name, LoraConfig config, Generator? generator = null)
+    /// <param name="generator">Draws A's (and for <see cref="LoraInitWeights.Random"/> B's) initial values.</param>
+    /// <param name="dropoutGenerator">Draws the dropout masks; runs are reproducible whatever else uses torch's global generator. Null: the global one.</param>
+    public void AddAdapter(string name, LoraConfig config, Generator? generator = null, Generator? dropoutGenerator = null)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Contains('.'))
             throw new ArgumentException($"Adapter name '{name}' must be non-empty and contain no '.'.", nameof(name));
@@ -96,7 +98,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         }
         lora_A.Add(name, a);
         lora_B.Add(name, b);
-        nn.Module<Tensor, Tensor> dropout = config.Dropout > 0 ? nn.Dropout(config.Dropout) : nn.Identity();
+        nn.Module<Tensor, Tensor> dropout = config.Dropout > 0 ? new LoraDropout(config.Dropout, dropoutGenerator) : nn.Identity();
         lora_dropout.Add(name, dropout);
         // A module added after model.eval() must not come in training mode (dropout would stay on).
         var training = base_layer.training;
@@ -178,6 +180,33 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         using var sample = torch.empty(t.shape, dtype: ScalarType.Float32, device: CPU).normal_(0.0, std, g);
         t.copy_(sample);
+    }
+}
+
+/// <summary>
+/// Inverted dropout drawing its masks from a given generator (shared by all layers of one injection), so
+/// a training run is reproducible — and resumable bit for bit — even when other code in the process uses
+/// torch's global generator.
+/// </summary>
+public sealed class LoraDropout : nn.Module<Tensor, Tensor>
+{
+    private readonly Generator? _generator;
+
+    public LoraDropout(double p, Generator? generator) : base(nameof(LoraDropout))
+    {
+        if (p < 0 || p >= 1) throw new ArgumentOutOfRangeException(nameof(p), $"dropout must be in [0, 1), not {p}");
+        P = p;
+        _generator = generator;
+    }
+
+    public double P { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (!training || P == 0) return x.alias();
+        using var scope = NewDisposeScope();
+        var keep = torch.rand(x.shape, dtype: ScalarType.Float32, device: CPU, generator: _generator).ge_(P).to(x.dtype, x.device);
+        return x.mul(keep).div_(1 - P).MoveToOuterDisposeScope();
     }
 }
 

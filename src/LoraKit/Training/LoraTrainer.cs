@@ -133,7 +133,8 @@ public sealed class LoraTrainer
         var checkpointDir = Path.Combine(output, CheckpointFolderName);
         var metricsPath = Path.Combine(output, MetricsFileName);
 
-        // Deterministic from here: the global generator drives dropout, the seed drives A's init.
+        // Deterministic from here: the seed drives A's init and the injection's own dropout generator,
+        // so nothing depends on torch's global generator (which other code in the process may use).
         torch.manual_seed(_options.Seed);
         var dtype = device.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32;
         using var model = _baseModel(device, dtype);
@@ -162,7 +163,7 @@ public sealed class LoraTrainer
                 throw new TrainingException(DiagnosticIds.ResumeRankMismatch, message);
             }
             TrainerCheckpoint.Restore(resumeFrom, model, optimizer, AdapterName);
-            torch.set_rng_state(state.RngState);
+            injection.DropoutGenerator.set_state(state.RngState);
             step = state.Step;
             consumed = state.MicroBatchesConsumed;
             baseVal = state.BaseValidationLoss;
@@ -303,7 +304,7 @@ public sealed class LoraTrainer
                 if (cancelled || (_options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0 && step < totalSteps))
                 {
                     var path = TrainerCheckpoint.Write(output, model, optimizer, AdapterName, _options.BaseModelName,
-                        new TrainerState(step, consumed, config.Rank, config.Alpha, baseVal, torch.get_rng_state(), monitor.Points.ToList()));
+                        new TrainerState(step, consumed, config.Rank, config.Alpha, baseVal, injection.DropoutGenerator.get_state(), monitor.Points.ToList()));
                     Emit(new TrainingEvent("checkpoint", new Dictionary<string, object?> { ["step"] = step, ["path"] = path }));
                 }
                 if (cancelled)

@@ -2,6 +2,7 @@
 # Runs LoraKit's benchmarks (speed and memory targets are measured here, never in timed tests).
 # Usage: eng/bench.sh                      all benchmarks
 #        eng/bench.sh checkpoint-io [MiB] [rounds]
+#        eng/bench.sh training-step [steps]
 #        eng/bench.sh analyzers
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ what="${1:-all}"
 if [ "$what" = "all" ] || [ "$what" = "checkpoint-io" ]; then
   [ "$what" = "checkpoint-io" ] && shift || true
   dotnet run --project tests/LoraKit.Benchmarks -c Release -- checkpoint-io "$@"
+fi
+if [ "$what" = "all" ] || [ "$what" = "training-step" ]; then
+  [ "$what" = "training-step" ] && shift || true
+  dotnet run --project tests/LoraKit.Benchmarks -c Release -- training-step "$@"
 fi
 if [ "$what" = "all" ] || [ "$what" = "analyzers" ]; then
   echo "## Analyzer cost (500 files, 50 adapters; Roslyn's per-analyzer execution time vs bind + emit)"

@@ -1,8 +1,9 @@
 using System;
+using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, all
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
 switch (name)
@@ -10,11 +11,20 @@ switch (name)
     case "checkpoint-io":
         CheckpointIoBenchmark.Run(rest);
         break;
+    case "training-step":
+        TrainingStepBenchmark.Run(rest);
+        break;
+    case "lora-memory":
+    case "full-memory":
+        TrainingStepBenchmark.RunMemoryChild(name, int.Parse(rest[0], CultureInfo.InvariantCulture));
+        break;
     case "all":
-        CheckpointIoBenchmark.Run(rest);
+        CheckpointIoBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        TrainingStepBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, all");
         return 2;
 }
 return 0;

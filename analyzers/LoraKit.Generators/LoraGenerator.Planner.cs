@@ -20,7 +20,7 @@ internal static class Planner
     {
         "Rank", "Alpha", "Dropout", "Scaling", "TrainableParameters", "BaseParameters", "BudgetPercent", "AdaptedModules",
         "AdapterName", "ModelName", "Config", "Model", "Layers", "Layer", "LayerCount", "AttachTo", "Load", "Save", "Merge",
-        "Unmerge", "Register", "LoraParameters", "Injection",
+        "Unmerge", "Register", "LoraParameters", "Injection", "Find", "FindOrNull", "Checked",
     };
 
     private static readonly HashSet<string> LayerMembers = new(StringComparer.Ordinal) { "Index", "Layer" };

@@ -25,7 +25,8 @@ internal static class Parser
     {
         if (context.TargetSymbol is not INamedTypeSymbol type || context.Attributes.Length != 1) return null;
         var attribute = context.Attributes[0];
-        var errors = HasErrors(attribute);
+        // An abstract adapter could not be instantiated by AttachTo/Load: leave it alone.
+        var errors = HasErrors(attribute) || type.IsAbstract;
         ModelDescription? model = null;
         if (attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is INamedTypeSymbol modelType && modelType.TypeKind != TypeKind.Error)
             model = ReadModel(modelType, isPartial: false);

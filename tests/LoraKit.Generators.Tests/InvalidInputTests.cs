@@ -26,6 +26,7 @@ public class InvalidInputTests
     [InlineData("public partial class Outer { [LoraKit.LoraAdapter(typeof(Tiny))] public partial class A; }")] // nested
     [InlineData("[LoraKit.LoraAdapter(typeof(Tiny))] public partial class A<T>;")]                              // generic
     [InlineData("[LoraKit.LoraAdapter(typeof(Tiny))] public static partial class A;")]                           // static
+    [InlineData("[LoraKit.LoraAdapter(typeof(Tiny))] public abstract partial class A;")]                         // abstract
     [InlineData("[LoraKit.LoraAdapter(typeof(Tiny), TargetModules = new[] { \"q_projj\" })] public partial class A;")] // LORA1004
     [InlineData("[LoraKit.LoraAdapter(typeof(Tiny), TargetModules = new[] { \"q_proj\", \"nope\" })] public partial class A;")] // one target misses
     [InlineData("[LoraKit.LoraAdapter(typeof(Tiny), Rank = 0)] public partial class A;")]                        // LORA1003
@@ -108,6 +109,22 @@ public class InvalidInputTests
         Assert.Contains("LoraLinear DecoderBlocksFc { get; }", text, System.StringComparison.Ordinal);
         Assert.Contains("LoraLinear LayersModule { get; }", text, System.StringComparison.Ordinal);
         Assert.Contains("LoraLinear AppModule { get; }", text, System.StringComparison.Ordinal);
+        AssertCompilesCleanly(result.Output);
+    }
+
+    [Fact]
+    public void A_target_naming_one_block_is_nullable_and_lm_head_is_a_property_of_the_adapter()
+    {
+        var result = Run(Model, """
+            namespace App;
+            [LoraKit.LoraAdapter(typeof(Tiny), TargetModules = new[] { "model.layers.0.self_attn.q_proj", "v_proj", "lm_head" })]
+            public partial class A;
+            """);
+        var text = result.Snapshot();
+        Assert.Contains("public global::LoraKit.Lora.LoraLinear? QProj { get; }", text, System.StringComparison.Ordinal);
+        Assert.Contains("public global::LoraKit.Lora.LoraLinear VProj { get; }", text, System.StringComparison.Ordinal);
+        Assert.Contains("public global::LoraKit.Lora.LoraLinear LmHead { get; }", text, System.StringComparison.Ordinal);
+        Assert.Contains("public const int LayerCount = 2;", text, System.StringComparison.Ordinal);
         AssertCompilesCleanly(result.Output);
     }
 }

@@ -84,7 +84,7 @@ public sealed class LoraKitTrainerTask : Task, ICancelableTask
             return false;
         }
         var psi = CreateStartInfo();
-        Log.LogMessage(MessageImportance.Normal, $"LoraKit: {psi.FileName} {string.Join(" ", Arguments(psi).Select(Quote))}");
+        Log.LogMessage(MessageImportance.Normal, $"LoraKit: {psi.FileName} {psi.Arguments}");
 
         var stderr = new ConcurrentQueue<string>();
         using (var process = new Process { StartInfo = psi })
@@ -230,8 +230,6 @@ public sealed class LoraKitTrainerTask : Task, ICancelableTask
         args.AddRange(AdditionalArguments.Where(a => !string.IsNullOrEmpty(a)));
         return args;
     }
-
-    private static IEnumerable<string> Arguments(ProcessStartInfo psi) => new[] { psi.Arguments };
 
     /// <summary>Quotes one argument for ProcessStartInfo.Arguments (the Windows/CoreFX rules, which .NET applies on every OS).</summary>
     internal static string Quote(string arg)

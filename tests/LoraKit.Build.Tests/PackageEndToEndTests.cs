@@ -239,7 +239,7 @@ public class PackageEndToEndTests : IClassFixture<PackedLoraKit>
         File.WriteAllText(Path.Combine(dir, "train.jsonl"), "{\"text\": \"fine\"}\nnot json\n{\"text\": \"fine too\"}\n");
         var build = PackedLoraKit.Dotnet(dir, "build -t:LoraTrain -p:LoraKitDataset=train.jsonl -p:LoraKitDevice=cpu");
         Assert.NotEqual(0, build.ExitCode);
-        Assert.Matches(@"train\.jsonl(\(\d+\))?: LoraKit error LORA3001: dataset '[^']*train\.jsonl' has 1 bad line", build.Output);
+        Assert.Matches(@"train\.jsonl\(2\): LoraKit error LORA3001: dataset '[^']*train\.jsonl' has 1 bad line", build.Output);
         Assert.False(File.Exists(Path.Combine(dir, "lora-output", "DateAdapter", "adapter_model.safetensors")));
     }
 

@@ -20,7 +20,7 @@ public class TrainSweepCommandTests
     private static string Temp() => Path.Combine(Path.GetTempPath(), "lorakit-cli-train", Guid.NewGuid().ToString("N"));
 
     /// <summary>A tiny random base saved as a builtin-style folder (byte tokenizer) and a prompt/completion JSONL file.</summary>
-    private static (string Base, string Data, string Root) Fixture()
+    internal static (string Base, string Data, string Root) Fixture()
     {
         var root = Temp();
         var baseFolder = Path.Combine(root, "base");
@@ -61,6 +61,13 @@ public class TrainSweepCommandTests
         var r = CliRunner.Run("train", "--base", b, "--data", data, "--out", Path.Combine(root, "o"), "--device", "cpu");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("bad.jsonl:2", r.Err);
+
+        var json = CliRunner.Run("train", "--base", b, "--data", data, "--out", Path.Combine(root, "o"), "--device", "cpu", "--events", "json");
+        Assert.Equal(2, json.ExitCode);
+        var diagnostic = JsonDocument.Parse(json.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
+        Assert.Equal("LORA3001", diagnostic.GetProperty("code").GetString());
+        Assert.Equal(Path.GetFullPath(data), diagnostic.GetProperty("file").GetString());
+        Assert.DoesNotContain("LORA3001:", diagnostic.GetProperty("message").GetString());
     }
 
     [Fact]

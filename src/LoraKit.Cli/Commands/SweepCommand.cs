@@ -54,12 +54,12 @@ internal static class SweepCommand
                 var resolved = BaseModelSource.Open(p.GetValue(o.Base)!, reporter.Info);
                 var (data, dataset, summary) = o.LoadData(p, resolved.Tokenizer);
                 reporter.Info($"sweep over ranks {string.Join(", ", rankList)}; base {resolved.Name}; data {summary}");
-                var outDir = p.GetValue(o.Out) ?? Path.Combine("lora-output", p.GetValue(o.Name)!, "sweep");
+                var outDir = p.GetValue(o.Out) ?? Path.Combine("lora-output", o.AdapterName(p), "sweep");
                 var trialOptions = o.Training(p, outDir, resolved.Name);
                 ITrialExecutor executor = p.GetValue(inProcess)
                     ? new InProcessTrialExecutor((device, dtype) => HfCheckpoint.Load(resolved.Folder, device, dtype), data)
                     : new ProcessTrialExecutor(trial => ChildCommand(trial, p, resolved.Folder), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
-                var provenance = new SweepProvenance(p.GetValue(o.Name)!, resolved.Name, dataset.ContentHash, dataset.Name, p.GetValue(o.Fraction));
+                var provenance = new SweepProvenance(o.AdapterName(p), resolved.Name, dataset.ContentHash, dataset.Name, p.GetValue(o.Fraction));
                 var outcome = SweepRunner.Run(rankList, o.ToLoraConfig(p), trialOptions, executor, outDir, p.GetValue(lockFile)!, provenance,
                     LoraThresholds.Default, reporter.Report, cancel.Token);
                 reporter.Finish();

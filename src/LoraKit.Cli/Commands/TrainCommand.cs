@@ -80,7 +80,7 @@ internal static class TrainCommand
         {
             reporter.Finish();
             var message = e is DataException or ModelDescriptionException ? e.Message : $"{DiagnosticIds.TrainingFailed}: {e.Message}";
-            if (json) reporter.Report(TrainingEvent.Diagnostic(DiagnosticIds.TrainingFailed, "error", message));
+            if (json) reporter.Report(FailureEvent(e, message));
             else stderr.WriteLine($"error {message}");
             return ExitCodes.BadInput;
         }
@@ -88,6 +88,24 @@ internal static class TrainCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>LORA3001 for tools: the message without its code prefix, and the file and line where the data names one.</summary>
+    internal static TrainingEvent FailureEvent(Exception e, string message)
+    {
+        var prefix = DiagnosticIds.TrainingFailed + ": ";
+        var data = new System.Collections.Generic.Dictionary<string, object?>
+        {
+            ["code"] = DiagnosticIds.TrainingFailed,
+            ["severity"] = "error",
+            ["message"] = message.StartsWith(prefix, StringComparison.Ordinal) ? message.Substring(prefix.Length) : message,
+        };
+        if (e is DataException { File: { } file } d && File.Exists(file))
+        {
+            data["file"] = Path.GetFullPath(file);
+            if (d.Line is int line) data["line"] = line;
+        }
+        return new TrainingEvent("diagnostic", data);
     }
 }
 

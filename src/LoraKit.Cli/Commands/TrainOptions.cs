@@ -37,15 +37,39 @@ internal sealed class TrainOptions
     public readonly Option<long> Seed = new("--seed") { Description = "Seed of initialisation, dropout, split and order.", DefaultValueFactory = _ => 42 };
     public readonly Option<string> Device = new("--device") { Description = "auto, cuda or cpu.", DefaultValueFactory = _ => "auto" };
     public readonly Option<string> Events = new("--events") { Description = "text (people) or json (one JSON object per line, for tools).", DefaultValueFactory = _ => "text" };
+    public readonly Option<string?> AdapterAssembly = new("--adapter-assembly") { Description = "A compiled assembly whose [LoraAdapter] classes register themselves (module initializer); the adapter's rank, alpha, dropout and targets come from it." };
+    public readonly Option<string?> Adapter = new("--adapter") { Description = "The adapter to train from --adapter-assembly, by class name or full name (optional when it has one adapter)." };
+
+    private LoraAdapterDescriptor? _descriptor;
 
     public IEnumerable<Option> All => new Option[]
     {
         Base, Data, Name, Out, Rank, Alpha, Targets, Dropout, Epochs, MaxSteps, BatchSize, GradAccum, LearningRate, WeightDecay, Warmup, Schedule,
-        SeqLen, Pad, ValFraction, Fraction, EvalEvery, CheckpointEvery, Seed, Device, Events,
+        SeqLen, Pad, ValFraction, Fraction, EvalEvery, CheckpointEvery, Seed, Device, Events, AdapterAssembly, Adapter,
     };
+
+    /// <summary>The adapter described in the user's compiled code (--adapter-assembly), or null when none was named.</summary>
+    public LoraAdapterDescriptor? Descriptor(ParseResult p)
+    {
+        if (_descriptor is not null) return _descriptor;
+        var assembly = p.GetValue(AdapterAssembly);
+        var name = p.GetValue(Adapter);
+        if (assembly is null)
+        {
+            if (name is not null) throw new ArgumentException($"--adapter {name} needs --adapter-assembly, the compiled assembly that declares it");
+            return null;
+        }
+        return _descriptor = AdapterAssemblyLoader.Load(assembly, name);
+    }
+
+    /// <summary>--name when given, else the adapter's class name (the lock-file key LORA1007 reads), else "adapter".</summary>
+    public string AdapterName(ParseResult p) =>
+        p.GetResult(Name) is { Implicit: false } ? p.GetValue(Name)! : Descriptor(p)?.Name ?? p.GetValue(Name)!;
 
     public LoraConfig ToLoraConfig(ParseResult p)
     {
+        var described = Descriptor(p);
+        if (described is not null) return described.Config();
         var rank = p.GetValue(Rank);
         return new global::LoraKit.LoraConfig
         {
@@ -56,7 +80,7 @@ internal sealed class TrainOptions
         };
     }
 
-    public string OutputDir(ParseResult p) => p.GetValue(Out) ?? Path.Combine("lora-output", p.GetValue(Name)!);
+    public string OutputDir(ParseResult p) => p.GetValue(Out) ?? Path.Combine("lora-output", AdapterName(p));
 
     public TrainingOptions Training(ParseResult p, string outputDir, string baseName) => new()
     {
@@ -78,7 +102,7 @@ internal sealed class TrainOptions
         CheckpointEvery = p.GetValue(CheckpointEvery),
         Seed = p.GetValue(Seed),
         Device = p.GetValue(Device)!,
-        AdapterName = p.GetValue(Name)!,
+        AdapterName = AdapterName(p),
         BaseModelName = baseName,
     };
 

@@ -36,10 +36,38 @@ public sealed class PackedLoraKit : IDisposable
         PackTime = clock.Elapsed;
     }
 
+    /// <summary>The template pack, packed into the same feed and installed into a private hive (once, on first use).</summary>
+    public Lazy<string> TemplateHive => _templateHive ??= new Lazy<string>(() =>
+    {
+        var project = Path.Combine(TestEnvironment.RepoRoot, "templates", "LoraKit.Templates", "LoraKit.Templates.csproj");
+        var pack = ProcessRunner.Run("dotnet", $"pack \"{project}\" -c {Configuration} -nologo -v:q -p:PackageVersion={Version} -o \"{Feed}\"",
+            TestEnvironment.RepoRoot, TimeSpan.FromMinutes(5));
+        var nupkg = Path.Combine(Feed, $"LoraKit.Templates.{Version}.nupkg");
+        if (pack.ExitCode != 0 || !File.Exists(nupkg)) throw new InvalidOperationException("template pack failed:\n" + pack.Output);
+        var hive = TestEnvironment.TempFolder();
+        var install = ProcessRunner.Run("dotnet", $"new install \"{nupkg}\" --debug:custom-hive \"{hive}\"", Feed, TimeSpan.FromMinutes(2));
+        if (install.ExitCode != 0) throw new InvalidOperationException("template install failed:\n" + install.Output);
+        return hive;
+    }, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private Lazy<string>? _templateHive;
+
     /// <summary>A user project from the template's project file (src/LoraKit.Build/snippets), in its own folder.</summary>
     public string CreateProject(int rank, double alpha)
     {
         var dir = TestEnvironment.TempFolder();
+        PrepareFolder(dir);
+        var snippet = File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "src", "LoraKit.Build", "snippets", "LoraKitApp.csproj"));
+        File.WriteAllText(Path.Combine(dir, "App.csproj"), snippet.Replace("LORAKIT_VERSION", Version));
+        WriteAdapter(dir, rank, alpha);
+        File.WriteAllText(Path.Combine(dir, "Program.cs"), "System.Console.WriteLine(LoraKit.LoraAdapterRegistry.All.Count);\n");
+        return dir;
+    }
+
+    /// <summary>Isolates a user-project folder from this repository's build files and points NuGet at the fresh feed.</summary>
+    public void PrepareFolder(string dir)
+    {
+        Directory.CreateDirectory(dir);
         // Nothing above the temp folder may leak in.
         File.WriteAllText(Path.Combine(dir, "Directory.Build.props"), "<Project />");
         File.WriteAllText(Path.Combine(dir, "Directory.Build.targets"), "<Project />");
@@ -54,22 +82,13 @@ public sealed class PackedLoraKit : IDisposable
               </packageSources>
             </configuration>
             """);
-        var snippet = File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "src", "LoraKit.Build", "snippets", "LoraKitApp.csproj"));
-        File.WriteAllText(Path.Combine(dir, "App.csproj"), snippet.Replace("LORAKIT_VERSION", Version));
-        WriteAdapter(dir, rank, alpha);
-        File.WriteAllText(Path.Combine(dir, "Program.cs"), "System.Console.WriteLine(LoraKit.LoraAdapterRegistry.All.Count);\n");
-        return dir;
     }
 
-    /// <summary>
-    /// The adapter as the user writes it; its registration by hand in a [ModuleInitializer], as the source
-    /// generator will emit it.
-    /// </summary>
+    /// <summary>The adapter as the user writes it; the package's source generator completes and registers it.</summary>
     public static void WriteAdapter(string dir, int rank, double alpha)
     {
         var a = alpha.ToString(System.Globalization.CultureInfo.InvariantCulture);
         File.WriteAllText(Path.Combine(dir, "Adapters.cs"), $$"""
-            using System.Runtime.CompilerServices;
             using LoraKit;
 
             [LoraModel(LoraArchitecture.Llama, HiddenSize = 256, IntermediateSize = 688, Layers = 4, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 259)]
@@ -77,14 +96,6 @@ public sealed class PackedLoraKit : IDisposable
 
             [LoraAdapter(typeof(BuiltinModel), Rank = {{rank}}, Alpha = {{a}}, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" })]
             public partial class DateAdapter;
-
-            internal static class LoraKitRegistration
-            {
-                [ModuleInitializer]
-                internal static void Register() => LoraAdapterRegistry.Register(new LoraAdapterDescriptor(
-                    "DateAdapter", "DateAdapter", "BuiltinModel", typeof(DateAdapter),
-                    () => new LoraConfig { Rank = {{rank}}, Alpha = {{a}}, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" } }, 0, 0));
-            }
             """);
     }
 
@@ -111,8 +122,16 @@ public sealed class PackedLoraKit : IDisposable
 /// End to end through the packed package: `dotnet build` of user projects. Slow (minutes: a pack, restores,
 /// CPU training of the builtin model), marked Category=EndToEnd, and part of the normal test run.
 /// </summary>
+/// <summary>One pack of LoraKit shared by every end-to-end class (packing takes ~25 s).</summary>
+[CollectionDefinition(Name)]
+public sealed class PackedLoraKitCollection : ICollectionFixture<PackedLoraKit>
+{
+    public const string Name = "packed LoraKit";
+}
+
 [Trait("Category", "EndToEnd")]
-public class PackageEndToEndTests : IClassFixture<PackedLoraKit>
+[Collection(PackedLoraKitCollection.Name)]
+public class PackageEndToEndTests
 {
     private readonly PackedLoraKit _kit;
 

@@ -82,25 +82,8 @@ internal static class BudgetCommand
                 return ExitCodes.BadInput;
             }
 
-            ModelShape shape;
-            try
-            {
-                shape = configPath is not null
-                    ? HfConfig.LoadShape(configPath)
-                    : ModelPresets.TryGet(preset!, out var dims)
-                        ? ModelShape.FromLlama(preset!, dims)
-                        : throw new ArgumentException($"--model {preset} is not a known model; known: {string.Join(", ", ModelPresets.Names)}; or pass --config <config.json>");
-            }
-            catch (ModelDescriptionException e)
-            {
-                stderr.WriteLine($"error {e.Message}");
-                return ExitCodes.BadInput;
-            }
-            catch (ArgumentException e)
-            {
-                stderr.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
-            }
+            var shape = ModelSource.TryResolve(configPath, preset, stderr);
+            if (shape is null) return ExitCodes.BadInput;
 
             var r = parse.GetValue(rank);
             var lora = new LoraConfig

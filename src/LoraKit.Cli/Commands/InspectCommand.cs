@@ -59,26 +59,12 @@ internal static class InspectCommand
                 var configPath = parse.GetValue(config);
                 if (modelName is not null || configPath is not null)
                 {
-                    try
-                    {
-                        var shape = configPath is not null ? HfConfig.LoadShape(configPath)
-                            : ModelPresets.TryGet(modelName!, out var dims) ? ModelShape.FromLlama(modelName!, dims)
-                            : throw new ArgumentException($"--model {modelName} is not a known model; known: {string.Join(", ", ModelPresets.Names)}");
-                        var count = new ParameterCount(shape.TotalParameters, adapter.LoraParameterCount, 0, adapter.Modules.Count);
-                        stdout.WriteLine($"budget      {Format.Percent(count.BudgetPercent)} of {shape.Name}'s {Format.Count(shape.TotalParameters)} parameters");
-                        var budget = LoraRuleChecker.CheckBudget(shape, count, thresholds, name);
-                        if (budget is not null) findings.Add(budget);
-                    }
-                    catch (ModelDescriptionException e)
-                    {
-                        stderr.WriteLine($"error {e.Message}");
-                        return ExitCodes.BadInput;
-                    }
-                    catch (ArgumentException e)
-                    {
-                        stderr.WriteLine($"error: {e.Message}");
-                        return ExitCodes.BadInput;
-                    }
+                    var shape = ModelSource.TryResolve(configPath, modelName, stderr);
+                    if (shape is null) return ExitCodes.BadInput;
+                    var count = new ParameterCount(shape.TotalParameters, adapter.LoraParameterCount, 0, adapter.Modules.Count);
+                    stdout.WriteLine($"budget      {Format.Percent(count.BudgetPercent)} of {shape.Name}'s {Format.Count(shape.TotalParameters)} parameters");
+                    var budget = LoraRuleChecker.CheckBudget(shape, count, thresholds, name);
+                    if (budget is not null) findings.Add(budget);
                 }
                 if (findings.Count == 0) stdout.WriteLine("checks      all passed");
                 foreach (var f in findings) stdout.WriteLine(f.ToString());

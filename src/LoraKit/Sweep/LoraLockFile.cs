@@ -79,7 +79,8 @@ public static class LoraLockFile
             sorted[kv.Key] = kv.Value;
         }
         root["adapters"] = sorted;
-        SweepRunner.WriteAtomically(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+        var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
+        SafeTensors.AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(json));
     }
 
     /// <summary>The locked rank of an adapter, or null, read with the same reader the analyzers use (LORA1007).</summary>

@@ -43,7 +43,7 @@ public static class SweepRunner
         Directory.CreateDirectory(outputDir);
         var reportPath = Path.Combine(outputDir, ReportFileName);
         var plotPath = Path.Combine(outputDir, PlotFileName);
-        WriteAtomically(reportPath, Report(results, decision, provenance, thresholds));
+        SafeTensors.AtomicFile.WriteAllBytes(reportPath, Encoding.UTF8.GetBytes(Report(results, decision, provenance, thresholds)));
         SweepPlot.Write(plotPath, results, decision);
         LoraLockFile.Write(lockPath, provenance, decision, results, thresholds, ratio * decision.Chosen.Rank);
         sink(new TrainingEvent("sweep", new Dictionary<string, object?>
@@ -78,14 +78,5 @@ public static class SweepRunner
             sb.Append("Knee (Seed B): rank ").Append(knee).Append(" — past it, doubling the rank improves quality by less than ")
               .Append(Format.Number(t.KneeMinRelativeGain * 100)).Append(" %.\n");
         return sb.ToString();
-    }
-
-    internal static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllText(temp, text);
-        File.Move(temp, full, overwrite: true);
     }
 }

@@ -122,8 +122,6 @@ public static class TrainerCheckpoint
                 return false; // a line cut short by a crash
             }
         }).ToArray();
-        var temp = metricsPath + ".tmp";
-        File.WriteAllLines(temp, kept);
-        File.Move(temp, metricsPath, overwrite: true);
+        SafeTensors.AtomicFile.WriteAllBytes(metricsPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
     }
 }

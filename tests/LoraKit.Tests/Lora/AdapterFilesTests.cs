@@ -17,15 +17,6 @@ public class AdapterFilesTests
 {
     private static string TempFolder() => Path.Combine(Path.GetTempPath(), "lorakit-adapter-tests", Guid.NewGuid().ToString("N"));
 
-    private static void RandomiseB(nn.Module model, long seed)
-    {
-        using var g = new Generator((ulong)seed, CPU);
-        using var _ = no_grad();
-        foreach (var (_, layer) in LoraInjector.LoraLayers(model))
-            foreach (var name in layer.Adapters)
-                layer.B(name).copy_(torch.randn(layer.B(name).shape, generator: g) * 0.1);
-    }
-
     [Theory]
     [MemberData(nameof(TinyLlamas.Variants), MemberType = typeof(TinyLlamas))]
     public void A_tiny_llama_saved_in_hf_layout_reloads_to_identical_logits(string variant)
@@ -83,7 +74,7 @@ public class AdapterFilesTests
         var model = LlamaForCausalLM.Create(dims, seed: 2);
         model.eval();
         LoraInjector.Inject(model, new LoraConfig { Rank = 4, Alpha = 8, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" } }, seed: 3);
-        RandomiseB(model, 4);
+        LoraTestHelpers.RandomiseB(model, 4);
         var folder = TempFolder();
         LoraAdapterFiles.Save(model, "default", folder, "tiny-qwen2");
 

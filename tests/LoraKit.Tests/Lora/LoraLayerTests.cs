@@ -16,15 +16,6 @@ public class LoraLayerTests
     private static LlamaForCausalLM Model(string variant = nameof(TinyLlamas.UntiedGqa), long seed = 3) =>
         LlamaForCausalLM.Create(TinyLlamas.Get(variant), seed: seed);
 
-    private static void RandomiseB(nn.Module model, long seed)
-    {
-        using var g = new Generator((ulong)seed, CPU);
-        using var _ = no_grad();
-        foreach (var (_, layer) in LoraInjector.LoraLayers(model))
-            foreach (var name in layer.Adapters)
-                layer.B(name).copy_(torch.randn(layer.B(name).shape, generator: g) * 0.1);
-    }
-
     [Theory]
     [MemberData(nameof(TinyLlamas.Variants), MemberType = typeof(TinyLlamas))]
     public void With_B_zero_the_adapted_model_equals_the_base_exactly(string variant)
@@ -45,7 +36,7 @@ public class LoraLayerTests
         model.eval();
         var baseWeights = model.HfStateDict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         LoraInjector.Inject(model, new LoraConfig { Rank = 4, Alpha = 8, TargetModules = new[] { "q_proj", "v_proj", "down_proj" } });
-        RandomiseB(model, 7);
+        LoraTestHelpers.RandomiseB(model, 7);
         var ids = TinyLlamas.Ids(50, 2, 2, 9);
         var unmerged = model.forward(ids).detach().clone();
         Assert.False(unmerged.allclose(Model().forward(ids).detach(), rtol: 0, atol: 1e-4)); // the adapter does something
@@ -69,7 +60,7 @@ public class LoraLayerTests
     {
         var model = Model();
         LoraInjector.Inject(model, new LoraConfig { Rank = 2, Alpha = 4, TargetModules = new[] { "q_proj", "v_proj" } });
-        RandomiseB(model, 1);
+        LoraTestHelpers.RandomiseB(model, 1);
         var ids = TinyLlamas.Ids(50, 3, 2, 6);
         model.Loss(ids, ids).backward();
         var withGrad = model.named_parameters().Where(p => p.parameter.grad is not null && p.parameter.grad.abs().sum().item<float>() > 0).Select(p => p.name).ToList();
@@ -221,7 +212,7 @@ public class LoraLayerTests
         model.eval();
         LoraInjector.Inject(model, new LoraConfig { Rank = 2, Alpha = 4 }, "support", seed: 1);
         LoraInjector.Inject(model, new LoraConfig { Rank = 4, Alpha = 8 }, "sales", seed: 2);
-        RandomiseB(model, 9);
+        LoraTestHelpers.RandomiseB(model, 9);
         var ids = TinyLlamas.Ids(50, 4, 1, 5);
         var layers = LoraInjector.LoraLayers(model);
         foreach (var (_, l) in layers) l.SetActiveAdapters(new[] { "support" });

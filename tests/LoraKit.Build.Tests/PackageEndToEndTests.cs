@@ -177,7 +177,7 @@ public class PackageEndToEndTests
         var dir = _kit.CreateProject(rank: 8, alpha: 8);
         var build = PackedLoraKit.Dotnet(dir, "build");
         Ok(build);
-        Assert.Matches(@"Adapters\.cs\(7,\d+\): warning LORA1001: DateAdapter: alpha/r = 8/8 = 1, expected 2", build.Output);
+        Assert.Matches(@"Adapters\.cs\(6,\d+\): warning LORA1001: DateAdapter: alpha/r = 8/8 = 1, expected 2", build.Output);
         Assert.DoesNotContain("NU1603", build.Output);
     }
 

@@ -1,6 +1,6 @@
 using System;
 using System.IO;
-using System.Runtime.CompilerServices;
+using System.Linq;
 using Xunit;
 
 namespace LoraKit.Generators.Tests;
@@ -14,8 +14,16 @@ public static class Snapshot
 {
     public const string AcceptVariable = "LORAKIT_ACCEPT_SNAPSHOTS";
 
-    public static void Verify(string name, string actual, [CallerFilePath] string callerFile = "") =>
-        Verify(Path.Combine(Path.GetDirectoryName(callerFile)!, "Snapshots"), name, actual,
+    /// <summary>
+    /// The committed Snapshots folder, from the project's directory at build time (not [CallerFilePath]:
+    /// CI builds map source paths to /_/ for deterministic output).
+    /// </summary>
+    public static string Folder { get; } = System.Linq.Enumerable.Single(
+        typeof(Snapshot).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>(), a => a.Key == "SnapshotsFolder").Value!;
+
+    public static void Verify(string name, string actual) =>
+        Verify(Folder, name, actual,
             accept: Environment.GetEnvironmentVariable(AcceptVariable) == "1",
             ci: string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase));
 

@@ -19,4 +19,7 @@ if [ "$what" = "all" ] || [ "$what" = "analyzers" ]; then
   echo "## Analyzer cost (500 files, 50 adapters; Roslyn's per-analyzer execution time vs bind + emit)"
   dotnet test tests/LoraKit.Analyzers.Tests -c Release --filter "Category=Benchmark" --logger "console;verbosity=detailed" 2>&1 \
     | grep -E "500 files, 50 adapters" | sed 's/^ *//'
+  echo "## Generator cost (50 adapters)"
+  dotnet test tests/LoraKit.Generators.Tests -c Release --filter "Category=Benchmark" --logger "console;verbosity=detailed" 2>&1 \
+    | grep -E "generator, 50 adapters" | sed 's/^ *//'
 fi

@@ -128,6 +128,14 @@ public class EndToEndTests
             adapterType.GetMethod("Save")!.Invoke(adapter, new object?[] { folder, null });
             Assert.True(File.Exists(Path.Combine(folder, "adapter_model.safetensors")));
             Assert.True(File.Exists(Path.Combine(folder, "adapter_config.json")));
+            // What `lorakit inspect` reads (PeftAdapter) gives back the generated constants.
+            using (var peft = LoraKit.Peft.PeftAdapter.Load(folder))
+            {
+                Assert.Equal(Const<long>(adapterType, "TrainableParameters"), peft.LoraParameterCount);
+                Assert.Equal(Const<int>(adapterType, "AdaptedModules"), peft.Modules.Count);
+                Assert.Equal(Const<int>(adapterType, "Rank"), peft.Config.R);
+                Assert.Equal(Const<double>(adapterType, "Alpha"), peft.Config.LoraAlpha);
+            }
 
             using var fresh = CreateModel("TinyLlama");
             var loaded = adapterType.GetMethod("Load")!.Invoke(null, new object[] { fresh, folder })!;

@@ -20,9 +20,30 @@ internal static class TestEnvironment
 
     public static string RepoRoot => Metadata("RepoRoot");
 
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), "lorakit-build-tests", Guid.NewGuid().ToString("N"));
+
+    static TestEnvironment()
+    {
+        // User projects built here hold ~1 GB of libtorch each: remove them all when the test run ends.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                if (Directory.Exists(Root)) Directory.Delete(Root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        };
+    }
+
+    /// <summary>A fresh folder under this test run's temporary root, deleted when the run ends.</summary>
     public static string TempFolder()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "lorakit-build-tests", Guid.NewGuid().ToString("N"));
+        var dir = Path.Combine(Root, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
     }

@@ -44,13 +44,20 @@ public class NativeCompatEndToEndTests
     private static (ProcessResult Build, ProcessResult Run) BuildAndRun(bool compat)
     {
         var dir = TestEnvironment.TempFolder();
-        File.WriteAllText(Path.Combine(dir, "App.csproj"), ProjectText(compat));
-        File.WriteAllText(Path.Combine(dir, "Program.cs"), Program);
-        var timeout = TimeSpan.FromMinutes(5);
-        var build = ProcessRunner.Run("dotnet", "build -nologo -v:n", dir, timeout);
-        Assert.True(build.ExitCode == 0, build.Output);
-        var run = ProcessRunner.Run("dotnet", Path.Combine("bin", "Debug", "net10.0", "App.dll"), dir, timeout);
-        return (build, run);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "App.csproj"), ProjectText(compat));
+            File.WriteAllText(Path.Combine(dir, "Program.cs"), Program);
+            var timeout = TimeSpan.FromMinutes(5);
+            var build = ProcessRunner.Run("dotnet", "build -nologo -v:n", dir, timeout);
+            Assert.True(build.ExitCode == 0, build.Output);
+            var run = ProcessRunner.Run("dotnet", Path.Combine("bin", "Debug", "net10.0", "App.dll"), dir, timeout);
+            return (build, run);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true); // ~1 GB of libtorch
+        }
     }
 
     [Fact]

@@ -23,6 +23,16 @@ public sealed class PackedLoraKit : IDisposable
 
     public string Version { get; } = "0.1.0-test." + DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) + Environment.ProcessId;
     public string Feed { get; } = TestEnvironment.TempFolder();
+
+    private readonly System.Collections.Concurrent.ConcurrentBag<string> _folders = new();
+
+    /// <summary>A fresh folder this fixture deletes when the collection is done (user projects hold ~1 GB of libtorch each).</summary>
+    public string NewFolder()
+    {
+        var dir = TestEnvironment.TempFolder();
+        _folders.Add(dir);
+        return dir;
+    }
     public string Package => Path.Combine(Feed, $"LoraKit.{Version}.nupkg");
     public TimeSpan PackTime { get; }
 
@@ -44,7 +54,7 @@ public sealed class PackedLoraKit : IDisposable
             TestEnvironment.RepoRoot, TimeSpan.FromMinutes(5));
         var nupkg = Path.Combine(Feed, $"LoraKit.Templates.{Version}.nupkg");
         if (pack.ExitCode != 0 || !File.Exists(nupkg)) throw new InvalidOperationException("template pack failed:\n" + pack.Output);
-        var hive = TestEnvironment.TempFolder();
+        var hive = NewFolder();
         var install = ProcessRunner.Run("dotnet", $"new install \"{nupkg}\" --debug:custom-hive \"{hive}\"", Feed, TimeSpan.FromMinutes(2));
         if (install.ExitCode != 0) throw new InvalidOperationException("template install failed:\n" + install.Output);
         return hive;
@@ -55,7 +65,7 @@ public sealed class PackedLoraKit : IDisposable
     /// <summary>A user project from the template's project file (src/LoraKit.Build/snippets), in its own folder.</summary>
     public string CreateProject(int rank, double alpha)
     {
-        var dir = TestEnvironment.TempFolder();
+        var dir = NewFolder();
         PrepareFolder(dir);
         var snippet = File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "src", "LoraKit.Build", "snippets", "LoraKitApp.csproj"));
         File.WriteAllText(Path.Combine(dir, "App.csproj"), snippet.Replace("LORAKIT_VERSION", Version));
@@ -108,12 +118,18 @@ public sealed class PackedLoraKit : IDisposable
         var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var cached = Path.Combine(packages, "lorakit", Version);
-        try
+        foreach (var dir in _folders.Append(Feed).Append(cached).Append(Path.Combine(packages, "lorakit.templates", Version)))
         {
-            if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ public class TemplateEndToEndTests
 
     private string NewProject(string args)
     {
-        var dir = TestEnvironment.TempFolder();
+        var dir = _kit.NewFolder();
         _kit.PrepareFolder(dir);
         var r = ProcessRunner.Run("dotnet", $"new lorakit -n App -o \"{dir}\" --no-restore --lorakit-version {_kit.Version} {args} --debug:custom-hive \"{_hive}\"",
             dir, TimeSpan.FromMinutes(2));

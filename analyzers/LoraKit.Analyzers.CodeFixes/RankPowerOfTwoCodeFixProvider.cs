@@ -34,16 +34,9 @@ public sealed class RankPowerOfTwoCodeFixProvider : CodeFixProvider
             var expression = (node.FirstAncestorOrSelf<AttributeArgumentSyntax>()?.Expression) ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>()?.Right;
             if (expression is null) continue;
             context.RegisterCodeFix(
-                CodeAction.Create(Title, ct => ReplaceAsync(context.Document, expression, rank, ct), equivalenceKey: Title),
+                CodeAction.Create(Title, ct => SyntaxHelpers.ReplaceAsync(context.Document, expression,
+                    SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(rank)), ct), equivalenceKey: Title),
                 diagnostic);
         }
-    }
-
-    private static async Task<Document> ReplaceAsync(Document document, ExpressionSyntax expression, int rank, CancellationToken ct)
-    {
-        var root = await document.GetSyntaxRootAsync(ct).ConfigureAwait(false);
-        if (root is null) return document;
-        var literal = SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(rank)).WithTriviaFrom(expression);
-        return document.WithSyntaxRoot(root.ReplaceNode(expression, literal));
     }
 }

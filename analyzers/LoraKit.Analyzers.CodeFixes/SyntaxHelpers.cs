@@ -1,5 +1,8 @@
 using System;
 using System.Globalization;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
@@ -14,5 +17,12 @@ internal static class SyntaxHelpers
             return SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal((int)value));
         var text = value.ToString("R", CultureInfo.InvariantCulture);
         return SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(text, value));
+    }
+
+    /// <summary>The document with <paramref name="old"/> replaced by <paramref name="replacement"/> (keeping the old node's trivia).</summary>
+    public static async Task<Document> ReplaceAsync(Document document, SyntaxNode old, SyntaxNode replacement, CancellationToken ct)
+    {
+        var root = await document.GetSyntaxRootAsync(ct).ConfigureAwait(false);
+        return root is null ? document : document.WithSyntaxRoot(root.ReplaceNode(old, replacement.WithTriviaFrom(old)));
     }
 }

@@ -30,16 +30,9 @@ public sealed class TargetModuleCodeFixProvider : CodeFixProvider
                 !literal.IsKind(SyntaxKind.StringLiteralExpression)) continue;
             var title = $"Use '{suggestion}'";
             context.RegisterCodeFix(
-                CodeAction.Create(title, ct => ReplaceAsync(context.Document, literal, suggestion, ct), equivalenceKey: title),
+                CodeAction.Create(title, ct => SyntaxHelpers.ReplaceAsync(context.Document, literal,
+                    SyntaxFactory.LiteralExpression(SyntaxKind.StringLiteralExpression, SyntaxFactory.Literal(suggestion)), ct), equivalenceKey: title),
                 diagnostic);
         }
-    }
-
-    private static async Task<Document> ReplaceAsync(Document document, LiteralExpressionSyntax literal, string name, CancellationToken ct)
-    {
-        var root = await document.GetSyntaxRootAsync(ct).ConfigureAwait(false);
-        if (root is null) return document;
-        var replacement = SyntaxFactory.LiteralExpression(SyntaxKind.StringLiteralExpression, SyntaxFactory.Literal(name)).WithTriviaFrom(literal);
-        return document.WithSyntaxRoot(root.ReplaceNode(literal, replacement));
     }
 }

@@ -3,6 +3,7 @@
 # Usage: eng/bench.sh                      all benchmarks
 #        eng/bench.sh checkpoint-io [MiB] [rounds]
 #        eng/bench.sh training-step [steps]
+#        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,10 @@ fi
 if [ "$what" = "all" ] || [ "$what" = "training-step" ]; then
   [ "$what" = "training-step" ] && shift || true
   dotnet run --project tests/LoraKit.Benchmarks -c Release -- training-step "$@"
+fi
+if [ "$what" = "all" ] || [ "$what" = "build-time" ]; then
+  [ "$what" = "build-time" ] && shift || true
+  bash eng/bench-build-time.sh "$@"
 fi
 if [ "$what" = "all" ] || [ "$what" = "analyzers" ]; then
   echo "## Analyzer cost (500 files, 50 adapters; Roslyn's per-analyzer execution time vs bind + emit)"

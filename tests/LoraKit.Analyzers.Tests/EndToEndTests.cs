@@ -1,7 +1,5 @@
 using System;
-using System.Diagnostics;
 using System.IO;
-using System.Text;
 using Xunit;
 
 namespace LoraKit.Analyzers.Tests;
@@ -93,31 +91,7 @@ public class EndToEndTests
 
     private static (int ExitCode, string Output) Run(string arguments, string workingDirectory)
     {
-        var psi = new ProcessStartInfo("dotnet", arguments)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        // A nested build must not reuse this test run's MSBuild nodes or inherit its MSBuild state.
-        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var key in new[] { "MSBuildExtensionsPath", "MSBUILD_EXE_PATH", "MSBuildSDKsPath" }) psi.Environment.Remove(key);
-        var output = new StringBuilder();
-        using var process = new Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(180_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {arguments} did not finish in 3 minutes.\n{output}");
-        }
-        process.WaitForExit();
-        return (process.ExitCode, output.ToString());
+        var r = LoraKit.Build.Tests.ProcessRunner.Run("dotnet", arguments, workingDirectory, TimeSpan.FromMinutes(3));
+        return (r.ExitCode, r.Output);
     }
 }

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, all
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
 switch (name)
@@ -14,6 +14,12 @@ switch (name)
     case "training-step":
         TrainingStepBenchmark.Run(rest);
         break;
+    case "memory-estimate":
+        MemoryEstimateBenchmark.Run(rest);
+        break;
+    case "memory-estimate-child":
+        MemoryEstimateBenchmark.RunChild(int.Parse(rest[0], CultureInfo.InvariantCulture), int.Parse(rest[1], CultureInfo.InvariantCulture));
+        break;
     case "lora-memory":
     case "full-memory":
         TrainingStepBenchmark.RunMemoryChild(name, int.Parse(rest[0], CultureInfo.InvariantCulture));
@@ -22,9 +28,11 @@ switch (name)
         CheckpointIoBenchmark.Run(Array.Empty<string>());
         Console.WriteLine();
         TrainingStepBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        MemoryEstimateBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, all");
         return 2;
 }
 return 0;

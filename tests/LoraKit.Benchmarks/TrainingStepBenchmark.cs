@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
@@ -106,16 +107,19 @@ internal static class TrainingStepBenchmark
     }
 
     /// <summary>Median seconds per step of "lora" (AdamW on LoRA params), "frozen" (forward+backward, activation grads only) or "full".</summary>
-    private static double StepSeconds(string mode, int steps)
+    private static double StepSeconds(string mode, int steps) => StepSeconds(mode, steps, Dims, Lora, Batch, Sequence);
+
+    /// <summary>Median seconds per step of one kind of training on the given model, adapter and batch shape.</summary>
+    internal static double StepSeconds(string mode, int steps, LlamaDimensions dims, LoraConfig lora, int batch, int sequence)
     {
         torch.manual_seed(1);
-        using var model = LlamaForCausalLM.Create(Dims, seed: 1);
+        using var model = LlamaForCausalLM.Create(dims, seed: 1);
         model.train();
         OptimizerHelper? optimizer = null;
         switch (mode)
         {
             case "lora":
-                LoraInjector.Inject(model, Lora);
+                LoraInjector.Inject(model, lora);
                 optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: 1e-4);
                 break;
             case "frozen":
@@ -128,7 +132,7 @@ internal static class TrainingStepBenchmark
                 break;
         }
         using var g = new Generator(2, CPU);
-        using var ids = torch.randint(0, Dims.VocabSize, new long[] { Batch, Sequence }, generator: g);
+        using var ids = torch.randint(0, dims.VocabSize, new long[] { batch, sequence }, generator: g);
         var times = new double[steps + 1];
         for (var i = 0; i <= steps; i++) // the first step warms up
         {
@@ -150,14 +154,25 @@ internal static class TrainingStepBenchmark
 
     private static long ChildPeak(string mode, int steps)
     {
+        var output = RunSelf(mode, steps.ToString(CultureInfo.InvariantCulture));
+        var line = output.Split('\n').First(l => l.StartsWith("peak ", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Runs this benchmark program again in a fresh process (so peak RSS is its own) and returns its standard output.</summary>
+    internal static string RunSelf(params string[] args) => RunSelf(null, args);
+
+    /// <summary>As <see cref="RunSelf(string[])"/>, with extra environment variables for the child.</summary>
+    internal static string RunSelf(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    {
         var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(TrainingStepBenchmark).Assembly.Location);
-        psi.ArgumentList.Add(mode);
-        psi.ArgumentList.Add(steps.ToString(CultureInfo.InvariantCulture));
+        foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        var line = output.Split('\n').First(l => l.StartsWith("peak ", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
+        if (p.ExitCode != 0) throw new InvalidOperationException($"benchmark child '{string.Join(" ", args)}' exited with {p.ExitCode}:\n{output}");
+        return output;
     }
 }

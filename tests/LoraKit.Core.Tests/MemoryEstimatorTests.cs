@@ -71,9 +71,28 @@ public class MemoryEstimatorTests
         var config = new LoraConfig { Rank = 2, Alpha = 4 };
         var e = MemoryEstimator.Estimate(model, config, new MemoryOptions { BatchSize = 3, SequenceLength = 5, ActivationBytes = 4 });
         long perLayer = 3 * 5 * (6 * 64 + 3 * 32 + 4 * 128);
-        long lora = 4 /*modules*/ * 3 * 5 * 2;
-        Assert.Equal((2 * perLayer + lora) * 4, e.Activations);
+        long lora = 4 /*modules*/ * 3 * 5 * 2 * 4 /*fp32 A outputs*/;
+        Assert.Equal(2 * perLayer * 4 + lora, e.Activations);
         Assert.Equal(3L * 5 * 10 * 4 * 2, e.Logits);
+    }
+
+    [Fact]
+    public void Lora_activations_by_hand_with_dropout_and_under_a_16_bit_base()
+    {
+        var model = ModelShape.FromLlama("s", new LlamaDimensions { HiddenSize = 64, IntermediateSize = 128, Layers = 2, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 10 });
+        var qv = new LoraConfig { Rank = 2, Alpha = 4 };
+        var down = new LoraConfig { Rank = 2, Alpha = 4, Dropout = 0.1, TargetModules = new[] { "down_proj" } };
+        const long tokens = 3 * 5;
+        MemoryOptions Options(int bytes) => new() { BatchSize = 3, SequenceLength = 5, ActivationBytes = bytes };
+
+        // fp32 base, no dropout: only the fp32 A outputs (4 B × r) of q and v in 2 layers.
+        Assert.Equal(4 * tokens * 4 * 2, MemoryEstimator.LoraActivationBytes(model, qv, Options(4)));
+        // bf16 base: each adapted module also keeps the fp32 copy of its input (4 B × 64).
+        Assert.Equal(4 * tokens * (4 * 2 + 4 * 64), MemoryEstimator.LoraActivationBytes(model, qv, Options(2)));
+        // dropout on down_proj (in = 128): the dropped fp32 input (4 B) and the bool mask (1 B) per input feature.
+        Assert.Equal(2 * tokens * (4 * 2 + 5 * 128), MemoryEstimator.LoraActivationBytes(model, down, Options(2)));
+        var e = MemoryEstimator.Estimate(model, down, Options(2));
+        Assert.Equal(MemoryEstimator.LoraActivationBytes(model, down, Options(2)), e.Activations - 2 * tokens * (6 * 64 + 3 * 32 + 4 * 128) * 2);
     }
 
     [Fact]
@@ -82,7 +101,8 @@ public class MemoryEstimatorTests
         // 6,738,415,616 parameters × 2 bytes = 12.55 GiB of bf16 weights.
         var e = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512 });
         Assert.InRange(e.BaseWeights / (1024.0 * 1024 * 1024), 12.55, 12.56);
-        long activations = 512L * 32 * (6 * 4096 + 3 * 4096 + 4 * 11008) * 2 + 64L * 512 * 8 * 2;
+        // q_proj and v_proj in 32 layers: fp32 A output (4 B × r=8) + fp32 copy of the bf16 input (4 B × 4096) per token.
+        long activations = 512L * 32 * (6 * 4096 + 3 * 4096 + 4 * 11008) * 2 + 64L * 512 * (4 * 8 + 4 * 4096);
         Assert.Equal(activations, e.Activations);
         Assert.Equal(e.BaseWeights + 16 * 4_194_304L + activations + 512L * 32000 * 8 + e.Overhead, e.Total);
     }

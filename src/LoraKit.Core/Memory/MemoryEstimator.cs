@@ -39,7 +39,7 @@ public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long Lor
         "total = base weights (params × bytes of the base precision; NF4 = 0.5 B + fp32 absmax per 64, Int8 = 1 B + fp32 scale per row, " +
         "both on linear layers only, the rest bf16) + LoRA trainable × 16 B (fp32 weight 4 + grad 4 + AdamW m,v 8) " +
         "+ activations (b·s·L·(6h + 3·kv + 4·i) elements × activation bytes, plus b·heads·s²·L·2 elements without fused attention; " +
-        "with checkpointing b·s·h·L + one layer) + logits (b·s·V × 4 B × 2) + fixed overhead";
+        "with checkpointing b·s·h·L + one layer) + LoRA activations (per adapted module b·s·(4r + 5·in with dropout, or + 4·in under a 16-bit base) bytes; one layer's with checkpointing) + logits (b·s·V × 4 B × 2) + fixed overhead";
 }
 
 /// <summary>
@@ -99,15 +99,34 @@ public static class MemoryEstimator
             long h = d.HiddenSize, kv = d.KeyValueDim, i = d.IntermediateSize, layers = d.Layers;
             long perLayer = b * s * (6 * h + 3 * kv + 4 * i);
             if (!o.FusedAttention) perLayer += 2 * b * d.AttentionHeads * s * s;
-            // Each adapted module keeps its r-dimensional A output, and its dropout mask when dropout is on.
-            var match = TargetMatcher.Match(model, config.TargetModules);
-            long lora = match.Modules.Sum(m => b * s * (config.Rank + (config.Dropout > 0 ? (long)m.InFeatures : 0)));
             long elements = o.GradientCheckpointing ? b * s * h * layers + perLayer : perLayer * layers;
-            return (elements + lora) * o.ActivationBytes;
+            // With checkpointing, the adapters' saved tensors are recomputed too: one layer's worth is live.
+            var lora = LoraActivationBytes(model, config, o);
+            return elements * o.ActivationBytes + (o.GradientCheckpointing ? lora / Math.Max(1, layers) : lora);
         }
         // Custom models: the input of each linear layer is kept for backward.
         long inputs = model.Linears.Sum(l => (long)l.InFeatures * l.Count);
-        return b * s * inputs * o.ActivationBytes;
+        return b * s * inputs * o.ActivationBytes + LoraActivationBytes(model, config, o);
+    }
+
+    /// <summary>
+    /// What backward keeps for the adapters (LoRA runs in fp32 whatever the base precision): each adapted
+    /// module's r-dimensional A output (4 B); with dropout, the dropped fp32 input A multiplies (4 B × in)
+    /// and the bool mask (1 B × in); without dropout under a 16-bit base, the fp32 copy of the input (4 B × in).
+    /// </summary>
+    public static long LoraActivationBytes(ModelShape model, LoraConfig config, MemoryOptions o)
+    {
+        long tokens = (long)o.BatchSize * o.SequenceLength;
+        var match = TargetMatcher.Match(model, config.TargetModules);
+        long perToken = 0;
+        foreach (var m in match.Modules)
+        {
+            long input = m.InFeatures;
+            perToken += 4L * config.Rank;
+            if (config.Dropout > 0) perToken += 5 * input;
+            else if (o.ActivationBytes != 4) perToken += 4 * input;
+        }
+        return tokens * perToken;
     }
 
     public static long LogitBytes(ModelShape model, MemoryOptions o) =>

@@ -205,7 +205,8 @@ public sealed class LoraDropout : nn.Module<Tensor, Tensor>
     {
         if (!training || P == 0) return x.alias();
         using var scope = NewDisposeScope();
-        var keep = torch.rand(x.shape, dtype: ScalarType.Float32, device: CPU, generator: _generator).ge_(P).to(x.dtype, x.device);
+        // The mask stays bool: backward keeps it (1 byte per element) instead of a float copy (4).
+        var keep = torch.rand(x.shape, dtype: ScalarType.Float32, device: CPU, generator: _generator).ge(P).to(x.device);
         return x.mul(keep).div_(1 - P).MoveToOuterDisposeScope();
     }
 }

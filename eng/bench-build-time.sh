@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
-runs="${1:-5}"
+runs="${1:-11}"
 work="$(mktemp -d)"
 version="0.1.0-bench.$(date +%s)"
 cleanup() { rm -rf "$work" "${NUGET_PACKAGES:-$HOME/.nuget/packages}/lorakit/$version"; }
@@ -43,28 +43,40 @@ CS
   (cd "$dir" && dotnet build -nologo -v:q >/dev/null)
 }
 
-median_noop() { # $1 = folder, $2 = extra build arguments
-  local times=()
-  (cd "$1" && dotnet build --no-restore -nologo -v:q ${2:-} >/dev/null) # prime this variant
-  for _ in $(seq 1 "$runs"); do
-    local start end
-    start=$(date +%s%N)
-    (cd "$1" && dotnet build --no-restore -nologo -v:q ${2:-} >/dev/null)
-    end=$(date +%s%N)
-    times+=($(( (end - start) / 1000000 )))
-  done
-  printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p"
+# Interleaved no-op builds: each round builds every variant once (the order rotating), so drift in the
+# machine's load hits them alike. Each variant is its own folder, built always with the same
+# properties, so switching between them never invalidates an incremental build.
+noop_ms() { # $1 = folder, $2 = extra build arguments
+  local start end
+  start=$(date +%s%N)
+  (cd "$1" && dotnet build --no-restore -nologo -v:q ${2:-} >/dev/null)
+  end=$(date +%s%N)
+  echo $(( (end - start) / 1000000 ))
 }
+median() { sort -n | sed -n "$(( (runs + 1) / 2 ))p"; }
 
 make_project "$work/with" with
 make_project "$work/without" without
-without_ms=$(median_noop "$work/without")
-off_ms=$(median_noop "$work/with" "-p:RunAnalyzers=false")
-with_ms=$(median_noop "$work/with")
+cp -r "$work/with" "$work/off"
+rm -rf "$work/off/obj" "$work/off/bin"
+(cd "$work/off" && dotnet build -nologo -v:q -p:RunAnalyzers=false >/dev/null)
+variants=(without off with)
+args=("" "-p:RunAnalyzers=false" "")
+for v in 0 1 2; do noop_ms "$work/${variants[$v]}" "${args[$v]}" >/dev/null; done # prime each variant
+: > "$work/times"
+for r in $(seq 1 "$runs"); do
+  for k in 0 1 2; do
+    v=$(( (r + k) % 3 ))
+    echo "${variants[$v]} $(noop_ms "$work/${variants[$v]}" "${args[$v]}")" >> "$work/times"
+  done
+done
+without_ms=$(awk '$1 == "without" { print $2 }' "$work/times" | median)
+off_ms=$(awk '$1 == "off" { print $2 }' "$work/times" | median)
+with_ms=$(awk '$1 == "with" { print $2 }' "$work/times" | median)
 ratio=$(awk -v a="$with_ms" -v b="$without_ms" 'BEGIN { printf "%.2f", a / b }')
 off_ratio=$(awk -v a="$off_ms" -v b="$without_ms" 'BEGIN { printf "%.2f", a / b }')
 share=$(awk -v a="$with_ms" -v b="$off_ms" 'BEGIN { printf "%.2f", a / b }')
-echo "## Build-time cost (no-op incremental dotnet build, 200 files; median of $runs)"
+echo "## Build-time cost (no-op incremental dotnet build, 200 files; median of $runs interleaved rounds)"
 echo
 echo "| project | no-op build (ms) | ratio |"
 echo "|---|---|---|"

@@ -3,6 +3,7 @@
 # Usage: eng/bench.sh                      all benchmarks
 #        eng/bench.sh checkpoint-io [MiB] [rounds]
 #        eng/bench.sh training-step [steps]
+#        eng/bench.sh memory-estimate [steps]
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail
@@ -15,6 +16,10 @@ fi
 if [ "$what" = "all" ] || [ "$what" = "training-step" ]; then
   [ "$what" = "training-step" ] && shift || true
   dotnet run --project tests/LoraKit.Benchmarks -c Release -- training-step "$@"
+fi
+if [ "$what" = "all" ] || [ "$what" = "memory-estimate" ]; then
+  [ "$what" = "memory-estimate" ] && shift || true
+  dotnet run --project tests/LoraKit.Benchmarks -c Release -- memory-estimate "$@"
 fi
 if [ "$what" = "all" ] || [ "$what" = "build-time" ]; then
   [ "$what" = "build-time" ] && shift || true

@@ -161,9 +161,18 @@ internal sealed class AnalysisSession
 
     // ---- new LoraConfig { … } ----
 
-    public void AnalyzeObjectCreation(OperationAnalysisContext context)
+    public void AnalyzeObjectInitializer(SyntaxNodeAnalysisContext context)
     {
-        var creation = (IObjectCreationOperation)context.Operation;
+        var initializer = (InitializerExpressionSyntax)context.Node;
+        if (initializer.Parent is not BaseObjectCreationExpressionSyntax creationSyntax) return;
+        // Only initializers that set a property can produce a finding (see below); skip the rest unbound.
+        if (!initializer.Expressions.Any(e => e is AssignmentExpressionSyntax { Left: IdentifierNameSyntax })) return;
+        if (context.SemanticModel.GetOperation(creationSyntax, context.CancellationToken) is not IObjectCreationOperation creation) return;
+        AnalyzeObjectCreation(creation, context.ReportDiagnostic);
+    }
+
+    private void AnalyzeObjectCreation(IObjectCreationOperation creation, Action<Diagnostic> report)
+    {
         if (!SymbolEqualityComparer.Default.Equals(creation.Type, _types.LoraConfig) || creation.Initializer is null) return;
         var config = new LoraConfig();
         bool rankKnown = true, alphaKnown = true, dropoutKnown = true;
@@ -195,7 +204,7 @@ internal sealed class AnalysisSession
         }
         if (locations.Count == 0) return;
         var tree = creation.Syntax.SyntaxTree;
-        var thresholds = GetThresholds(tree, creation.Syntax.GetLocation(), context.ReportDiagnostic);
+        var thresholds = GetThresholds(tree, creation.Syntax.GetLocation(), report);
         var name = NameOf(creation);
         var findings = rankKnown ? RulesWithoutModel(config, thresholds, name, alphaKnown, dropoutKnown) : dropoutKnown
             ? RulesWithoutModel(config, thresholds, name, false, true).Where(f => f.Id == DiagnosticIds.DropoutRange)
@@ -208,7 +217,7 @@ internal sealed class AnalysisSession
                 missing = finding.Property == "Alpha";
                 locations.TryGetValue("Rank", out node);
             }
-            context.ReportDiagnostic(Create(finding, node?.GetLocation() ?? creation.Syntax.GetLocation(), config, thresholds, null, missing));
+            report(Create(finding, node?.GetLocation() ?? creation.Syntax.GetLocation(), config, thresholds, null, missing));
         }
     }
 

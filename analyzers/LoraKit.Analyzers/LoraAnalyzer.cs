@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 
 namespace LoraKit.Analyzers;
@@ -28,7 +29,9 @@ public sealed class LoraAnalyzer : DiagnosticAnalyzer
         if (types is null) return;
         var session = new AnalysisSession(types, context.Options, context.CancellationToken);
         context.RegisterSymbolAction(session.AnalyzeNamedType, SymbolKind.NamedType);
+        // Object initializers, not every object creation: an operation action would make Roslyn build the
+        // operation tree of every method body in the project; this binds only `new … { X = … }` expressions.
         if (types.LoraConfig is not null)
-            context.RegisterOperationAction(session.AnalyzeObjectCreation, OperationKind.ObjectCreation);
+            context.RegisterSyntaxNodeAction(session.AnalyzeObjectInitializer, SyntaxKind.ObjectInitializerExpression);
     }
 }

@@ -40,6 +40,24 @@ public class LoraConfigTests
     }
 
     [Fact]
+    public async Task Target_typed_new_aliases_and_nested_initializers_are_checked()
+    {
+        var d = await VerifyAsync("""
+            using LoraKit;
+            using Cfg = LoraKit.LoraConfig;
+            class Holder { public LoraConfig Config { get; set; } = new(); }
+            class Setup
+            {
+                LoraConfig Implicit { get; } = new() { {|LORA1001:Rank = 32|} };
+                Cfg Aliased() => new Cfg { Rank = 8, {|LORA1005:Dropout = 0.9|} };
+                Holder Nested() => new Holder { Config = new LoraConfig { {|LORA1003:Rank = 12|}, Alpha = 24 } };
+                Holder Other() => new Holder { Config = new() { Rank = 8, Alpha = 16 } };
+            }
+            """);
+        Assert.StartsWith("Implicit: alpha/r = 16/32", Single(d, "LORA1001").GetMessage());
+    }
+
+    [Fact]
     public async Task Values_that_are_not_constant_are_not_checked()
     {
         await VerifyAsync("""

@@ -35,14 +35,17 @@ internal static class TrainingStepBenchmark
 
     public static void Run(string[] args)
     {
-        var steps = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
+        var steps = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
         var inv = CultureInfo.InvariantCulture;
         var shape = ModelShape.FromLlama("bench", Dims);
         long tokens = Batch * Sequence;
 
+        // The reference is taken before and after the steps and the best kept: on a shared VM one
+        // measurement can land in a slow spell (seen: 108 vs 209 GFLOP/s in consecutive runs).
         var matmul = MatmulFlopRate();
         var lora = StepSeconds("lora", steps);
         var frozen = StepSeconds("frozen", steps);
+        matmul = Math.Max(matmul, MatmulFlopRate());
 
         // FLOPs of one LoRA step, counted from the shapes (printed below).
         long n = shape.Linears.Sum(l => (long)l.InFeatures * l.OutFeatures * l.Count); // every linear incl. lm_head
@@ -61,7 +64,7 @@ internal static class TrainingStepBenchmark
         Console.WriteLine();
         Console.WriteLine("| measurement | value | ratio | target |");
         Console.WriteLine("|---|---|---|---|");
-        Console.WriteLine(string.Create(inv, $"| libtorch fp32 matmul (best of the model's GEMM shapes and 2048³) | {matmul / 1e9:0.0} GFLOP/s | 1.00 | |"));
+        Console.WriteLine(string.Create(inv, $"| libtorch fp32 matmul (best of the model's GEMM shapes and 2048³, before and after the steps) | {matmul / 1e9:0.0} GFLOP/s | 1.00 | |"));
         Console.WriteLine(string.Create(inv, $"| LoRA training step | {lora:0.000} s, {loraRate / 1e9:0.0} GFLOP/s | {loraRate / matmul:0.00} of matmul | ≥ 0.50 |"));
         Console.WriteLine(string.Create(inv, $"| frozen base forward+backward (activation grads only) | {frozen:0.000} s | LoRA step = {lora / frozen:0.00}× | ≤ 1.15× |"));
 

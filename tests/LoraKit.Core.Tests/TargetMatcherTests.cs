@@ -56,6 +56,32 @@ public class TargetMatcherTests
         Assert.Equal(3, match.Modules.Count);
     }
 
+    /// <summary>
+    /// Match decides digit-free target lists once per layer family; with a digit anywhere in the list it
+    /// checks every instance path. Both must agree with PEFT's rule applied to each path, as spelt out here.
+    /// </summary>
+    [Theory]
+    [InlineData("q_proj", "v_proj")]
+    [InlineData("self_attn.q_proj", "mlp.down_proj", "lm_head")]
+    [InlineData("proj", "_proj", "attn.q_proj", "layers.self_attn.q_proj")]
+    [InlineData("model.layers", "self_attn", "model.norm")]
+    [InlineData("q_proj", "layers.1.self_attn.q_proj")]
+    [InlineData("0.self_attn.q_proj", "2.mlp.up_proj", "model.layers.10.self_attn.q_proj")]
+    [InlineData("all-linear", "lm_head")]
+    public void Match_agrees_with_the_rule_applied_to_every_instance_path(params string[] targets)
+    {
+        // 12 blocks, so indexes 1 and 10 both exist (a suffix "0.self_attn.q_proj" must not match block 10).
+        var model = ModelShape.FromLlama("m12", new LlamaDimensions { HiddenSize = 32, IntermediateSize = 64, Layers = 12, AttentionHeads = 4, VocabSize = 50 });
+        var expected = model.Linears
+            .SelectMany(l => l.InstancePaths().Select(p => (Layer: l, Path: p)))
+            .Select(x => (x.Path, Hits: targets.Where(t => t == LoraConfig.AllLinear ? !x.Layer.IsOutputHead : TargetMatcher.Matches(x.Path, t)).ToArray()))
+            .ToArray();
+        var match = TargetMatcher.Match(model, targets);
+        Assert.Equal(expected.Where(x => x.Hits.Length > 0).Select(x => x.Path), match.Modules.Select(m => m.Path));
+        foreach (var t in targets)
+            Assert.Equal(expected.Count(x => x.Hits.Contains(t)), match.HitsPerTarget[t]);
+    }
+
     [Theory]
     [InlineData("q_porj", "q_proj")]
     [InlineData("vproj", "v_proj")]

@@ -42,9 +42,32 @@ public static class TargetMatcher
     {
         var hits = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var t in targets) hits[t] = 0;
+        // A target without digits matches every instance of a layer family or none: instance paths differ
+        // only in the block index, and a digit-free suffix cannot reach into it. So one instance path per
+        // family decides, and paths are only spelt out for the families that match (the analyzers run this
+        // for every [LoraAdapter] on each compile).
+        var uniform = true;
+        foreach (var t in targets)
+            if (t != LoraConfig.AllLinear && HasDigit(t)) uniform = false;
         var modules = new List<MatchedModule>();
         foreach (var layer in model.Linears)
         {
+            if (uniform)
+            {
+                var first = layer.InstancePaths().FirstOrDefault();
+                if (first is null) continue;
+                var matched = false;
+                foreach (var t in targets)
+                {
+                    if (!(t == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(first, t))) continue;
+                    hits[t] += layer.Count;
+                    matched = true;
+                }
+                if (!matched) continue;
+                foreach (var path in layer.InstancePaths())
+                    modules.Add(new MatchedModule(path, layer.InFeatures, layer.OutFeatures, layer.HasBias, layer));
+                continue;
+            }
             foreach (var path in layer.InstancePaths())
             {
                 var matched = false;
@@ -59,6 +82,13 @@ public static class TargetMatcher
             }
         }
         return new TargetMatch(modules, hits);
+    }
+
+    private static bool HasDigit(string s)
+    {
+        foreach (var c in s)
+            if (c >= '0' && c <= '9') return true;
+        return false;
     }
 
     /// <summary>The existing module leaf name closest to a misspelt target (edit distance), or null.</summary>

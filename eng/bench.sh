@@ -4,6 +4,8 @@
 #        eng/bench.sh checkpoint-io [MiB] [rounds]
 #        eng/bench.sh training-step [steps]
 #        eng/bench.sh memory-estimate [steps]
+#        eng/bench.sh gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s|-] [full|small]
+#                                  (bf16 tokens/s and MFU; needs a project referencing TorchSharp-cuda for a GPU)
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail
@@ -20,6 +22,10 @@ fi
 if [ "$what" = "all" ] || [ "$what" = "memory-estimate" ]; then
   [ "$what" = "memory-estimate" ] && shift || true
   dotnet run --project tests/LoraKit.Benchmarks -c Release -- memory-estimate "$@"
+fi
+if [ "$what" = "all" ] || [ "$what" = "gpu-training" ]; then
+  [ "$what" = "gpu-training" ] && shift || true
+  dotnet run --project tests/LoraKit.Benchmarks -c Release -- gpu-training "$@"
 fi
 if [ "$what" = "all" ] || [ "$what" = "build-time" ]; then
   [ "$what" = "build-time" ] && shift || true

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, all
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
 switch (name)
@@ -13,6 +13,9 @@ switch (name)
         break;
     case "training-step":
         TrainingStepBenchmark.Run(rest);
+        break;
+    case "gpu-training":
+        GpuTrainingBenchmark.Run(rest);
         break;
     case "memory-estimate":
         MemoryEstimateBenchmark.Run(rest);
@@ -32,7 +35,7 @@ switch (name)
         MemoryEstimateBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, all");
         return 2;
 }
 return 0;

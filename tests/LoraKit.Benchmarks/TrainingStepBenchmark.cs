@@ -38,7 +38,6 @@ internal static class TrainingStepBenchmark
         var steps = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
         var inv = CultureInfo.InvariantCulture;
         var shape = ModelShape.FromLlama("bench", Dims);
-        long tokens = Batch * Sequence;
 
         // The reference is taken before and after the steps and the best kept: on a shared VM one
         // measurement can land in a slow spell (seen: 108 vs 209 GFLOP/s in consecutive runs).
@@ -47,20 +46,13 @@ internal static class TrainingStepBenchmark
         var frozen = StepSeconds("frozen", steps);
         matmul = Math.Max(matmul, MatmulFlopRate());
 
-        // FLOPs of one LoRA step, counted from the shapes (printed below).
-        long n = shape.Linears.Sum(l => (long)l.InFeatures * l.OutFeatures * l.Count); // every linear incl. lm_head
-        var adapted = TargetMatcher.Match(shape, Lora.TargetModules).Modules;
-        long loraTerms = adapted.Sum(m => (long)Lora.Rank * (m.InFeatures + m.OutFeatures));
-        long attention = 4L * Batch * Sequence * Sequence * Dims.HiddenSize * Dims.Layers; // QKᵀ and AV, forward
-        double forward = 2.0 * n * tokens + 2.0 * loraTerms * tokens + attention;
-        double backward = 2.0 * n * tokens + 2.0 * attention + 4.0 * loraTerms * tokens;   // activation grads through frozen weights + LoRA grads
-        double flops = forward + backward;
+        var count = StepFlops.For(Dims, Lora, Batch, Sequence);
+        var flops = count.Total;
         var loraRate = flops / lora;
 
         Console.WriteLine($"## Training step (hidden {Dims.HiddenSize}, {Dims.Layers} layers, {Dims.AttentionHeads} heads, seq {Sequence}, batch {Batch}, LoRA r={Lora.Rank} on q,v; fp32 CPU, {Environment.ProcessorCount} cores; median of {steps})");
         Console.WriteLine();
-        Console.WriteLine("FLOPs per LoRA step = forward (2·N·T + 2·L·T + A) + backward (2·N·T + 2·A + 4·L·T), with N = linear weights incl. lm_head " +
-                          $"({n:N0}), L = LoRA parameters ({loraTerms:N0}), T = tokens ({tokens}), A = attention 4·b·s²·h·layers ({attention:N0}) = {flops / 1e9:0.0} GFLOP");
+        Console.WriteLine(count.Describe());
         Console.WriteLine();
         Console.WriteLine("| measurement | value | ratio | target |");
         Console.WriteLine("|---|---|---|---|");

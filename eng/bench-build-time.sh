@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Build-time cost of LoraKit in a user project: the median no-op incremental `dotnet build` of a
 # 200-file project with 20 [LoraAdapter]s referencing the freshly packed LoraKit package (analyzers,
-# generator, targets), against the same 200 files without LoraKit. Prints a markdown row.
+# generator, targets), against the same project with the package's analyzers and generator excluded
+# (ExcludeAssets="analyzers"), against a TorchSharp app of 200 files without LoraKit, and against
+# 200 plain files. Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
 runs="${1:-11}"
 work="$(mktemp -d)"
 version="0.1.0-bench.$(date +%s)"
-cleanup() { rm -rf "$work" "${NUGET_PACKAGES:-$HOME/.nuget/packages}/lorakit/$version"; }
+# BENCH_KEEP=1 keeps the projects (and the packed version in the NuGet cache) for profiling.
+cleanup() { if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work" "${NUGET_PACKAGES:-$HOME/.nuget/packages}/lorakit/$version"; fi; }
 trap cleanup EXIT
 
 dotnet pack src/LoraKit.Build/LoraKit.Build.csproj -c Release -nologo -v:q -p:PackageVersion="$version" -o "$work/feed" >/dev/null
 
-make_project() { # $1 = folder, $2 = with|without
+make_project() { # $1 = folder, $2 = with | off | torchsharp | plain
   local dir="$1"
   mkdir -p "$dir"
   echo '<Project />' > "$dir/Directory.Build.props"
@@ -23,19 +26,27 @@ make_project() { # $1 = folder, $2 = with|without
 <?xml version="1.0" encoding="utf-8"?>
 <configuration><packageSources><clear /><add key="local" value="$work/feed" /><add key="nuget.org" value="https://api.nuget.org/v3/index.json" /></packageSources></configuration>
 XML
-  if [ "$2" = with ]; then
-    sed "s/LORAKIT_VERSION/$version/" "$repo/src/LoraKit.Build/snippets/LoraKitApp.csproj" > "$dir/App.csproj"
-    cat > "$dir/Model.cs" <<'CS'
+  case "$2" in
+    with|off)
+      sed "s/LORAKIT_VERSION/$version/" "$repo/src/LoraKit.Build/snippets/LoraKitApp.csproj" > "$dir/App.csproj"
+      # off: the same package without its analyzers and source generator.
+      [ "$2" = off ] && sed -i 's|<PackageReference Include="LoraKit" Version="\([^"]*\)" />|<PackageReference Include="LoraKit" Version="\1" ExcludeAssets="analyzers" />|' "$dir/App.csproj"
+      cat > "$dir/Model.cs" <<'CS'
 using LoraKit;
 [LoraModel(LoraArchitecture.Llama, HiddenSize = 256, IntermediateSize = 688, Layers = 4, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 259)]
 public partial class BuiltinModel;
 CS
-    for k in $(seq 1 20); do
-      printf 'using LoraKit;\n[LoraAdapter(typeof(BuiltinModel), Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" })]\npublic partial class Adapter%s;\n' "$k" > "$dir/Adapter$k.cs"
-    done
-  else
-    printf '<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><Nullable>enable</Nullable></PropertyGroup></Project>\n' > "$dir/App.csproj"
-  fi
+      for k in $(seq 1 20); do
+        printf 'using LoraKit;\n[LoraAdapter(typeof(BuiltinModel), Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" })]\npublic partial class Adapter%s;\n' "$k" > "$dir/Adapter$k.cs"
+      done
+      ;;
+    torchsharp)
+      printf '<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><Nullable>enable</Nullable></PropertyGroup><ItemGroup><PackageReference Include="TorchSharp" Version="0.107.0" /><PackageReference Include="libtorch-cpu-linux-x64" Version="2.10.0" /></ItemGroup></Project>\n' > "$dir/App.csproj"
+      ;;
+    plain)
+      printf '<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><Nullable>enable</Nullable></PropertyGroup></Project>\n' > "$dir/App.csproj"
+      ;;
+  esac
   for i in $(seq 1 200); do
     printf 'namespace App.Area%s;\npublic sealed class Type%s\n{\n    private readonly System.Collections.Generic.List<int> _values = new();\n    public int Sum() { var s = 0; foreach (var v in _values) s += v * %s; return s; }\n}\n' "$((i % 17))" "$i" "$i" > "$dir/File$i.cs"
   done
@@ -55,33 +66,28 @@ noop_ms() { # $1 = folder, $2 = extra build arguments
 }
 median() { sort -n | sed -n "$(( (runs + 1) / 2 ))p"; }
 
-make_project "$work/with" with
-make_project "$work/without" without
-cp -r "$work/with" "$work/off"
-rm -rf "$work/off/obj" "$work/off/bin"
-(cd "$work/off" && dotnet build -nologo -v:q -p:RunAnalyzers=false >/dev/null)
-variants=(without off with)
-args=("" "-p:RunAnalyzers=false" "")
-for v in 0 1 2; do noop_ms "$work/${variants[$v]}" "${args[$v]}" >/dev/null; done # prime each variant
+variants=(plain torchsharp off with)
+for v in "${variants[@]}"; do make_project "$work/$v" "$v"; done
+grep -q 'ExcludeAssets="analyzers"' "$work/off/App.csproj" || { echo "bench-build-time: could not exclude the analyzers in the 'off' variant" >&2; exit 1; }
+for v in "${variants[@]}"; do noop_ms "$work/$v" >/dev/null; done # prime each variant
 : > "$work/times"
+n=${#variants[@]}
 for r in $(seq 1 "$runs"); do
-  for k in 0 1 2; do
-    v=$(( (r + k) % 3 ))
-    echo "${variants[$v]} $(noop_ms "$work/${variants[$v]}" "${args[$v]}")" >> "$work/times"
+  for k in $(seq 0 $((n - 1))); do
+    v="${variants[$(( (r + k) % n ))]}"
+    echo "$v $(noop_ms "$work/$v")" >> "$work/times"
   done
 done
-without_ms=$(awk '$1 == "without" { print $2 }' "$work/times" | median)
-off_ms=$(awk '$1 == "off" { print $2 }' "$work/times" | median)
-with_ms=$(awk '$1 == "with" { print $2 }' "$work/times" | median)
-ratio=$(awk -v a="$with_ms" -v b="$without_ms" 'BEGIN { printf "%.2f", a / b }')
-off_ratio=$(awk -v a="$off_ms" -v b="$without_ms" 'BEGIN { printf "%.2f", a / b }')
-share=$(awk -v a="$with_ms" -v b="$off_ms" 'BEGIN { printf "%.2f", a / b }')
+ms() { awk -v v="$1" '$1 == v { print $2 }' "$work/times" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+plain_ms=$(ms plain); torch_ms=$(ms torchsharp); off_ms=$(ms off); with_ms=$(ms with)
 echo "## Build-time cost (no-op incremental dotnet build, 200 files; median of $runs interleaved rounds)"
 echo
-echo "| project | no-op build (ms) | ratio |"
+echo "| project | no-op build (ms) | ratio to the TorchSharp app |"
 echo "|---|---|---|"
-echo "| 200 files, no LoraKit | $without_ms | 1.00 |"
-echo "| 200 files + 20 adapters, LoraKit package, analyzers and generator off (RunAnalyzers=false) | $off_ms | $off_ratio |"
-echo "| 200 files + 20 adapters, LoraKit package (analyzers, generator, targets) | $with_ms | $ratio |"
+echo "| 200 plain files (no TorchSharp, no LoraKit) | $plain_ms | $(ratio "$plain_ms" "$torch_ms") |"
+echo "| 200 files, TorchSharp + libtorch-cpu, no LoraKit | $torch_ms | 1.00 |"
+echo "| 200 files + 20 adapters, LoraKit package without its analyzers and generator (ExcludeAssets=\"analyzers\") | $off_ms | $(ratio "$off_ms" "$torch_ms") |"
+echo "| 200 files + 20 adapters, LoraKit package (analyzers, generator, targets) | $with_ms | $(ratio "$with_ms" "$torch_ms") |"
 echo
-echo "analyzers + generator: ${share}x the same project with them off (target ≤ 1.05)"
+echo "analyzers + generator: $(ratio "$with_ms" "$off_ms")x the same project without them (target ≤ 1.05)"

@@ -41,18 +41,16 @@ public class NativeCompatEndToEndTests
         System.Console.WriteLine($"grad {string.Join(",", x.grad!.data<float>().ToArray())}");
         """;
 
-    private static (ProcessResult Build, ProcessResult Run) BuildAndRun(bool compat)
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
+
+    private static void InProject(bool compat, Action<string> body)
     {
         var dir = TestEnvironment.TempFolder();
         try
         {
             File.WriteAllText(Path.Combine(dir, "App.csproj"), ProjectText(compat));
             File.WriteAllText(Path.Combine(dir, "Program.cs"), Program);
-            var timeout = TimeSpan.FromMinutes(5);
-            var build = ProcessRunner.Run("dotnet", "build -nologo -v:n", dir, timeout);
-            Assert.True(build.ExitCode == 0, build.Output);
-            var run = ProcessRunner.Run("dotnet", Path.Combine("bin", "Debug", "net10.0", "App.dll"), dir, timeout);
-            return (build, run);
+            body(dir);
         }
         finally
         {
@@ -60,11 +58,32 @@ public class NativeCompatEndToEndTests
         }
     }
 
+    private static ProcessResult Build(string dir, string verbosity = "n")
+    {
+        var build = ProcessRunner.Run("dotnet", $"build -nologo -v:{verbosity}", dir, Timeout);
+        Assert.True(build.ExitCode == 0, build.Output);
+        return build;
+    }
+
+    private static ProcessResult Run(string dir) => ProcessRunner.Run("dotnet", Path.Combine("bin", "Debug", "net10.0", "App.dll"), dir, Timeout);
+
+    private static (ProcessResult Build, ProcessResult Run) BuildAndRun(bool compat)
+    {
+        (ProcessResult, ProcessResult) result = default;
+        InProject(compat, dir => result = (Build(dir), Run(dir)));
+        return result;
+    }
+
+    private static bool HostLacks332()
+    {
+        var host = LibStdCxxCompat.FindHostLibStdCxx(null)!;
+        return !LibStdCxxCompat.ReadDefinedVersions(host)!.Contains("GLIBCXX_3.4.32");
+    }
+
     [Fact]
     public void User_project_runs_torchsharp_only_with_the_step()
     {
-        var host = LibStdCxxCompat.FindHostLibStdCxx(null)!;
-        var hostLacks332 = !LibStdCxxCompat.ReadDefinedVersions(host)!.Contains("GLIBCXX_3.4.32");
+        var hostLacks332 = HostLacks332();
 
         var on = BuildAndRun(compat: true);
         Assert.True(on.Run.ExitCode == 0, on.Run.Output);
@@ -79,5 +98,32 @@ public class NativeCompatEndToEndTests
             Assert.NotEqual(0, off.Run.ExitCode);
             Assert.Contains("Failed to load native component LibTorchSharp", off.Run.Output);
         }
+    }
+
+    [Fact]
+    public void A_settled_output_skips_the_step_until_the_copy_step_writes_again()
+    {
+        var hostLacks332 = HostLacks332();
+        InProject(compat: true, dir =>
+        {
+            var first = Build(dir);
+            Assert.Equal(hostLacks332, first.Output.Contains("LoraKit: marked GLIBCXX_3.4.32 weak"));
+
+            // Nothing copied since: the step is skipped, and the patched library still loads.
+            var again = Build(dir, verbosity: "d");
+            Assert.Contains("LoraKit native compat: nothing was copied to", again.Output);
+            Assert.DoesNotContain("LoraKit: marked", again.Output);
+            var run = Run(dir);
+            Assert.True(run.ExitCode == 0, run.Output);
+
+            // bin/ deleted: the copy step puts back the package's original, and the step patches it again.
+            Directory.Delete(Path.Combine(dir, "bin"), recursive: true);
+            var rebuilt = Build(dir, verbosity: "d");
+            Assert.DoesNotContain("LoraKit native compat: nothing was copied to", rebuilt.Output);
+            Assert.Equal(hostLacks332, rebuilt.Output.Contains("LoraKit: marked GLIBCXX_3.4.32 weak"));
+            run = Run(dir);
+            Assert.True(run.ExitCode == 0, run.Output);
+            Assert.Contains("grad 2,4,6", run.Output);
+        });
     }
 }

@@ -165,7 +165,7 @@ public class PackageEndToEndTests
                      "lib/net10.0/LoraKit.dll", "lib/net10.0/LoraKit.Core.dll",
                      "analyzers/dotnet/cs/LoraKit.Analyzers.dll", "analyzers/dotnet/cs/LoraKit.Analyzers.CodeFixes.dll",
                      "tasks/netstandard2.0/LoraKit.Build.dll",
-                     "build/LoraKit.props", "build/LoraKit.targets", "build/LoraKit.NativeCompat.targets", "build/LoraKit.Analyzers.props",
+                     "build/LoraKit.props", "build/LoraKit.targets", "build/LoraKit.NativeCompat.targets", "build/LoraKit.NativeAssets.targets", "build/LoraKit.Analyzers.props",
                      "buildTransitive/LoraKit.props", "buildTransitive/LoraKit.targets",
                      "tools/lorakit/LoraKit.Cli.dll", "tools/lorakit/LoraKit.Cli.runtimeconfig.json", "tools/lorakit/LoraKit.Cli.deps.json",
                      "tools/lorakit/LoraKit.dll", "tools/lorakit/TorchSharp.dll", "tools/lorakit/System.CommandLine.dll",
@@ -195,6 +195,28 @@ public class PackageEndToEndTests
         Ok(build);
         Assert.Matches(@"Adapters\.cs\(6,\d+\): warning LORA1001: DateAdapter: alpha/r = 8/8 = 1, expected 2", build.Output);
         Assert.DoesNotContain("NU1603", build.Output);
+    }
+
+    [Fact]
+    public void The_output_has_the_plot_natives_without_their_300_MB_of_windows_debug_symbols()
+    {
+        var dir = _kit.CreateProject(rank: 8, alpha: 16);
+        var output = Path.Combine(dir, "bin", "Debug", "net10.0");
+        var symbols = Path.Combine(output, "runtimes", "win-x64", "native", "libSkiaSharp.pdb");
+        Ok(PackedLoraKit.Dotnet(dir, "build"));
+        Assert.True(File.Exists(Path.Combine(output, "runtimes", "win-x64", "native", "libSkiaSharp.dll")), "the portable output lost SkiaSharp's Windows library");
+        Assert.Empty(Directory.GetFiles(output, "lib*Sharp.pdb", SearchOption.AllDirectories));
+        Assert.DoesNotContain(".pdb\"", File.ReadAllText(Path.Combine(output, "App.deps.json")));
+
+        // The knob keeps them (and shows the check above is not vacuous: the packages do ship them).
+        Ok(PackedLoraKit.Dotnet(dir, "build -p:LoraKitKeepNativeDebugSymbols=true"));
+        Assert.True(File.Exists(symbols), "LoraKitKeepNativeDebugSymbols=true did not keep libSkiaSharp.pdb");
+        Assert.Contains("libSkiaSharp.pdb", File.ReadAllText(Path.Combine(output, "App.deps.json")));
+
+        // And back: the incremental build drops them again, deps.json included.
+        Ok(PackedLoraKit.Dotnet(dir, "build"));
+        Assert.False(File.Exists(symbols), "an incremental build after LoraKitKeepNativeDebugSymbols=true left libSkiaSharp.pdb");
+        Assert.DoesNotContain(".pdb\"", File.ReadAllText(Path.Combine(output, "App.deps.json")));
     }
 
     [Fact]

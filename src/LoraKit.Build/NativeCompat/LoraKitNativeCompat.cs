@@ -27,17 +27,31 @@ public sealed class LoraKitNativeCompatTask : Task
     [Output]
     public ITaskItem[] PatchedFiles { get; private set; } = Array.Empty<ITaskItem>();
 
+    /// <summary>
+    /// True when the folder needs nothing more (each library loads or was just made to): the targets then
+    /// skip the step until something is copied to the output again. False after a LORA3100 warning, so the
+    /// warning comes back on every build until it is dealt with.
+    /// </summary>
+    [Output]
+    public bool Settled { get; private set; }
+
+    private bool Settle(bool settled)
+    {
+        Settled = settled;
+        return true;
+    }
+
     public override bool Execute()
     {
         if (string.IsNullOrEmpty(HostLibStdCxx) && !RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
-            return true;
+            return Settle(true);
         var host = string.IsNullOrEmpty(HostLibStdCxx)
             ? LibStdCxxCompat.FindHostLibStdCxx(Environment.GetEnvironmentVariable("LD_LIBRARY_PATH"))
             : HostLibStdCxx;
         if (host is null || !File.Exists(host))
         {
             Log.LogMessage(MessageImportance.Low, "LoraKit native compat: no host libstdc++.so.6 found; nothing to check.");
-            return true;
+            return Settle(true);
         }
         IReadOnlyCollection<string>? hostVersions;
         try
@@ -47,15 +61,16 @@ public sealed class LoraKitNativeCompatTask : Task
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
             Log.LogMessage(MessageImportance.Normal, $"LoraKit native compat: cannot read {host} ({e.Message}); skipped.");
-            return true;
+            return Settle(false);
         }
         if (hostVersions is null || hostVersions.Count == 0)
         {
             Log.LogMessage(MessageImportance.Low, $"LoraKit native compat: {host} defines no symbol versions; skipped.");
-            return true;
+            return Settle(true);
         }
 
         var patched = new List<ITaskItem>();
+        var warned = false;
         foreach (var file in LibStdCxxCompat.FindSharedObjects(Directory))
         {
             CompatPlan? plan;
@@ -72,6 +87,7 @@ public sealed class LoraKitNativeCompatTask : Task
 
             if (plan.Blocking.Count > 0)
             {
+                warned = true;
                 Log.LogWarning(subcategory: "LoraKit", warningCode: LoraKit.Rules.DiagnosticIds.NativeLibraryIncompatible, helpKeyword: null, file: file,
                     lineNumber: 0, columnNumber: 0, endLineNumber: 0, endColumnNumber: 0,
                     message: $"{Path.GetFileName(file)} needs {string.Join(", ", plan.Blocking.Select(b => b.Version))} from libstdc++.so.6, " +
@@ -87,6 +103,7 @@ public sealed class LoraKitNativeCompatTask : Task
                 "The NuGet cache is untouched; set LoraKitNativeCompat=false to turn this off.");
         }
         PatchedFiles = patched.ToArray();
+        Settled = !warned && !Log.HasLoggedErrors;
         return !Log.HasLoggedErrors;
     }
 }

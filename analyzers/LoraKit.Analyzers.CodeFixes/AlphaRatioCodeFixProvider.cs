@@ -1,7 +1,5 @@
-using System.Collections.Immutable;
 using System.Composition;
 using System.Globalization;
-using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LoraKit.Rules;
@@ -15,30 +13,19 @@ namespace LoraKit.Analyzers.CodeFixes;
 
 /// <summary>LORA1001: sets Alpha to the configured ratio × Rank, adding Alpha when it was left at its default.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AlphaRatioCodeFixProvider)), Shared]
-public sealed class AlphaRatioCodeFixProvider : CodeFixProvider
+public sealed class AlphaRatioCodeFixProvider : LoraCodeFixProvider
 {
     public const string Title = "Set Alpha to alpha/r ratio × Rank";
 
-    public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(DiagnosticIds.AlphaRatio);
+    protected override string DiagnosticId => DiagnosticIds.AlphaRatio;
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
-
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override CodeAction? CreateFix(Document document, SyntaxNode node, Diagnostic diagnostic)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root is null) return;
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (!diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.ExpectedAlpha, out var text) ||
-                !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var alpha)) continue;
-            var missing = diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.AlphaMissing, out var m) && m == "true";
-            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
-            var target = node.FirstAncestorOrSelf<AttributeArgumentSyntax>() as SyntaxNode ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>();
-            if (target is null) continue;
-            context.RegisterCodeFix(
-                CodeAction.Create(Title, ct => FixAsync(context.Document, target, alpha, missing, ct), equivalenceKey: Title),
-                diagnostic);
-        }
+        if (!diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.ExpectedAlpha, out var text) ||
+            !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var alpha)) return null;
+        var missing = diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.AlphaMissing, out var m) && m == "true";
+        var target = node.FirstAncestorOrSelf<AttributeArgumentSyntax>() as SyntaxNode ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>();
+        return target is null ? null : CodeAction.Create(Title, ct => FixAsync(document, target, alpha, missing, ct), equivalenceKey: Title);
     }
 
     private static async Task<Document> FixAsync(Document document, SyntaxNode target, double alpha, bool missing, CancellationToken ct)

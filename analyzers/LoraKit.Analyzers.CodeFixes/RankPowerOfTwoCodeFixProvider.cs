@@ -1,8 +1,5 @@
-using System.Collections.Immutable;
 using System.Composition;
 using System.Globalization;
-using System.Threading;
-using System.Threading.Tasks;
 using LoraKit.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -14,29 +11,19 @@ namespace LoraKit.Analyzers.CodeFixes;
 
 /// <summary>LORA1003: rounds a rank that is not a power of two to the nearest one (ties up, as <see cref="LoraRuleChecker.NearestPowerOfTwo"/>).</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RankPowerOfTwoCodeFixProvider)), Shared]
-public sealed class RankPowerOfTwoCodeFixProvider : CodeFixProvider
+public sealed class RankPowerOfTwoCodeFixProvider : LoraCodeFixProvider
 {
     public const string Title = "Round the rank to the nearest power of two";
 
-    public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(DiagnosticIds.RankRange);
+    protected override string DiagnosticId => DiagnosticIds.RankRange;
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
-
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override CodeAction? CreateFix(Document document, SyntaxNode node, Diagnostic diagnostic)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root is null) return;
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (!diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.SuggestedRank, out var text) ||
-                !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var rank)) continue;
-            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
-            var expression = (node.FirstAncestorOrSelf<AttributeArgumentSyntax>()?.Expression) ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>()?.Right;
-            if (expression is null) continue;
-            context.RegisterCodeFix(
-                CodeAction.Create(Title, ct => SyntaxHelpers.ReplaceAsync(context.Document, expression,
-                    SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(rank)), ct), equivalenceKey: Title),
-                diagnostic);
-        }
+        if (!diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.SuggestedRank, out var text) ||
+            !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var rank)) return null;
+        var expression = (node.FirstAncestorOrSelf<AttributeArgumentSyntax>()?.Expression) ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>()?.Right;
+        if (expression is null) return null;
+        return CodeAction.Create(Title, ct => SyntaxHelpers.ReplaceAsync(document, expression,
+            SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(rank)), ct), equivalenceKey: Title);
     }
 }

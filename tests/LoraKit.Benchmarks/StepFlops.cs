@@ -17,8 +17,7 @@ internal sealed record StepFlops(long LinearWeights, long LoraParameters, long T
     {
         var shape = ModelShape.FromLlama("bench", dims);
         long n = shape.Linears.Sum(l => (long)l.InFeatures * l.OutFeatures * l.Count);
-        var adapted = TargetMatcher.Match(shape, lora.TargetModules).Modules;
-        long loraTerms = adapted.Sum(m => (long)lora.Rank * (m.InFeatures + m.OutFeatures));
+        var loraTerms = ParameterCount.Compute(shape, lora).LoraParameters;
         var queryWidth = (double)dims.AttentionHeads * (dims.HeadDim > 0 ? dims.HeadDim : dims.HiddenSize / dims.AttentionHeads);
         var attention = 4.0 * batch * sequence * (double)sequence * queryWidth * dims.Layers;
         return new StepFlops(n, loraTerms, (long)batch * sequence, attention);

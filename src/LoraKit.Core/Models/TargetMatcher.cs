@@ -52,29 +52,20 @@ public static class TargetMatcher
         var modules = new List<MatchedModule>();
         foreach (var layer in model.Linears)
         {
+            // For a uniform list, the targets this family's first instance matches are those of every instance.
+            string[]? familyHits = null;
             if (uniform)
             {
                 var first = layer.InstancePaths().FirstOrDefault();
-                if (first is null) continue;
-                var matched = false;
-                foreach (var t in targets)
-                {
-                    if (!(t == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(first, t))) continue;
-                    hits[t] += layer.Count;
-                    matched = true;
-                }
-                if (!matched) continue;
-                foreach (var path in layer.InstancePaths())
-                    modules.Add(new MatchedModule(path, layer.InFeatures, layer.OutFeatures, layer.HasBias, layer));
-                continue;
+                familyHits = first is null ? Array.Empty<string>() : targets.Where(t => Hit(layer, first, t)).ToArray();
+                if (familyHits.Length == 0) continue;
             }
             foreach (var path in layer.InstancePaths())
             {
                 var matched = false;
-                foreach (var t in targets)
+                foreach (var t in familyHits ?? targets)
                 {
-                    var hit = t == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(path, t);
-                    if (!hit) continue;
+                    if (familyHits is null && !Hit(layer, path, t)) continue;
                     hits[t]++;
                     matched = true;
                 }
@@ -83,6 +74,9 @@ public static class TargetMatcher
         }
         return new TargetMatch(modules, hits);
     }
+
+    private static bool Hit(LinearLayer layer, string path, string target) =>
+        target == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(path, target);
 
     private static bool HasDigit(string s)
     {

@@ -11,24 +11,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
-if [ "$what" = "all" ] || [ "$what" = "checkpoint-io" ]; then
-  [ "$what" = "checkpoint-io" ] && shift || true
-  dotnet run --project tests/LoraKit.Benchmarks -c Release -- checkpoint-io "$@"
-fi
-if [ "$what" = "all" ] || [ "$what" = "training-step" ]; then
-  [ "$what" = "training-step" ] && shift || true
-  dotnet run --project tests/LoraKit.Benchmarks -c Release -- training-step "$@"
-fi
-if [ "$what" = "all" ] || [ "$what" = "memory-estimate" ]; then
-  [ "$what" = "memory-estimate" ] && shift || true
-  dotnet run --project tests/LoraKit.Benchmarks -c Release -- memory-estimate "$@"
-fi
-if [ "$what" = "all" ] || [ "$what" = "gpu-training" ]; then
-  [ "$what" = "gpu-training" ] && shift || true
-  dotnet run --project tests/LoraKit.Benchmarks -c Release -- gpu-training "$@"
-fi
-if [ "$what" = "all" ] || [ "$what" = "build-time" ]; then
-  [ "$what" = "build-time" ] && shift || true
+[ $# -gt 0 ] && shift
+case "$what" in
+  all|checkpoint-io|training-step|memory-estimate|gpu-training|build-time|analyzers) ;;
+  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, build-time, analyzers" >&2; exit 2 ;;
+esac
+# The in-process benchmarks (tests/LoraKit.Benchmarks); options after the name go to the one named.
+for bench in checkpoint-io training-step memory-estimate gpu-training; do
+  if [ "$what" = "all" ]; then
+    dotnet run --project tests/LoraKit.Benchmarks -c Release -- "$bench"
+  elif [ "$what" = "$bench" ]; then
+    dotnet run --project tests/LoraKit.Benchmarks -c Release -- "$bench" "$@"
+  fi
+done
+if [ "$what" = "all" ]; then
+  bash eng/bench-build-time.sh
+elif [ "$what" = "build-time" ]; then
   bash eng/bench-build-time.sh "$@"
 fi
 if [ "$what" = "all" ] || [ "$what" = "analyzers" ]; then

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using LoraKit.Models;
 using LoraKit.SafeTensors;
 
 namespace LoraKit.Peft;
@@ -375,15 +376,36 @@ public sealed class PeftAdapterConfig
         };
     }
 
-    /// <summary>A PEFT config carrying a LoraConfig's values (other keys at PEFT's defaults).</summary>
-    public static PeftAdapterConfig FromLoraConfig(LoraConfig lora, string? baseModelNameOrPath = null, string? taskType = null)
+    /// <summary>
+    /// The keys PEFT 0.12's LoraConfig writes besides the typed ones, with the values of its defaults (as in an
+    /// adapter_config.json PEFT 0.12 saved); <see cref="FromLoraConfig"/> writes them so LoraKit's adapter
+    /// configs have PEFT's keys and value types.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> PeftDefaultExtraKeys = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>
+    {
+        ["auto_mapping"] = "null",
+        ["layer_replication"] = "null",
+        ["layers_pattern"] = "null",
+        ["loftq_config"] = "{}",
+        ["megatron_config"] = "null",
+        ["megatron_core"] = "\"megatron.core\"",
+        ["revision"] = "null",
+    });
+
+    /// <summary>
+    /// A PEFT config carrying a LoraConfig's values (other keys at PEFT's defaults). <c>target_modules</c> is
+    /// the list PEFT saves (<see cref="TargetMatcher.SavedTargetNames"/>): <c>all-linear</c> needs
+    /// <paramref name="adaptedModulePaths"/>, the modules it adapted, to be expanded into their names.
+    /// </summary>
+    public static PeftAdapterConfig FromLoraConfig(LoraConfig lora, string? baseModelNameOrPath = null, string? taskType = null,
+        IEnumerable<string>? adaptedModulePaths = null)
     {
         ArgumentNullException.ThrowIfNull(lora);
         if (lora.Rank < 1) throw new ArgumentException($"LoRA rank must be at least 1, not {lora.Rank}.", nameof(lora));
-        var targets = lora.TargetModules.Count == 1 && lora.TargetModules[0] == LoraConfig.AllLinear
-            ? PeftTargetModules.FromPattern(LoraConfig.AllLinear)
-            : PeftTargetModules.FromNames(lora.TargetModules);
-        return new PeftAdapterConfig
+        if (adaptedModulePaths is null && lora.TargetModules.Contains(LoraConfig.AllLinear))
+            throw new ArgumentException("PEFT saves all-linear as the names of the modules it adapted; pass them as adaptedModulePaths.", nameof(adaptedModulePaths));
+        var targets = PeftTargetModules.FromNames(TargetMatcher.SavedTargetNames(lora.TargetModules, adaptedModulePaths ?? Array.Empty<string>()));
+        var config = new PeftAdapterConfig
         {
             R = lora.Rank,
             LoraAlpha = lora.Alpha,
@@ -401,6 +423,12 @@ public sealed class PeftAdapterConfig
             BaseModelNameOrPath = baseModelNameOrPath,
             TaskType = taskType,
         };
+        foreach (var (key, json) in PeftDefaultExtraKeys)
+        {
+            using var doc = JsonDocument.Parse(json);
+            config.ExtraKeys[key] = doc.RootElement.Clone();
+        }
+        return config;
     }
 
     // ---- reading helpers ----

@@ -112,6 +112,24 @@ public class PeftAdapterConfigTests : IDisposable
         Assert.Throws<NotSupportedException>(() => config.ToLoraConfig());
     }
 
+    [Theory]
+    [InlineData("\"rank_pattern\": {\"q_proj\": 16}", "rank_pattern")]
+    [InlineData("\"alpha_pattern\": {\"q_proj\": 32}", "alpha_pattern")]
+    [InlineData("\"layers_to_transform\": [0, 1]", "layers_to_transform")]
+    [InlineData("\"layer_replication\": [[0, 2], [1, 3]]", "layer_replication")]
+    [InlineData("\"use_dora\": true", "use_dora")]
+    public void Settings_that_change_the_computation_are_refused_not_ignored(string setting, string key)
+    {
+        var config = PeftAdapterConfig.Load(WriteConfig($"{{\"peft_type\": \"LORA\", \"r\": 8, \"target_modules\": [\"q_proj\"], {setting}}}"));
+        var e = Assert.Throws<NotSupportedException>(() => config.ToLoraConfig());
+        Assert.Contains(key, e.Message);
+        // PEFT's defaults for the same keys are fine.
+        var defaults = PeftAdapterConfig.Load(WriteConfig(
+            "{\"peft_type\": \"LORA\", \"r\": 8, \"target_modules\": [\"q_proj\"], \"rank_pattern\": {}, \"alpha_pattern\": {}, " +
+            "\"layers_to_transform\": null, \"layer_replication\": null, \"use_dora\": false}"));
+        Assert.Equal(8, defaults.ToLoraConfig().Rank);
+    }
+
     [Fact]
     public void Missing_alpha_takes_peft_default_8()
     {

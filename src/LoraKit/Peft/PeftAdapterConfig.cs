@@ -345,10 +345,21 @@ public sealed class PeftAdapterConfig
     /// <summary>
     /// The LoraKit view of this adapter. Throws <see cref="NotSupportedException"/> where PEFT's value has
     /// no LoraConfig equivalent: a regex <c>target_modules</c>, null <c>target_modules</c> (PEFT's per-model
-    /// defaults), or an <c>init_lora_weights</c> other than true, false and "gaussian".
+    /// defaults), an <c>init_lora_weights</c> other than true, false and "gaussian", and settings that change
+    /// what the adapter computes and LoraKit does not apply (per-module <c>rank_pattern</c>/<c>alpha_pattern</c>,
+    /// <c>layers_to_transform</c>, <c>layer_replication</c>, DoRA) — refused rather than silently ignored.
     /// </summary>
     public LoraConfig ToLoraConfig()
     {
+        string? unsupported = null;
+        if (RankPattern.Count > 0) unsupported = "rank_pattern (per-module ranks)";
+        else if (AlphaPattern.Count > 0) unsupported = "alpha_pattern (per-module alphas)";
+        else if (LayersToTransform is not null) unsupported = "layers_to_transform";
+        else if (UseDora) unsupported = "use_dora (DoRA)";
+        else if (ExtraKeys.TryGetValue("layer_replication", out var replication) && replication.ValueKind != JsonValueKind.Null) unsupported = "layer_replication";
+        if (unsupported is not null)
+            throw new NotSupportedException($"PEFT config: {unsupported} is set; LoraKit applies one rank and alpha to every targeted module of every layer and would compute something else. Use an adapter without it.");
+
         IReadOnlyList<string> targets;
         if (TargetModules is null)
             throw new NotSupportedException("PEFT config: target_modules is null (PEFT picks defaults by model type); LoraConfig needs the module names. Set target_modules explicitly.");

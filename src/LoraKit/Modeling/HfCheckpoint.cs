@@ -76,7 +76,7 @@ public static class HfCheckpoint
     /// </summary>
     public static void Save(LlamaForCausalLM model, string folder, ScalarType? dtype = null)
     {
-        var outType = dtype ?? model.HfStateDict().Values.First().dtype;
+        var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
         WriteWeights(model, folder, outType);
         AtomicFile.WriteAllBytes(Path.Combine(folder, ConfigFileName), Encoding.UTF8.GetBytes(LlamaForCausalLM.ToHfConfigJson(model.Dimensions, outType)));
     }
@@ -111,7 +111,7 @@ public static class HfCheckpoint
         ArgumentNullException.ThrowIfNull(baseFolder);
         EnsureNewOrEmpty(folder);
         var baseConfigPath = Path.Combine(baseFolder, ConfigFileName);
-        var outType = dtype ?? model.HfStateDict().Values.First().dtype;
+        var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
         var config = DerivedConfigJson(File.ReadAllBytes(baseConfigPath), baseConfigPath, outType, baseNameOrPath ?? baseFolder);
 
         var full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);

@@ -1,5 +1,7 @@
 using System;
 using System.IO;
+using System.Linq;
+using System.Text.Json.Nodes;
 using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
@@ -80,5 +82,39 @@ public class InspectMergeCommandTests
         var again = CliRunner.Run("merge", "--base", baseFolder, "--adapter", adapterFolder, "--out", merged);
         Assert.Equal(2, again.ExitCode);
         Assert.Contains("not empty", again.Err);
+    }
+
+    /// <summary>transformers' tiny-llama checkpoint and a PEFT adapter for it (see Fixtures/hf-reference/PROVENANCE.md).</summary>
+    private static string HfReference(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "hf-reference", name);
+
+    [Theory]
+    [InlineData(null, "float32")]
+    [InlineData("bf16", "bfloat16")]
+    public void Merge_of_a_transformers_checkpoint_keeps_its_config_and_tokenizer(string? dtype, string torchDtype)
+    {
+        var baseFolder = HfReference("tiny-llama");
+        var merged = Path.Combine(Temp(), "merged");
+        var args = new[] { "merge", "--base", baseFolder, "--adapter", HfReference("peft-llama-r4"), "--out", merged };
+        var r = CliRunner.Run(dtype is null ? args : args.Concat(new[] { "--dtype", dtype }).ToArray());
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Contains("merged 6 modules (r=4, scaling 2)", r.Out);
+
+        var baseConfig = JsonNode.Parse(File.ReadAllBytes(Path.Combine(baseFolder, "config.json")))!.AsObject();
+        var config = JsonNode.Parse(File.ReadAllBytes(Path.Combine(merged, "config.json")))!.AsObject();
+        // Every key of the base, in its order, with its value (bos/eos ids, rope_scaling, pretraining_tp, use_cache,
+        // initializer_range …); torch_dtype follows --dtype; _name_or_path records the base as given.
+        Assert.Equal(new[] { "_name_or_path" }.Concat(baseConfig.Select(kv => kv.Key)), config.Select(kv => kv.Key));
+        Assert.Equal(baseFolder, (string?)config["_name_or_path"]);
+        Assert.Equal(torchDtype, (string?)config["torch_dtype"]);
+        foreach (var (key, value) in baseConfig.Where(kv => kv.Key != "torch_dtype"))
+            Assert.True(JsonNode.DeepEquals(value, config[key]), $"{key}: base {value?.ToJsonString()}, merged {config[key]?.ToJsonString()}");
+        Assert.Equal(297, (int)config["bos_token_id"]!);
+        Assert.Equal(298, (int)config["eos_token_id"]!);
+
+        foreach (var file in new[] { "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(baseFolder, file)), File.ReadAllBytes(Path.Combine(merged, file)));
+        Assert.Equal(
+            new[] { "config.json", "generation_config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json" },
+            Directory.GetFiles(merged).Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal));
     }
 }

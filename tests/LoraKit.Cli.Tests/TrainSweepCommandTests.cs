@@ -46,8 +46,15 @@ public class TrainSweepCommandTests
         Assert.Equal(12, kinds.Count(k => k == "step"));
         Assert.Equal(3, kinds.Count(k => k == "eval"));
         Assert.Equal("done", kinds[^1]);
-        Assert.True(File.Exists(Path.Combine(outDir, "adapter_config.json")));
         Assert.True(File.Exists(Path.Combine(outDir, "adapter_model.safetensors")));
+        using (var config = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(outDir, "adapter_config.json"))))
+        {
+            // As PEFT's save_pretrained writes it: the base as the user gave it, inference mode, the task, the targets as a list.
+            Assert.Equal(b, config.RootElement.GetProperty("base_model_name_or_path").GetString());
+            Assert.True(config.RootElement.GetProperty("inference_mode").GetBoolean());
+            Assert.Equal("CAUSAL_LM", config.RootElement.GetProperty("task_type").GetString());
+            Assert.Equal(new[] { "q_proj", "v_proj" }, config.RootElement.GetProperty("target_modules").EnumerateArray().Select(e => e.GetString()));
+        }
         Assert.Equal(12, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Length);
         Assert.Equal(0, CliRunner.Run("inspect", outDir).ExitCode);
     }

@@ -25,6 +25,23 @@ public class TargetMatcherTests
         Assert.Equal(expected, TargetMatcher.Matches(path, target));
 
     [Fact]
+    public void Saved_targets_expand_all_linear_into_the_matched_leaf_names_sorted()
+    {
+        var match = TargetMatcher.Match(Model, new[] { LoraConfig.AllLinear });
+        var saved = TargetMatcher.SavedTargetNames(new[] { LoraConfig.AllLinear }, match.Modules.Select(m => m.Path));
+        // PEFT's expansion: the last name of every linear module but the output head (lm_head).
+        Assert.Equal(new[] { "down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj" }, saved);
+    }
+
+    [Fact]
+    public void Saved_targets_keep_given_names_distinct_and_sorted()
+    {
+        var targets = new[] { "v_proj", "self_attn.q_proj", "v_proj" };
+        var match = TargetMatcher.Match(Model, targets);
+        Assert.Equal(new[] { "self_attn.q_proj", "v_proj" }, TargetMatcher.SavedTargetNames(targets, match.Modules.Select(m => m.Path)));
+    }
+
+    [Fact]
     public void A_layer_qualified_target_adapts_one_layer()
     {
         var match = TargetMatcher.Match(Model, new[] { "layers.1.self_attn.v_proj" });

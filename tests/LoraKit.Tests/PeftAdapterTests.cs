@@ -112,6 +112,24 @@ public class PeftAdapterConfigTests : IDisposable
         Assert.Throws<NotSupportedException>(() => config.ToLoraConfig());
     }
 
+    [Theory]
+    [InlineData("\"rank_pattern\": {\"q_proj\": 16}", "rank_pattern")]
+    [InlineData("\"alpha_pattern\": {\"q_proj\": 32}", "alpha_pattern")]
+    [InlineData("\"layers_to_transform\": [0, 1]", "layers_to_transform")]
+    [InlineData("\"layer_replication\": [[0, 2], [1, 3]]", "layer_replication")]
+    [InlineData("\"use_dora\": true", "use_dora")]
+    public void Settings_that_change_the_computation_are_refused_not_ignored(string setting, string key)
+    {
+        var config = PeftAdapterConfig.Load(WriteConfig($"{{\"peft_type\": \"LORA\", \"r\": 8, \"target_modules\": [\"q_proj\"], {setting}}}"));
+        var e = Assert.Throws<NotSupportedException>(() => config.ToLoraConfig());
+        Assert.Contains(key, e.Message);
+        // PEFT's defaults for the same keys are fine.
+        var defaults = PeftAdapterConfig.Load(WriteConfig(
+            "{\"peft_type\": \"LORA\", \"r\": 8, \"target_modules\": [\"q_proj\"], \"rank_pattern\": {}, \"alpha_pattern\": {}, " +
+            "\"layers_to_transform\": null, \"layer_replication\": null, \"use_dora\": false}"));
+        Assert.Equal(8, defaults.ToLoraConfig().Rank);
+    }
+
     [Fact]
     public void Missing_alpha_takes_peft_default_8()
     {
@@ -169,27 +187,33 @@ public class PeftAdapterConfigTests : IDisposable
         Assert.Equal(LoraInitWeights.Default, lora.InitWeights);
         Assert.Equal(config.Scaling, lora.Scaling);
 
-        var back = PeftAdapterConfig.FromLoraConfig(new LoraConfig
+        var allLinear = new LoraConfig
         {
             Rank = 16, Alpha = 32, Dropout = 0.1, TargetModules = new[] { LoraConfig.AllLinear },
             Bias = LoraBias.LoraOnly, UseRsLora = true, InitWeights = LoraInitWeights.Gaussian,
-        }, "meta-llama/Llama-3.2-1B", "CAUSAL_LM");
+        };
+        // PEFT never saves the literal all-linear: it needs the modules it adapted.
+        Assert.Throws<ArgumentException>(() => PeftAdapterConfig.FromLoraConfig(allLinear, "meta-llama/Llama-3.2-1B", "CAUSAL_LM"));
+        var back = PeftAdapterConfig.FromLoraConfig(allLinear, "meta-llama/Llama-3.2-1B", "CAUSAL_LM",
+            new[] { "model.layers.0.self_attn.q_proj", "model.layers.0.mlp.down_proj", "model.layers.1.self_attn.q_proj" });
         Assert.Equal(16, back.R);
         Assert.Equal(32.0, back.LoraAlpha);
         Assert.Equal(0.1, back.LoraDropout);
-        Assert.True(back.TargetModules!.IsAllLinear);
+        Assert.Equal(new[] { "down_proj", "q_proj" }, back.TargetModules!.Names);
         Assert.Equal(LoraBias.LoraOnly, back.Bias);
         Assert.True(back.UseRsLora);
         Assert.Equal("gaussian", back.InitLoraWeights);
         Assert.Equal("CAUSAL_LM", back.TaskType);
 
         var json = Encoding.UTF8.GetString(back.ToJsonBytes());
-        Assert.Contains("\"target_modules\": \"all-linear\"", json);
+        Assert.Contains("\"target_modules\": [\n    \"down_proj\",\n    \"q_proj\"\n  ]", json);
+        Assert.Contains("\"megatron_core\": \"megatron.core\"", json); // PEFT 0.12's other keys, at its defaults
+        Assert.Contains("\"loftq_config\": {}", json);
         Assert.Contains("\"bias\": \"lora_only\"", json);
         Assert.Contains("\"init_lora_weights\": \"gaussian\"", json);
         Assert.Contains("\"lora_dropout\": 0.1,", json);
         var again = PeftAdapterConfig.Parse(back.ToJsonBytes(), "memory").ToLoraConfig();
-        Assert.Equal(new[] { LoraConfig.AllLinear }, again.TargetModules);
+        Assert.Equal(new[] { "down_proj", "q_proj" }, again.TargetModules);
         Assert.Equal(LoraInitWeights.Gaussian, again.InitWeights);
     }
 }

@@ -11,7 +11,10 @@ using static TorchSharp.torch;
 
 namespace LoraKit.Cli.Commands;
 
-/// <summary>`lorakit merge`: base + adapter → a merged Hugging Face checkpoint (W + scaling·B·A).</summary>
+/// <summary>
+/// `lorakit merge`: base + adapter → a merged Hugging Face checkpoint (W + scaling·B·A) in a new or empty
+/// folder, with the base's config.json (every key kept) and its tokenizer and generation files.
+/// </summary>
 internal static class MergeCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -24,11 +27,6 @@ internal static class MergeCommand
         command.SetAction(parse =>
         {
             var outDir = parse.GetValue(output)!;
-            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
-            {
-                stderr.WriteLine($"error: --out {outDir} is not empty; merging never overwrites existing files. Choose a new folder.");
-                return ExitCodes.BadInput;
-            }
             ScalarType? outType = parse.GetValue(dtype) switch
             {
                 null => null,
@@ -44,16 +42,7 @@ internal static class MergeCommand
             }
             try
             {
-                var b = parse.GetValue(baseFolder)!;
-                using var model = HfCheckpoint.Load(b);
-                var injection = LoraAdapterFiles.Load(model, parse.GetValue(adapterFolder)!);
-                LoraInjector.Merge(model);
-                HfCheckpoint.Save(model, outDir, outType);
-                foreach (var file in HfCheckpoint.CompanionFiles)
-                {
-                    var source = Path.Combine(b, file);
-                    if (File.Exists(source)) File.Copy(source, Path.Combine(outDir, file));
-                }
+                var injection = LoraAdapterFiles.MergeIntoCheckpoint(parse.GetValue(baseFolder)!, parse.GetValue(adapterFolder)!, outDir, outType);
                 stdout.WriteLine($"merged {injection.AdaptedPaths.Count} modules (r={injection.Config.Rank}, scaling {Rules.Format.Number(injection.Config.Scaling)}) into {outDir}");
                 return ExitCodes.Ok;
             }

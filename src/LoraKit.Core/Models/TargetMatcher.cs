@@ -75,6 +75,30 @@ public static class TargetMatcher
         return new TargetMatch(modules, hits);
     }
 
+    /// <summary>
+    /// <c>target_modules</c> as PEFT saves them in adapter_config.json: <c>all-linear</c> is replaced by the leaf
+    /// names (last path component) of the modules it adapted, as PEFT's <c>_maybe_include_all_linear_layers</c>
+    /// expands it before saving; other names stay as given. Distinct and sorted ordinally (PEFT writes a Python
+    /// set, whose order is not fixed), so a saved adapter never holds the literal <c>all-linear</c>.
+    /// </summary>
+    /// <param name="adaptedPaths">The full paths of the modules the targets adapted.</param>
+    public static IReadOnlyList<string> SavedTargetNames(IEnumerable<string> targets, IEnumerable<string> adaptedPaths)
+    {
+        if (targets is null) throw new ArgumentNullException(nameof(targets));
+        if (adaptedPaths is null) throw new ArgumentNullException(nameof(adaptedPaths));
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        var allLinear = false;
+        foreach (var t in targets)
+        {
+            if (t == LoraConfig.AllLinear) allLinear = true;
+            else names.Add(t);
+        }
+        if (allLinear)
+            foreach (var path in adaptedPaths)
+                names.Add(path.Substring(path.LastIndexOf('.') + 1));
+        return names.ToArray();
+    }
+
     private static bool Hit(LinearLayer layer, string path, string target) =>
         target == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(path, target);
 

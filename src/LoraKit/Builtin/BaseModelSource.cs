@@ -8,6 +8,8 @@ namespace LoraKit.Builtin;
 /// <summary>Resolves a base-model spec — <c>builtin</c> or a Hugging Face folder — to its folder and tokenizer.</summary>
 public static class BaseModelSource
 {
+    /// <param name="Name">The base as the user gave it (<c>builtin</c>, or the folder path exactly as passed): what a
+    /// saved adapter records as <c>base_model_name_or_path</c>, as PEFT records the name or path the base was loaded from.</param>
     public sealed record Resolved(string Folder, string Name, ILoraTokenizer Tokenizer);
 
     public static Resolved Open(string spec, Action<string>? log = null)
@@ -22,6 +24,6 @@ public static class BaseModelSource
         if (!File.Exists(Path.Combine(spec, HfCheckpoint.ConfigFileName)))
             throw new FileNotFoundException($"base model folder {spec} has no config.json; a Hugging Face model folder holds config.json and model.safetensors");
         ILoraTokenizer tokenizer = BuiltinModel.IsBuiltinFolder(spec) ? ByteTokenizer.Instance : HfTokenizer.FromFolder(spec);
-        return new Resolved(spec, Path.GetFileName(Path.GetFullPath(spec).TrimEnd(Path.DirectorySeparatorChar)), tokenizer);
+        return new Resolved(spec, spec, tokenizer);
     }
 }

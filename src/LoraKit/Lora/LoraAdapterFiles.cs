@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using LoraKit.Modeling;
 using LoraKit.Peft;
 using LoraKit.Rules;
 using TorchSharp;
@@ -17,7 +18,12 @@ public static class LoraAdapterFiles
 {
     public const string TaskType = "CAUSAL_LM";
 
-    /// <summary>Writes the adapter's tensors (and the biases its bias mode trains) and config, each file atomically.</summary>
+    /// <summary>
+    /// Writes the adapter's tensors (and the biases its bias mode trains) and config, each file atomically, as
+    /// PEFT's save_pretrained does: <c>target_modules</c> the sorted names that matched (all-linear expanded),
+    /// <c>inference_mode</c> true, <c>task_type</c> CAUSAL_LM, and <paramref name="baseModelNameOrPath"/> — the
+    /// base as the user named it, a path or hub id — as <c>base_model_name_or_path</c>.
+    /// </summary>
     public static void Save(nn.Module model, string adapterName, string folder, string? baseModelNameOrPath = null)
     {
         var layers = LoraInjector.LoraLayers(model).Where(l => l.Layer.Adapters.Contains(adapterName)).ToList();
@@ -36,8 +42,9 @@ public static class LoraAdapterFiles
                 if (p.requires_grad && name.EndsWith(".bias", StringComparison.Ordinal))
                     tensors.Add(new(PeftAdapter.BaseModelPrefix + name.Replace(".base_layer.", ".", StringComparison.Ordinal), p.detach().cpu()));
         }
-        var peft = PeftAdapterConfig.FromLoraConfig(config, baseModelNameOrPath, TaskType);
+        var peft = PeftAdapterConfig.FromLoraConfig(config, baseModelNameOrPath, TaskType, layers.Select(l => l.Path));
         peft.FanInFanOut = layers[0].Layer.FanInFanOut;
+        peft.InferenceMode = true; // PEFT's save_pretrained always writes true
         PeftAdapter.Save(folder, peft, tensors);
     }
 
@@ -95,6 +102,24 @@ public static class LoraAdapterFiles
                 parameters[name].copy_(t);
             }
         }
+        return injection;
+    }
+
+    /// <summary>
+    /// Loads the base checkpoint in <paramref name="baseFolder"/>, adds the adapter in <paramref name="adapterFolder"/>,
+    /// merges it (W + scaling·B·A) and writes a Hugging Face checkpoint into <paramref name="outFolder"/>, which
+    /// must be new or empty (checked before any work): the base's config.json with every key kept and its
+    /// tokenizer and generation files (see <see cref="HfCheckpoint.SaveDerived"/>).
+    /// </summary>
+    /// <param name="dtype">The merged weights' dtype; default float32, the dtype the base is loaded and merged in.</param>
+    /// <param name="baseNameOrPath">The base as the user named it (a path or hub id), recorded as <c>_name_or_path</c>; default <paramref name="baseFolder"/>.</param>
+    public static LoraInjection MergeIntoCheckpoint(string baseFolder, string adapterFolder, string outFolder, ScalarType? dtype = null, string? baseNameOrPath = null)
+    {
+        HfCheckpoint.EnsureNewOrEmpty(outFolder);
+        using var model = HfCheckpoint.Load(baseFolder);
+        var injection = Load(model, adapterFolder);
+        LoraInjector.Merge(model);
+        HfCheckpoint.SaveDerived(model, baseFolder, outFolder, dtype, baseNameOrPath ?? baseFolder);
         return injection;
     }
 }

@@ -3,7 +3,11 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using LoraKit.Models;
+using LoraKit.Rules;
 using LoraKit.SafeTensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,10 +22,30 @@ public static class HfCheckpoint
 {
     public const string ConfigFileName = "config.json";
 
-    /// <summary>Tokenizer and generation files copied along when a checkpoint is derived from another.</summary>
+    /// <summary>Tokenizer, chat-template and generation files copied unchanged when a checkpoint is derived from another.</summary>
     public static readonly IReadOnlyList<string> CompanionFiles = new[]
     {
-        "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt",
+        "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json",
+    };
+
+    /// <summary>
+    /// The config.json keys naming the weights' dtype: <c>torch_dtype</c>, and <c>dtype</c>, which transformers
+    /// 4.56 and later write instead.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DtypeKeys = new[] { "torch_dtype", "dtype" };
+
+    /// <summary>The config.json key where transformers' save_pretrained records the name or path the model was loaded from.</summary>
+    public const string NameOrPathKey = "_name_or_path";
+
+    /// <summary>transformers' name of a weight dtype in config.json (<c>torch_dtype</c>): float32, bfloat16, float16, float64.</summary>
+    public static string TorchDtypeName(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float16 => "float16",
+        ScalarType.Float64 => "float64",
+        _ => throw new ArgumentException($"{dtype} is not a model dtype", nameof(dtype)),
     };
 
     /// <summary>Builds the model from config.json and copies every weight in; missing or unknown weights are reported by name.</summary>
@@ -52,16 +76,124 @@ public static class HfCheckpoint
     /// </summary>
     public static void Save(LlamaForCausalLM model, string folder, ScalarType? dtype = null)
     {
+        var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
+        WriteWeights(model, folder, outType);
+        AtomicFile.WriteAllBytes(Path.Combine(folder, ConfigFileName), Encoding.UTF8.GetBytes(LlamaForCausalLM.ToHfConfigJson(model.Dimensions, outType)));
+    }
+
+    /// <summary>model.safetensors (atomically, metadata <c>{"format": "pt"}</c> as transformers writes) with every weight in <paramref name="dtype"/>.</summary>
+    private static void WriteWeights(LlamaForCausalLM model, string folder, ScalarType dtype)
+    {
         Directory.CreateDirectory(folder);
-        var state = model.HfStateDict();
-        var outType = dtype ?? state.Values.First().dtype;
-        var tensors = state.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(outType, CPU).contiguous())).ToList();
-        SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.SingleFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        AtomicFile.Write(Path.Combine(folder, ConfigFileName), s =>
+        var tensors = model.HfStateDict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(dtype, CPU).contiguous())).ToList();
+        try
         {
-            var bytes = Encoding.UTF8.GetBytes(LlamaForCausalLM.ToHfConfigJson(model.Dimensions, outType));
-            s.Write(bytes, 0, bytes.Length);
-        });
-        foreach (var t in tensors) t.Value.Dispose();
+            SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.SingleFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        finally
+        {
+            foreach (var t in tensors) t.Value.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Writes a checkpoint derived from the one in <paramref name="baseFolder"/> (e.g. merged with an adapter)
+    /// into <paramref name="folder"/>, which must be new or empty: model.safetensors in <paramref name="dtype"/>
+    /// (default: the model's), the base's config.json with every key and its order kept (see
+    /// <see cref="DerivedConfigJson"/>), and the base's <see cref="CompanionFiles"/> copied. Everything is written
+    /// into a temporary sibling folder first and moved into place at the end, so a failure leaves no partial folder.
+    /// </summary>
+    /// <param name="baseNameOrPath">Recorded as <c>_name_or_path</c>, as transformers does for the name or path a model was
+    /// loaded from; default <paramref name="baseFolder"/> as given.</param>
+    public static void SaveDerived(LlamaForCausalLM model, string baseFolder, string folder, ScalarType? dtype = null, string? baseNameOrPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(baseFolder);
+        EnsureNewOrEmpty(folder);
+        var baseConfigPath = Path.Combine(baseFolder, ConfigFileName);
+        var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
+        var config = DerivedConfigJson(File.ReadAllBytes(baseConfigPath), baseConfigPath, outType, baseNameOrPath ?? baseFolder);
+
+        var full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full) ?? throw new IOException($"{folder} has no parent folder; give a folder for the merged checkpoint.");
+        Directory.CreateDirectory(parent);
+        var temp = Path.Combine(parent, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            WriteWeights(model, temp, outType);
+            AtomicFile.WriteAllBytes(Path.Combine(temp, ConfigFileName), config);
+            foreach (var file in CompanionFiles)
+            {
+                var source = Path.Combine(baseFolder, file);
+                if (!File.Exists(source)) continue;
+                AtomicFile.Write(Path.Combine(temp, file), s =>
+                {
+                    using var input = File.OpenRead(source);
+                    input.CopyTo(s);
+                });
+            }
+            if (!Directory.Exists(full))
+            {
+                Directory.Move(temp, full);
+                return;
+            }
+            EnsureNewOrEmpty(full);
+            foreach (var file in Directory.GetFiles(temp)) File.Move(file, Path.Combine(full, Path.GetFileName(file)));
+            Directory.Delete(temp);
+        }
+        finally
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    /// <summary>Throws an <see cref="IOException"/> naming <paramref name="folder"/> when it exists and holds anything: derived checkpoints never overwrite.</summary>
+    public static void EnsureNewOrEmpty(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+            throw new IOException($"{folder} is not empty; writing a checkpoint never overwrites existing files. Choose a new folder.");
+        if (File.Exists(folder))
+            throw new IOException($"{folder} is a file; give a new or empty folder for the checkpoint.");
+    }
+
+    /// <summary>
+    /// The config.json of a checkpoint derived from a base: the base's JSON with every key, value and order kept,
+    /// except the dtype key (<see cref="DtypeKeys"/>), set to <paramref name="dtype"/>'s name when it differs (added
+    /// as <c>torch_dtype</c> when the base has none and the weights are not float32, transformers' default), and
+    /// <c>_name_or_path</c>, set to <paramref name="baseNameOrPath"/> (first when new), as transformers' save_pretrained
+    /// writes it for a model loaded from that name or path. Indented by two spaces with a final newline, as transformers writes it.
+    /// </summary>
+    public static byte[] DerivedConfigJson(ReadOnlySpan<byte> baseConfigJson, string source, ScalarType dtype, string? baseNameOrPath)
+    {
+        const string fix = "give the base's config.json as transformers' save_pretrained writes it: one JSON object, each key once";
+        JsonObject config;
+        try
+        {
+            if (JsonDuplicateKeys.Find(baseConfigJson) is { } duplicate)
+                throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, source, duplicate.Key, "appears more than once", fix);
+            config = JsonNode.Parse(baseConfigJson) as JsonObject
+                ?? throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, source, null, "is not a JSON object", fix);
+        }
+        catch (JsonException e)
+        {
+            throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, source, null, $"is not valid JSON ({e.Message})", fix);
+        }
+
+        var dtypeName = TorchDtypeName(dtype);
+        var present = DtypeKeys.Where(config.ContainsKey).ToList();
+        foreach (var key in present)
+            if (config[key] is not JsonValue v || !v.TryGetValue<string>(out var name) || name != dtypeName)
+                config[key] = dtypeName;
+        if (present.Count == 0 && dtype != ScalarType.Float32) config[DtypeKeys[0]] = dtypeName;
+
+        if (baseNameOrPath is not null)
+        {
+            if (config.ContainsKey(NameOrPathKey)) config[NameOrPathKey] = baseNameOrPath;
+            else config.Insert(0, NameOrPathKey, baseNameOrPath);
+        }
+
+        var text = config.ToJsonString(new JsonSerializerOptions { WriteIndented = true, IndentSize = 2, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        return Encoding.UTF8.GetBytes(text.ReplaceLineEndings("\n") + "\n");
     }
 }

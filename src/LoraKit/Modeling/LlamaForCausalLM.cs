@@ -246,14 +246,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             _ => throw new ArgumentException($"model type \"{dims.ModelType}\" has no Hugging Face config here; use one of {string.Join(", ", HfConfig.SupportedModelTypes)}", nameof(dims)),
         };
         CheckExpressible(dims);
-        var torchDtype = dtype switch
-        {
-            ScalarType.Float32 => "float32",
-            ScalarType.BFloat16 => "bfloat16",
-            ScalarType.Float16 => "float16",
-            ScalarType.Float64 => "float64",
-            _ => throw new ArgumentException($"{dtype} is not a model dtype", nameof(dtype)),
-        };
+        var torchDtype = HfCheckpoint.TorchDtypeName(dtype);
         var isLlama = dims.ModelType == "llama";
 
         using var stream = new MemoryStream();

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using LoraKit.Models;
 using LoraKit.SafeTensors;
 
 namespace LoraKit.Peft;
@@ -344,10 +345,21 @@ public sealed class PeftAdapterConfig
     /// <summary>
     /// The LoraKit view of this adapter. Throws <see cref="NotSupportedException"/> where PEFT's value has
     /// no LoraConfig equivalent: a regex <c>target_modules</c>, null <c>target_modules</c> (PEFT's per-model
-    /// defaults), or an <c>init_lora_weights</c> other than true, false and "gaussian".
+    /// defaults), an <c>init_lora_weights</c> other than true, false and "gaussian", and settings that change
+    /// what the adapter computes and LoraKit does not apply (per-module <c>rank_pattern</c>/<c>alpha_pattern</c>,
+    /// <c>layers_to_transform</c>, <c>layer_replication</c>, DoRA) — refused rather than silently ignored.
     /// </summary>
     public LoraConfig ToLoraConfig()
     {
+        string? unsupported = null;
+        if (RankPattern.Count > 0) unsupported = "rank_pattern (per-module ranks)";
+        else if (AlphaPattern.Count > 0) unsupported = "alpha_pattern (per-module alphas)";
+        else if (LayersToTransform is not null) unsupported = "layers_to_transform";
+        else if (UseDora) unsupported = "use_dora (DoRA)";
+        else if (ExtraKeys.TryGetValue("layer_replication", out var replication) && replication.ValueKind != JsonValueKind.Null) unsupported = "layer_replication";
+        if (unsupported is not null)
+            throw new NotSupportedException($"PEFT config: {unsupported} is set; LoraKit applies one rank and alpha to every targeted module of every layer and would compute something else. Use an adapter without it.");
+
         IReadOnlyList<string> targets;
         if (TargetModules is null)
             throw new NotSupportedException("PEFT config: target_modules is null (PEFT picks defaults by model type); LoraConfig needs the module names. Set target_modules explicitly.");
@@ -375,15 +387,36 @@ public sealed class PeftAdapterConfig
         };
     }
 
-    /// <summary>A PEFT config carrying a LoraConfig's values (other keys at PEFT's defaults).</summary>
-    public static PeftAdapterConfig FromLoraConfig(LoraConfig lora, string? baseModelNameOrPath = null, string? taskType = null)
+    /// <summary>
+    /// The keys PEFT 0.12's LoraConfig writes besides the typed ones, with the values of its defaults (as in an
+    /// adapter_config.json PEFT 0.12 saved); <see cref="FromLoraConfig"/> writes them so LoraKit's adapter
+    /// configs have PEFT's keys and value types.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> PeftDefaultExtraKeys = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>
+    {
+        ["auto_mapping"] = "null",
+        ["layer_replication"] = "null",
+        ["layers_pattern"] = "null",
+        ["loftq_config"] = "{}",
+        ["megatron_config"] = "null",
+        ["megatron_core"] = "\"megatron.core\"",
+        ["revision"] = "null",
+    });
+
+    /// <summary>
+    /// A PEFT config carrying a LoraConfig's values (other keys at PEFT's defaults). <c>target_modules</c> is
+    /// the list PEFT saves (<see cref="TargetMatcher.SavedTargetNames"/>): <c>all-linear</c> needs
+    /// <paramref name="adaptedModulePaths"/>, the modules it adapted, to be expanded into their names.
+    /// </summary>
+    public static PeftAdapterConfig FromLoraConfig(LoraConfig lora, string? baseModelNameOrPath = null, string? taskType = null,
+        IEnumerable<string>? adaptedModulePaths = null)
     {
         ArgumentNullException.ThrowIfNull(lora);
         if (lora.Rank < 1) throw new ArgumentException($"LoRA rank must be at least 1, not {lora.Rank}.", nameof(lora));
-        var targets = lora.TargetModules.Count == 1 && lora.TargetModules[0] == LoraConfig.AllLinear
-            ? PeftTargetModules.FromPattern(LoraConfig.AllLinear)
-            : PeftTargetModules.FromNames(lora.TargetModules);
-        return new PeftAdapterConfig
+        if (adaptedModulePaths is null && lora.TargetModules.Contains(LoraConfig.AllLinear))
+            throw new ArgumentException("PEFT saves all-linear as the names of the modules it adapted; pass them as adaptedModulePaths.", nameof(adaptedModulePaths));
+        var targets = PeftTargetModules.FromNames(TargetMatcher.SavedTargetNames(lora.TargetModules, adaptedModulePaths ?? Array.Empty<string>()));
+        var config = new PeftAdapterConfig
         {
             R = lora.Rank,
             LoraAlpha = lora.Alpha,
@@ -401,6 +434,12 @@ public sealed class PeftAdapterConfig
             BaseModelNameOrPath = baseModelNameOrPath,
             TaskType = taskType,
         };
+        foreach (var (key, json) in PeftDefaultExtraKeys)
+        {
+            using var doc = JsonDocument.Parse(json);
+            config.ExtraKeys[key] = doc.RootElement.Clone();
+        }
+        return config;
     }
 
     // ---- reading helpers ----

@@ -48,7 +48,7 @@ public sealed record TrainingOptions
     /// <summary>Adapter name for files and events.</summary>
     public string AdapterName { get; init; } = "adapter";
 
-    /// <summary>Recorded as base_model_name_or_path in adapter_config.json.</summary>
+    /// <summary>The base as the user named it (a path or hub id, as given); recorded as base_model_name_or_path in adapter_config.json.</summary>
     public string? BaseModelName { get; init; }
 
     public void Validate()

@@ -33,6 +33,21 @@ public sealed record LlamaDimensions
     public double RmsNormEps { get; init; } = 1e-6;
     public int MaxPositionEmbeddings { get; init; } = 2048;
 
+    /// <summary>config.json rope_scaling (or rope_parameters) when it changes the rotary frequencies; null = plain RoPE.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>
+    /// Sliding-window attention: query t sees keys t−W+1 … t (W keys) in the layers from
+    /// <see cref="FirstSlidingLayer"/> on; 0 = every layer attends to every earlier key.
+    /// </summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>The first layer that uses <see cref="SlidingWindow"/> (Qwen2's max_window_layers; 0 for Mistral).</summary>
+    public int FirstSlidingLayer { get; init; }
+
+    /// <summary>The attention window of <paramref name="layer"/>: W, or 0 for full causal attention.</summary>
+    public int AttentionWindow(int layer) => SlidingWindow > 0 && layer >= FirstSlidingLayer ? SlidingWindow : 0;
+
     /// <summary>Hugging Face model_type: llama, mistral, qwen2, qwen3.</summary>
     public string ModelType { get; init; } = "llama";
 

@@ -135,7 +135,7 @@ public static class HfConfigKeys
         Irrelevant("decoder_start_token_id", "tokenizer id"),
         Irrelevant("use_cache", "KV cache at generation; same logits"),
         Irrelevant("initializer_range", "std of random initialisation; checkpoints bring their weights"),
-        Irrelevant("pretraining_tp", "Llama 2's tensor-parallel slicing; transformers ≥ 4.45 LlamaMLP/LlamaAttention no longer read it, and the sliced matmuls it selected were the same product"),
+        Irrelevant("pretraining_tp", "Llama 2's tensor-parallel slicing: transformers' Llama modeling code before 4.48 split q/k/v/o, the MLP and lm_head into pretraining_tp slices whose partial products were concatenated or summed (the same product up to float rounding); since the 4.48 attention refactor it is not read at all"),
         Irrelevant("is_llama_config", "SmolLM2 marker"),
         Irrelevant("tokenizer_class", "tokenizer hint"),
         Irrelevant("output_attentions", "return attention maps"),

@@ -61,8 +61,8 @@ public static class LoraDescriptors
         "The ConfigFile must be an AdditionalFile holding a Hugging Face config.json object.");
 
     public static readonly DiagnosticDescriptor UnsupportedArchitecture = Create(DiagnosticIds.UnsupportedArchitecture,
-        "Unsupported model architecture", ModelCategory, DiagnosticSeverity.Error,
-        "LoraKit builds Llama-family decoders (llama, mistral, qwen2, qwen3) or custom models described with [LoraLinear].");
+        "Unsupported model architecture or config key", ModelCategory, DiagnosticSeverity.Error,
+        "LoraKit builds Llama-family decoders (llama, mistral, qwen2, qwen3) or custom models described with [LoraLinear]; a config.json key that changes the math and is not implemented (an unknown rope_type, quantization_config, attention soft-capping, …) is refused, never ignored.");
 
     public static readonly DiagnosticDescriptor InvalidCustomLayer = Create(DiagnosticIds.InvalidCustomLayer,
         "Invalid custom model layer", ModelCategory, DiagnosticSeverity.Error,

@@ -56,6 +56,13 @@ internal static class Emitter
             w.Line($"RopeTheta = {Double(d.RopeTheta)},");
             w.Line($"RmsNormEps = {Double(d.RmsNormEps)},");
             w.Line($"MaxPositionEmbeddings = {Int(d.MaxPositionEmbeddings)},");
+            // Position handling from config.json changes the math: it must reach the runtime model, never be dropped.
+            if (d.SlidingWindow > 0)
+            {
+                w.Line($"SlidingWindow = {Int(d.SlidingWindow)},");
+                w.Line($"FirstSlidingLayer = {Int(d.FirstSlidingLayer)},");
+            }
+            if (d.RopeScaling is { } rope) EmitRopeScaling(w, rope);
             w.Close(";");
             w.Line();
             w.Line("/// <summary>The model as LoraKit.Core counts it: linear layers with Hugging Face paths and other parameters.</summary>");
@@ -300,6 +307,27 @@ internal static class Emitter
     }
 
     private static string Camel(string pascal) => "@" + char.ToLowerInvariant(pascal[0]) + pascal.Substring(1);
+
+    private static void EmitRopeScaling(SourceWriter w, global::LoraKit.Models.RopeScaling r)
+    {
+        static string List(System.Collections.Generic.IReadOnlyList<double>? xs) =>
+            xs is null ? "null" : "new double[] { " + string.Join(", ", xs.Select(Double)) + " }";
+        w.Open("RopeScaling = new global::LoraKit.Models.RopeScaling");
+        w.Line($"Type = global::LoraKit.Models.RopeType.{r.Type},");
+        w.Line($"Factor = {Double(r.Factor)},");
+        w.Line($"LowFrequencyFactor = {Double(r.LowFrequencyFactor)},");
+        w.Line($"HighFrequencyFactor = {Double(r.HighFrequencyFactor)},");
+        w.Line($"OriginalMaxPositionEmbeddings = {Int(r.OriginalMaxPositionEmbeddings)},");
+        w.Line($"AttentionFactor = {(r.AttentionFactor is { } a ? Double(a) : "null")},");
+        w.Line($"BetaFast = {Double(r.BetaFast)},");
+        w.Line($"BetaSlow = {Double(r.BetaSlow)},");
+        w.Line($"Mscale = {Double(r.Mscale)},");
+        w.Line($"MscaleAllDim = {Double(r.MscaleAllDim)},");
+        w.Line($"Truncate = {Bool(r.Truncate)},");
+        w.Line($"ShortFactor = {List(r.ShortFactor)},");
+        w.Line($"LongFactor = {List(r.LongFactor)},");
+        w.Close(",");
+    }
 
     private static string Str(string s) => SymbolDisplay.FormatLiteral(s, quote: true);
 

@@ -77,7 +77,10 @@ internal sealed record LlamaPlan(
     bool QkNorm,
     double RopeTheta,
     double RmsNormEps,
-    int MaxPositionEmbeddings);
+    int MaxPositionEmbeddings,
+    int SlidingWindow,
+    int FirstSlidingLayer,
+    LoraKit.Models.RopeScaling? RopeScaling);
 
 /// <summary>A valid model, ready to emit.</summary>
 internal sealed record ModelPlan(

@@ -138,7 +138,7 @@ internal static class Planner
         var d = shape.Llama;
         var llama = d is null ? null : new LlamaPlan(d.ModelType, d.HiddenSize, d.IntermediateSize, d.Layers, d.AttentionHeads, d.KeyValueHeads,
             d.EffectiveKeyValueHeads, d.VocabSize, d.HeadDim, d.EffectiveHeadDim, d.TieWordEmbeddings, d.QkvBias, d.OutputProjectionBias, d.MlpBias,
-            d.QkNorm, d.RopeTheta, d.RmsNormEps, d.MaxPositionEmbeddings);
+            d.QkNorm, d.RopeTheta, d.RmsNormEps, d.MaxPositionEmbeddings, d.SlidingWindow, d.FirstSlidingLayer, d.RopeScaling);
         var linears = shape.Linears.Select(l => new LinearDescription(l.PathTemplate, l.InFeatures, l.OutFeatures, l.Count, l.HasBias, l.IsOutputHead));
         return new ModelPlan(model.Type, model.Architecture, string.IsNullOrEmpty(model.ConfigFile) ? null : model.ConfigFile,
             llama, new EquatableArray<LinearDescription>(linears), shape.OtherParameters, shape.TotalParameters);

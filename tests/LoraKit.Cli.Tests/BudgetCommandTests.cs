@@ -82,6 +82,8 @@ public class BudgetCommandTests
     [InlineData("\"hidden_size\": 64,", "", "'hidden_size' is missing")]
     [InlineData("\"num_attention_heads\": 4", "\"num_attention_heads\": 6", "'num_attention_heads' 6 heads do not divide hidden size 64")]
     [InlineData("{", "{ oops", "is not valid JSON")]
+    [InlineData("\"vocab_size\": 100", "\"vocab_size\": 100, \"attn_logit_softcapping\": 50.0", "LORA2004: ")]
+    [InlineData("\"vocab_size\": 100", "\"vocab_size\": 100, \"rope_scaling\": {\"rope_type\": \"linear\"}", "'rope_scaling.factor' is missing")]
     public void Bad_config_json_is_one_line_naming_file_and_key_with_exit_2(string find, string replace, string fragment)
     {
         const string good = "{ \"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 100 }";

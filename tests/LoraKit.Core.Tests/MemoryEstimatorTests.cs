@@ -65,6 +65,22 @@ public class MemoryEstimatorTests
     }
 
     [Fact]
+    public void Unfused_attention_counts_only_the_window_of_keys_in_windowed_layers()
+    {
+        // 4 layers, the last two with W = 64 (Qwen2's max_window_layers = 2); b = 1, s = 256, 4 heads, bf16 activations.
+        var dims = new LlamaDimensions { ModelType = "qwen2", HiddenSize = 64, IntermediateSize = 128, Layers = 4, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 10, QkvBias = true };
+        var windowed = dims with { SlidingWindow = 64, FirstSlidingLayer = 2 };
+        var o = new MemoryOptions { BatchSize = 1, SequenceLength = 256, FusedAttention = false };
+        var full = MemoryEstimator.Estimate(ModelShape.FromLlama("f", dims), Qv8, o);
+        var slid = MemoryEstimator.Estimate(ModelShape.FromLlama("w", windowed), Qv8, o);
+        // Two layers keep 2·b·heads·s·W instead of 2·b·heads·s·s elements.
+        Assert.Equal(2L * 2 * 1 * 4 * 256 * (256 - 64) * o.ActivationBytes, full.Activations - slid.Activations);
+        // A window at least as long as the sequence changes nothing.
+        var wide = MemoryEstimator.Estimate(ModelShape.FromLlama("w", dims with { SlidingWindow = 256 }), Qv8, o);
+        Assert.Equal(full.Activations, wide.Activations);
+    }
+
+    [Fact]
     public void Activation_formula_by_hand_for_a_small_model()
     {
         var model = ModelShape.FromLlama("s", new LlamaDimensions { HiddenSize = 64, IntermediateSize = 128, Layers = 2, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 10 });

@@ -1,3 +1,4 @@
+using System.Linq;
 using Xunit;
 using static LoraKit.Generators.Tests.GeneratorHarness;
 
@@ -27,6 +28,24 @@ public class SnapshotTests
         Assert.Equal(2, result.Sources.Count);
         Snapshot.Verify("ConfigFileModel", result.Snapshot());
         AssertCompilesCleanly(result.Output);
+    }
+
+    [Theory]
+    [InlineData("\"rope_scaling\": { \"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192 }")]
+    [InlineData("\"rope_scaling\": { \"rope_type\": \"longrope\", \"factor\": 2.0, \"attention_factor\": 1.1, \"short_factor\": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], \"long_factor\": [1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 2.5] }")]
+    [InlineData("\"rope_scaling\": { \"type\": \"yarn\", \"factor\": 4.0, \"beta_fast\": 16.0, \"truncate\": false }")]
+    public void ConfigFile_rope_scaling_reaches_the_generated_Dimensions(string extra)
+    {
+        var config = Sources.SmolConfig.Replace("\"vocab_size\"", extra + ", \"vocab_size\"");
+        var result = Run(new[] { Sources.ConfigFile }, new[] { new InMemoryText(Sources.SmolConfigPath, config) });
+        AssertCompilesCleanly(result.Output);
+        using var image = new System.IO.MemoryStream();
+        Assert.True(result.Output.Emit(image).Success);
+        var type = System.Reflection.Assembly.Load(image.ToArray()).GetTypes().Single(t => t.Name == "Smol");
+        var generated = (LoraKit.Models.LlamaDimensions)type.GetProperty("Dimensions")!.GetValue(null)!;
+        var parsed = LoraKit.Models.HfConfig.Parse(config, Sources.SmolConfigPath);
+        Assert.NotNull(parsed.RopeScaling);
+        Assert.Equal(parsed, generated);
     }
 
     [Fact]

@@ -38,7 +38,7 @@ public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long Lor
     public const string Formula =
         "total = base weights (params × bytes of the base precision; NF4 = 0.5 B + fp32 absmax per 64, Int8 = 1 B + fp32 scale per row, " +
         "both on linear layers only, the rest bf16) + LoRA trainable × 16 B (fp32 weight 4 + grad 4 + AdamW m,v 8) " +
-        "+ activations (b·s·L·(6h + 3·kv + 4·i) elements × activation bytes, plus b·heads·s²·L·2 elements without fused attention; " +
+        "+ activations (b·s·L·(6h + 3·kv + 4·i) elements × activation bytes, plus b·heads·s·min(s, W)·L·2 elements without fused attention, W the sliding window where a layer has one; " +
         "with checkpointing b·s·h·L + one layer) + LoRA activations (per adapted module b·s·(4r + 5·in with dropout, or + 4·in under a 16-bit base) bytes; one layer's with checkpointing) + logits (b·s·V × 4 B × 2) + fixed overhead";
 }
 
@@ -98,8 +98,16 @@ public static class MemoryEstimator
         {
             long h = d.HiddenSize, kv = d.KeyValueDim, i = d.IntermediateSize, layers = d.Layers;
             long perLayer = b * s * (6 * h + 3 * kv + 4 * i);
-            if (!o.FusedAttention) perLayer += 2 * b * d.AttentionHeads * s * s;
-            long elements = o.GradientCheckpointing ? b * s * h * layers + perLayer : perLayer * layers;
+            // Unfused attention keeps scores and probabilities, b·heads·s·keys each; a sliding window of W
+            // keys bounds keys by min(s, W) in the layers that use it.
+            long AttentionElements(int layer) => o.FusedAttention ? 0 : 2 * b * d.AttentionHeads * s * AttendedKeys(d, layer, s);
+            long attention = 0, largestAttention = 0;
+            for (var l = 0; l < d.Layers; l++)
+            {
+                attention += AttentionElements(l);
+                largestAttention = Math.Max(largestAttention, AttentionElements(l));
+            }
+            long elements = o.GradientCheckpointing ? b * s * h * layers + perLayer + largestAttention : perLayer * layers + attention;
             // With checkpointing, the adapters' saved tensors are recomputed too: one layer's worth is live.
             var lora = LoraActivationBytes(model, config, o);
             return elements * o.ActivationBytes + (o.GradientCheckpointing ? lora / Math.Max(1, layers) : lora);
@@ -108,6 +116,10 @@ public static class MemoryEstimator
         long inputs = model.Linears.Sum(l => (long)l.InFeatures * l.Count);
         return b * s * inputs * o.ActivationBytes + LoraActivationBytes(model, config, o);
     }
+
+    /// <summary>Keys a query of <paramref name="layer"/> attends to at most: the sequence, or the sliding window when smaller.</summary>
+    public static long AttendedKeys(LlamaDimensions d, int layer, long sequence) =>
+        d.AttentionWindow(layer) is > 0 and var w && w < sequence ? w : sequence;
 
     /// <summary>
     /// What backward keeps for the adapters (LoRA runs in fp32 whatever the base precision): each adapted

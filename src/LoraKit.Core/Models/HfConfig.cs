@@ -9,9 +9,10 @@ namespace LoraKit.Models;
 
 /// <summary>
 /// Reads a Hugging Face <c>config.json</c> of a Llama-family model into <see cref="LlamaDimensions"/>.
-/// Defaults follow the transformers config classes of each model_type.
+/// Defaults follow the transformers config classes of each model_type. Every key is checked against
+/// <see cref="HfConfigKeys"/>: a key that changes the math and is not implemented is a LORA2004 error.
 /// </summary>
-public static class HfConfig
+public static partial class HfConfig
 {
     /// <summary>The model_type values LoraKit builds, all Llama-shaped decoders.</summary>
     public static readonly IReadOnlyList<string> SupportedModelTypes = new[] { "llama", "mistral", "qwen2", "qwen3" };
@@ -73,6 +74,7 @@ public static class HfConfig
                 $"holds a JSON {root.Kind.ToString().ToLowerInvariant()}, not an object", "a Hugging Face config.json is one JSON object of keys", root.Line);
 
         var modelType = ReadModelType(root, source);
+        HfConfigKeys.CheckAll(root, modelType, source);
         var attentionBias = OptionalBool(root, source, "attention_bias", false);
         var dims = new LlamaDimensions
         {
@@ -92,8 +94,10 @@ public static class HfConfig
             QkNorm = modelType == "qwen3",
             RopeTheta = OptionalDouble(root, source, "rope_theta", 10000.0),
             RmsNormEps = OptionalDouble(root, source, "rms_norm_eps", 1e-6),
-            MaxPositionEmbeddings = OptionalInt(root, source, "max_position_embeddings", 2048),
+            MaxPositionEmbeddings = OptionalInt(root, source, "max_position_embeddings", DefaultMaxPositions(modelType)),
         };
+        dims = ReadRope(root, source, dims);
+        dims = ReadSlidingWindow(root, source, dims);
         dims.Validate(source, KeyFor);
         return dims;
     }
@@ -124,6 +128,33 @@ public static class HfConfig
         "qwen2" => 32,
         _ => 0,
     };
+
+    /// <summary>max_position_embeddings when absent: LlamaConfig 2048, MistralConfig 131072 (4096·32), Qwen2Config 32768, Qwen3Config 32768.</summary>
+    private static int DefaultMaxPositions(string modelType) => modelType switch
+    {
+        "mistral" => 4096 * 32,
+        "qwen2" => 32768,
+        "qwen3" => 32768,
+        _ => 2048,
+    };
+
+    /// <summary>The model_type of a transformers causal-LM class name, or null.</summary>
+    public static string? ArchitectureModelType(string architecture) =>
+        ArchitectureToModelType.TryGetValue(architecture, out var t) ? t : null;
+
+    /// <summary>The problem with an 'architectures' entry of a <paramref name="modelType"/> config, or null.</summary>
+    internal static string? CheckArchitectures(string modelType, JsonValue architectures)
+    {
+        if (architectures.Kind != JsonKind.Array) return $"is a {architectures.Kind.ToString().ToLowerInvariant()}, not a list of class names";
+        foreach (var a in architectures.Items)
+        {
+            if (a.Kind != JsonKind.String) return $"holds a {a.Kind.ToString().ToLowerInvariant()}, not a class name";
+            var t = ArchitectureModelType(a.AsString());
+            if (t is null) return $"names {a.AsString()}, a class LoraKit does not build (fused projections, another head or another family)";
+            if (t != modelType) return $"names {a.AsString()} while model_type is \"{modelType}\"";
+        }
+        return null;
+    }
 
     private static string ReadModelType(JsonValue root, string source)
     {

@@ -33,6 +33,21 @@ public sealed record LlamaDimensions
     public double RmsNormEps { get; init; } = 1e-6;
     public int MaxPositionEmbeddings { get; init; } = 2048;
 
+    /// <summary>config.json rope_scaling (or rope_parameters) when it changes the rotary frequencies; null = plain RoPE.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>
+    /// Sliding-window attention: query t sees keys t−W+1 … t (W keys) in the layers from
+    /// <see cref="FirstSlidingLayer"/> on; 0 = every layer attends to every earlier key.
+    /// </summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>The first layer that uses <see cref="SlidingWindow"/> (Qwen2's max_window_layers; 0 for Mistral).</summary>
+    public int FirstSlidingLayer { get; init; }
+
+    /// <summary>The attention window of <paramref name="layer"/>: W, or 0 for full causal attention.</summary>
+    public int AttentionWindow(int layer) => SlidingWindow > 0 && layer >= FirstSlidingLayer ? SlidingWindow : 0;
+
     /// <summary>Hugging Face model_type: llama, mistral, qwen2, qwen3.</summary>
     public string ModelType { get; init; } = "llama";
 
@@ -69,6 +84,25 @@ public sealed record LlamaDimensions
             throw new ModelDescriptionException(DiagnosticIds.HeadsDoNotDivide, source, fieldName(nameof(KeyValueHeads)),
                 $"{EffectiveKeyValueHeads} key/value heads do not divide {AttentionHeads} attention heads",
                 "grouped-query attention needs the attention heads to be a multiple of the key/value heads");
+        ValidatePositions(source);
+    }
+
+    /// <summary>The position settings a hand-built description could get wrong (config.json's are checked as they are read).</summary>
+    private void ValidatePositions(string source)
+    {
+        if (SlidingWindow < 0 || FirstSlidingLayer < 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "sliding_window",
+                $"is {SlidingWindow} from layer {FirstSlidingLayer}", "give a positive window (0 = none) and a first layer of 0 or more");
+        if (RopeScaling is not { } r) return;
+        if (!(r.Factor > 0))
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "rope_scaling.factor", $"is {r.Factor}", "give a positive factor");
+        if (r.Type == RopeType.Llama3 && (r.OriginalMaxPositionEmbeddings <= 0 || !(r.HighFrequencyFactor > r.LowFrequencyFactor)))
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "rope_scaling",
+                "llama3 needs original_max_position_embeddings > 0 and high_freq_factor > low_freq_factor", "give the values of the model's config.json");
+        var half = EffectiveHeadDim / 2;
+        if (r.Type == RopeType.LongRope && (r.ShortFactor?.Count != half || r.LongFactor?.Count != half))
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "rope_scaling",
+                $"longrope needs short_factor and long_factor of {half} numbers (head_dim / 2)", "give both lists");
     }
 
     private static void RequirePositive(string source, System.Func<string, string> fieldName, string name, int value)

@@ -26,7 +26,7 @@ public static class ModelPresets
         // meta-llama/Meta-Llama-3-8B
         ["llama3-8b"] = new() { ModelType = "llama", HiddenSize = 4096, IntermediateSize = 14336, Layers = 32, AttentionHeads = 32, KeyValueHeads = 8, VocabSize = 128256, RopeTheta = 500000, RmsNormEps = 1e-5, MaxPositionEmbeddings = 8192 },
         // mistralai/Mistral-7B-v0.1
-        ["mistral-7b"] = new() { ModelType = "mistral", HiddenSize = 4096, IntermediateSize = 14336, Layers = 32, AttentionHeads = 32, KeyValueHeads = 8, VocabSize = 32000, RmsNormEps = 1e-5, MaxPositionEmbeddings = 32768 },
+        ["mistral-7b"] = new() { ModelType = "mistral", HiddenSize = 4096, IntermediateSize = 14336, Layers = 32, AttentionHeads = 32, KeyValueHeads = 8, VocabSize = 32000, RmsNormEps = 1e-5, MaxPositionEmbeddings = 32768, SlidingWindow = 4096 },
         // TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T
         ["tinyllama"] = new() { ModelType = "llama", HiddenSize = 2048, IntermediateSize = 5632, Layers = 22, AttentionHeads = 32, KeyValueHeads = 4, VocabSize = 32000, RmsNormEps = 1e-5 },
         // HuggingFaceTB/SmolLM2-135M

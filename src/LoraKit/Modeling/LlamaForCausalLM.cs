@@ -267,6 +267,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             w.WriteNumber("rms_norm_eps", dims.RmsNormEps);
             w.WriteNumber("rope_theta", dims.RopeTheta);
             w.WriteNumber("max_position_embeddings", dims.MaxPositionEmbeddings);
+            WriteRopeScaling(w, dims.RopeScaling);
+            WriteSlidingWindow(w, dims);
             w.WriteBoolean("tie_word_embeddings", dims.TieWordEmbeddings);
             // Qwen2's q/k/v biases are built in; its config has no attention_bias.
             if (dims.ModelType != "qwen2") w.WriteBoolean("attention_bias", dims.QkvBias);
@@ -280,6 +282,62 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
+    private static void WriteRopeScaling(Utf8JsonWriter w, RopeScaling? rope)
+    {
+        if (rope is null || rope.Type == RopeType.Default) return;
+        w.WriteStartObject("rope_scaling");
+        w.WriteString("rope_type", RopeScaling.NameOf(rope.Type));
+        if (rope.Type != RopeType.LongRope) w.WriteNumber("factor", rope.Factor);
+        if (rope.Type == RopeType.Llama3)
+        {
+            w.WriteNumber("low_freq_factor", rope.LowFrequencyFactor);
+            w.WriteNumber("high_freq_factor", rope.HighFrequencyFactor);
+        }
+        if (rope.OriginalMaxPositionEmbeddings > 0 && rope.Type is RopeType.Llama3 or RopeType.Yarn or RopeType.LongRope)
+            w.WriteNumber("original_max_position_embeddings", rope.OriginalMaxPositionEmbeddings);
+        if (rope.Type == RopeType.Yarn)
+        {
+            w.WriteNumber("beta_fast", rope.BetaFast);
+            w.WriteNumber("beta_slow", rope.BetaSlow);
+            if (rope.Mscale != 0) w.WriteNumber("mscale", rope.Mscale);
+            if (rope.MscaleAllDim != 0) w.WriteNumber("mscale_all_dim", rope.MscaleAllDim);
+            if (!rope.Truncate) w.WriteBoolean("truncate", false);
+        }
+        if (rope.AttentionFactor is { } a && rope.Type is RopeType.Yarn or RopeType.LongRope) w.WriteNumber("attention_factor", a);
+        if (rope.Type == RopeType.LongRope)
+        {
+            if (rope.OriginalMaxPositionEmbeddings == 0) w.WriteNumber("factor", rope.Factor);
+            w.WriteStartArray("short_factor");
+            foreach (var f in rope.ShortFactor!) w.WriteNumberValue(f);
+            w.WriteEndArray();
+            w.WriteStartArray("long_factor");
+            foreach (var f in rope.LongFactor!) w.WriteNumberValue(f);
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>The window in each family's keys: Mistral sliding_window (null = off); Qwen2/Qwen3 use_sliding_window + max_window_layers.</summary>
+    private static void WriteSlidingWindow(Utf8JsonWriter w, LlamaDimensions d)
+    {
+        switch (d.ModelType)
+        {
+            case "mistral":
+                if (d.SlidingWindow > 0) w.WriteNumber("sliding_window", d.SlidingWindow);
+                else w.WriteNull("sliding_window");
+                break;
+            case "qwen2":
+            case "qwen3":
+                w.WriteBoolean("use_sliding_window", d.SlidingWindow > 0);
+                if (d.SlidingWindow > 0)
+                {
+                    w.WriteNumber("sliding_window", d.SlidingWindow);
+                    w.WriteNumber("max_window_layers", d.FirstSlidingLayer);
+                }
+                break;
+        }
+    }
+
     private static void CheckExpressible(LlamaDimensions d)
     {
         void Require(bool ok, string what)
@@ -289,10 +347,12 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         switch (d.ModelType)
         {
             case "llama":
+                Require(d.SlidingWindow == 0, "a sliding window (transformers' Llama has none; use mistral or qwen2)");
                 Require(d.QkvBias == d.OutputProjectionBias, "q/k/v biases without an o_proj bias or the reverse (attention_bias covers all four)");
                 Require(!d.QkNorm, "q/k norms (only qwen3 has them)");
                 break;
             case "mistral":
+                Require(d.SlidingWindow == 0 || d.FirstSlidingLayer == 0, "a window on only some layers (Mistral windows every layer)");
                 Require(!d.QkvBias && !d.OutputProjectionBias && !d.MlpBias, "biases (Mistral's linears have none)");
                 Require(!d.QkNorm, "q/k norms (only qwen3 has them)");
                 break;

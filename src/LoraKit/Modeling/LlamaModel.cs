@@ -14,7 +14,9 @@ public sealed class LlamaModel : nn.Module
     public ModuleList<LlamaDecoderLayer> layers;
     public LlamaRMSNorm norm;
 
+    private readonly LlamaDimensions _dims;
     private readonly float[] _inverseFrequencies;
+    private readonly double _attentionFactor;
 
     public LlamaModel(LlamaDimensions dims, Device? device = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(LlamaModel))
@@ -22,7 +24,11 @@ public sealed class LlamaModel : nn.Module
         embed_tokens = nn.Embedding(dims.VocabSize, dims.HiddenSize, device: device, dtype: dtype);
         layers = nn.ModuleList(Enumerable.Range(0, dims.Layers).Select(_ => new LlamaDecoderLayer(dims, device, dtype)).ToArray());
         norm = new LlamaRMSNorm(dims.HiddenSize, dims.RmsNormEps, device, dtype);
-        _inverseFrequencies = LlamaRotary.InverseFrequencies(dims.EffectiveHeadDim, dims.RopeTheta);
+        _dims = dims;
+        // transformers builds inv_freq at init with seq_len = None (the short/plain frequencies); dynamic and
+        // longrope recompute per forward from the positions (RopeMath.InverseFrequencies).
+        _inverseFrequencies = RopeMath.InverseFrequencies(dims, 0);
+        _attentionFactor = RopeMath.AttentionFactor(dims);
         RegisterComponents();
     }
 
@@ -30,6 +36,7 @@ public sealed class LlamaModel : nn.Module
     /// input_ids [batch, seq] → final hidden states [batch, seq, hidden] (after the final norm).
     /// <paramref name="attentionMask"/> [batch, seq] of 1 (token) / 0 (padding) or null; padding keys are
     /// never attended to. <paramref name="positionIds"/> [batch, seq] or [seq], default 0 … seq−1.
+    /// Layers with a sliding window (<see cref="LlamaDimensions.AttentionWindow"/>) see only the last W keys.
     /// </summary>
     public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
     {
@@ -39,10 +46,18 @@ public sealed class LlamaModel : nn.Module
         var seq = inputIds.shape[1];
         var hidden = embed_tokens.call(inputIds);
         var positions = positionIds ?? torch.arange(seq, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        var (cos, sin) = LlamaRotary.CosSin(positions, _inverseFrequencies, hidden.dtype);
-        var attend = attentionMask is null ? null : AttendMask(attentionMask, seq);
-        foreach (var layer in layers)
-            hidden = layer.forward(hidden, cos, sin, attend);
+        // dynamic NTK and longrope depend on seq_len = max(position_ids) + 1, as transformers' dynamic_rope_update.
+        var inverseFrequencies = RopeMath.DependsOnSequence(_dims)
+            ? RopeMath.InverseFrequencies(_dims, positions.max().item<long>() + 1)
+            : _inverseFrequencies;
+        var (cos, sin) = LlamaRotary.CosSin(positions, inverseFrequencies, hidden.dtype, _attentionFactor);
+        var full = attentionMask is null ? null : AttendMask(attentionMask, seq);
+        // A window only changes the mask when some query has more than W keys before it; otherwise the full
+        // mask (or SDPA's is_causal without padding) is the same attention.
+        var window = _dims.SlidingWindow;
+        var sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device) : full;
+        for (var i = 0; i < layers.Count; i++)
+            hidden = layers[i].forward(hidden, cos, sin, _dims.AttentionWindow(i) > 0 ? sliding : full);
         return norm.call(hidden).MoveToOuterDisposeScope();
     }
 
@@ -51,15 +66,25 @@ public sealed class LlamaModel : nn.Module
     /// query may also attend to itself, so rows of padding queries (left padding) are never fully masked,
     /// which would give NaN; their outputs are meaningless and must be ignored by the loss (labels −100).
     /// </summary>
-    public static Tensor AttendMask(Tensor attentionMask, long seq)
+    public static Tensor AttendMask(Tensor attentionMask, long seq) => AttendMask(attentionMask, seq, 0, attentionMask.device);
+
+    /// <summary>
+    /// As <see cref="AttendMask(Tensor, long)"/>, with a sliding window when <paramref name="window"/> &gt; 0:
+    /// query i attends to keys i−W+1 … i (W keys; transformers' sliding mask kv_idx &gt; q_idx − W, on indices in
+    /// the sequence). <paramref name="attentionMask"/> may be null (no padding): [1, 1, seq, seq].
+    /// </summary>
+    public static Tensor AttendMask(Tensor? attentionMask, long seq, int window, Device device)
     {
-        if (attentionMask.dim() != 2 || attentionMask.shape[1] != seq)
+        if (attentionMask is not null && (attentionMask.dim() != 2 || attentionMask.shape[1] != seq))
             throw new ArgumentException($"attention_mask must be [batch, {seq}], got [{string.Join(", ", attentionMask.shape)}]", nameof(attentionMask));
+        if (window < 0) throw new ArgumentOutOfRangeException(nameof(window), window, "a window is 0 (none) or positive");
         using var scope = torch.NewDisposeScope();
-        var device = attentionMask.device;
-        var keys = attentionMask.to(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, seq);
-        var causal = torch.ones(seq, seq, dtype: ScalarType.Bool, device: device).tril().view(1, 1, seq, seq);
+        var allowed = torch.ones(seq, seq, dtype: ScalarType.Bool, device: device).tril();
+        if (window > 0) allowed = allowed.triu(-(window - 1));
+        allowed = allowed.view(1, 1, seq, seq);
+        if (attentionMask is not null)
+            allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, seq));
         var diagonal = torch.eye(seq, dtype: ScalarType.Bool, device: device).view(1, 1, seq, seq);
-        return causal.logical_and(keys).logical_or(diagonal).MoveToOuterDisposeScope();
+        return allowed.logical_or(diagonal).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using LoraKit.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,29 +8,22 @@ namespace LoraKit.Modeling;
 /// <summary>
 /// Rotary position embeddings in Hugging Face's rotate-half layout: the head dimension is split in two
 /// halves (x1, x2) and feature i of the first half is rotated together with feature i of the second half by
-/// the angle position · inv_freq[i], inv_freq[i] = 1 / theta^(2i/d). HF checkpoints load without permutation.
+/// the angle position · inv_freq[i], inv_freq[i] = 1 / theta^(2i/d) or a scaled variant (<see cref="RopeMath"/>).
+/// HF checkpoints load without permutation.
 /// </summary>
 public static class LlamaRotary
 {
-    /// <summary>inv_freq[i] = 1 / theta^(2i / headDim), i = 0 … headDim/2 − 1 (computed in double, stored as float).</summary>
-    public static float[] InverseFrequencies(int headDim, double theta)
-    {
-        if (headDim <= 0 || headDim % 2 != 0)
-            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "rotary embeddings need a positive, even head dimension");
-        if (!(theta > 0))
-            throw new ArgumentOutOfRangeException(nameof(theta), theta, "rope theta must be positive");
-        var result = new float[headDim / 2];
-        for (var i = 0; i < result.Length; i++)
-            result[i] = (float)(1.0 / Math.Pow(theta, 2.0 * i / headDim));
-        return result;
-    }
+    /// <summary>inv_freq[i] = 1 / theta^(2i / headDim), i = 0 … headDim/2 − 1, in float32 as transformers computes it.</summary>
+    public static float[] InverseFrequencies(int headDim, double theta) => RopeMath.Default(headDim, theta);
 
     /// <summary>
     /// cos and sin of every position's angles, each [batch, seq, headDim] (the half-size angle vector
-    /// concatenated with itself), computed in float32 and returned in <paramref name="dtype"/>.
+    /// concatenated with itself), computed in float32, multiplied by <paramref name="attentionFactor"/> (yarn and
+    /// longrope scale cos and sin; 1 otherwise) and returned in <paramref name="dtype"/>, as transformers'
+    /// rotary embeddings do.
     /// </summary>
     /// <param name="positionIds">[batch, seq] or [seq] integer positions.</param>
-    public static (Tensor Cos, Tensor Sin) CosSin(Tensor positionIds, float[] inverseFrequencies, ScalarType dtype)
+    public static (Tensor Cos, Tensor Sin) CosSin(Tensor positionIds, float[] inverseFrequencies, ScalarType dtype, double attentionFactor = 1.0)
     {
         using var scope = torch.NewDisposeScope();
         var positions = positionIds.dim() == 1 ? positionIds.unsqueeze(0) : positionIds;
@@ -37,8 +31,15 @@ public static class LlamaRotary
         // [b, s, 1] * [1, 1, d/2] → [b, s, d/2]
         var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * invFreq.view(1, 1, -1);
         var emb = torch.cat(new[] { freqs, freqs }, dim: -1);
-        var cos = emb.cos().to(dtype);
-        var sin = emb.sin().to(dtype);
+        var cos = emb.cos();
+        var sin = emb.sin();
+        if (attentionFactor != 1.0)
+        {
+            cos = cos * (float)attentionFactor;
+            sin = sin * (float)attentionFactor;
+        }
+        cos = cos.to(dtype);
+        sin = sin.to(dtype);
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
     }
 

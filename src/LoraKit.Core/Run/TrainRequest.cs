@@ -136,7 +136,7 @@ public sealed class TrainRequest
             var value = option.ValueIn(this);
             if (value is null || value == option.ValueIn(defaults)) continue;
             args.Add(option.Name);
-            if (!option.IsFlag) args.Add(value);
+            if (!option.IsFlag || value != "true") args.Add(value); // a flag is its name alone when on
         }
     }
 

@@ -163,7 +163,7 @@ public class TrainRequestBindingTests
         r.Name = "Support"; r.Out = "/o"; r.Rank = 16; r.Alpha = 8; r.Targets = new[] { "q_proj", "o_proj" }; r.Dropout = 0.1; r.Epochs = 3;
         r.MaxSteps = 7; r.BatchSize = 2; r.GradientAccumulation = 4; r.LearningRate = 1e-3; r.WeightDecay = 0.01; r.Warmup = 0.1; r.MaxGradNorm = 0.5;
         r.Schedule = "linear"; r.SeqLen = 32; r.Pad = true; r.ValFraction = 0.2; r.Fraction = 0.5; r.EvalEvery = 5; r.CheckpointEvery = 10; r.Seed = 7;
-        r.Device = "cpu"; r.Events = "json"; r.AdapterAssembly = "/b/App.dll"; r.Adapter = "SupportAdapter"; r.Resume = true; r.AutoRank = true;
+        r.Device = "cpu"; r.Events = "json"; r.AdapterAssembly = "/b/App.dll"; r.Adapter = "SupportAdapter"; r.Resume = true; r.AutoRank = true; r.StopOnPlateau = false;
         var args = r.ToArguments();
         // Every option of the table appears once, so a new option that the parser missed fails here.
         Assert.Equal(LoraKit.Run.TrainRequest.Options.Select(o => o.Name), args.Where(a => a.StartsWith("--", StringComparison.Ordinal)));

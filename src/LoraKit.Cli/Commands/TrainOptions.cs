@@ -123,6 +123,7 @@ internal sealed class TrainSetup
         BaseModelName = baseName,
         Resume = Request.Resume,
         AutoRank = Request.AutoRank,
+        StopOnPlateau = Request.StopOnPlateau,
     };
 
     /// <summary>Loads, splits and tokenises the data. The split is by content hash; the fraction keeps a nested subset of the training part.</summary>

@@ -70,6 +70,9 @@ public sealed class TrainRequest
     public bool Resume { get; set; }
     public bool AutoRank { get; set; }
 
+    /// <summary>Stop early when the validation loss plateaus (with --auto-rank the run restarts at a higher rank instead).</summary>
+    public bool StopOnPlateau { get; set; } = true;
+
     public const string EventsText = "text";
     public const string EventsJson = "json";
 
@@ -177,6 +180,8 @@ public sealed class TrainRequest
         TrainOption.Flag("--resume", "Continue from the checkpoint in the output folder (same rank only).", r => r.Resume, (r, v) => r.Resume = v, trainOnly: true),
         TrainOption.Flag("--auto-rank", "On a loss plateau, restart from scratch at 2× rank and alpha (the rank-escalation plan).",
             r => r.AutoRank, (r, v) => r.AutoRank = v, trainOnly: true),
+        TrainOption.Flag("--stop-on-plateau", "Stop early when the validation loss plateaus (LORA3002); false: warn and train on.",
+            r => r.StopOnPlateau, (r, v) => r.StopOnPlateau = v),
     };
 
     /// <summary>The option named <paramref name="name"/> (e.g. "--max-steps").</summary>

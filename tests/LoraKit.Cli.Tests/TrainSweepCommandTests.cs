@@ -201,3 +201,17 @@ public class TrainRequestBindingTests
         Assert.Contains("[default: 0; on the builtin model and data: 150]", CliRunner.Run("train", "--help").Out);
     }
 }
+
+public class TrainBadOptionTests
+{
+    [Fact]
+    public void A_value_that_does_not_parse_is_bad_input_naming_the_option()
+    {
+        var r = CliRunner.Run("train", "--rank", "eight");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("error LORA3001: --rank: 'eight' is not a whole number", r.Err);
+        var json = CliRunner.Run("sweep", "--lr", "fast", "--events", "json");
+        Assert.Equal(2, json.ExitCode);
+        Assert.Contains("\"message\":\"--lr: 'fast' is not a number\"", json.Out);
+    }
+}

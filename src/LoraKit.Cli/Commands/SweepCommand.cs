@@ -33,11 +33,9 @@ internal static class SweepCommand
             ranks, lockFile, parallel, gpus, inProcess,
         };
         foreach (var option in o.All) command.Options.Add(option);
-        command.SetAction(p =>
-        {
-            var request = o.Bind(p);
-            return TrainingCommandFrame.Run(request.JsonEvents, stdout, stderr, (reporter, cancel) =>
+        command.SetAction(p => TrainingCommandFrame.Run(TrainOptions.JsonEvents(p), stdout, stderr, (reporter, cancel) =>
             {
+                var request = o.Bind(p);
                 var rankList = SweepRequest.ParseRanks(p.GetValue(ranks)!);
                 var setup = new TrainSetup(request);
                 var resolved = BaseModelSource.Open(request.Base, reporter.Info);
@@ -60,8 +58,7 @@ internal static class SweepCommand
                     stdout.WriteLine($"wrote {outcome.ReportPath}, {outcome.PlotPath}, {outcome.LockPath}");
                 }
                 return ExitCodes.Ok;
-            });
-        });
+            }));
         return command;
     }
 

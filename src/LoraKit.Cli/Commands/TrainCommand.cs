@@ -15,11 +15,9 @@ internal static class TrainCommand
         var o = new TrainOptions(sweep: false);
         var command = new Command("train", "Train a LoRA adapter (CUDA when present, CPU otherwise); with no options, the builtin model on the builtin task.");
         foreach (var option in o.All) command.Options.Add(option);
-        command.SetAction(p =>
-        {
-            var request = o.Bind(p);
-            return TrainingCommandFrame.Run(request.JsonEvents, stdout, stderr, (reporter, cancel) =>
+        command.SetAction(p => TrainingCommandFrame.Run(TrainOptions.JsonEvents(p), stdout, stderr, (reporter, cancel) =>
             {
+                var request = o.Bind(p);
                 var setup = new TrainSetup(request);
                 var config = setup.LoraConfig();
                 var resolved = BaseModelSource.Open(request.Base, reporter.Info);
@@ -39,8 +37,7 @@ internal static class TrainCommand
                 }
                 if (result.StoppedBecause == "cancelled") return TrainingCommandFrame.Cancelled;
                 return result.StoppedBecause == "non-finite loss" ? ExitCodes.RuleError : ExitCodes.Ok;
-            });
-        });
+            }));
         return command;
     }
 }

@@ -49,6 +49,9 @@ internal sealed class TrainOptions
         return onBuiltin == value ? $" [default: {value}]" : $" [default: {value}; on the builtin model and data: {onBuiltin}]";
     }
 
+    /// <summary>Whether --events json was given (known before the request binds, so a bad value is reported as JSON too).</summary>
+    public static bool JsonEvents(ParseResult p) => p.GetValue<string>("--events") == TrainRequest.EventsJson;
+
     /// <summary>The request: the defaults for the given base and data, then every option given on the command line.</summary>
     public TrainRequest Bind(ParseResult p)
     {

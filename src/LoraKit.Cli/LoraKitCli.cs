@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Linq;
+using System.Reflection;
+using System.CommandLine.Help;
 using System.IO;
 using LoraKit.Cli.Commands;
 
@@ -19,9 +22,14 @@ public static class ExitCodes
 /// <summary>The `lorakit` command line, runnable in-process for tests.</summary>
 public static class LoraKitCli
 {
+    /// <summary>The command's name where it is installed (a .NET tool: ToolCommandName in LoraKit.Cli.csproj).</summary>
+    public static readonly string CommandName = typeof(LoraKitCli).Assembly.GetCustomAttributes(typeof(AssemblyMetadataAttribute), false)
+        .Cast<AssemblyMetadataAttribute>().Single(a => a.Key == "ToolCommandName").Value!;
+
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var root = new RootCommand("LoraKit: checked, typed LoRA fine-tuning for .NET.");
+        // A named root rather than RootCommand, whose name is the entry assembly's (LoraKit.Cli): help and usage say `lorakit`.
+        var root = new Command(CommandName, "LoraKit: checked, typed LoRA fine-tuning for .NET.") { new HelpOption(), new VersionOption() };
         root.Subcommands.Add(BudgetCommand.Create(stdout, stderr));
         root.Subcommands.Add(InspectCommand.Create(stdout, stderr));
         root.Subcommands.Add(MergeCommand.Create(stdout, stderr));
@@ -32,7 +40,7 @@ public static class LoraKitCli
         if (parse.Errors.Count > 0)
         {
             foreach (var error in parse.Errors) stderr.WriteLine($"error: {error.Message}");
-            stderr.WriteLine("Run 'lorakit --help' for usage.");
+            stderr.WriteLine($"Run '{CommandName} --help' for usage.");
             return ExitCodes.BadInput;
         }
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });

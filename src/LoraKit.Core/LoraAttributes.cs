@@ -79,7 +79,7 @@ public sealed class LoraAdapterAttribute : Attribute
     public int Rank { get; set; } = LoraConfig.DefaultRank;
     public double Alpha { get; set; } = LoraConfig.DefaultAlpha;
     public double Dropout { get; set; }
-    public string[] TargetModules { get; set; } = LoraConfig.DefaultTargetModules;
+    public string[] TargetModules { get; set; } = System.Linq.Enumerable.ToArray(LoraConfig.DefaultTargetModules);
     public LoraBias Bias { get; set; }
     public bool UseRsLora { get; set; }
     public LoraInitWeights InitWeights { get; set; }

@@ -16,7 +16,8 @@ public sealed class LoraConfig
     /// <summary>PEFT's special target meaning every linear layer except the output head.</summary>
     public const string AllLinear = "all-linear";
 
-    internal static readonly string[] DefaultTargetModules = { "q_proj", "v_proj" };
+    /// <summary>The targets when none are given: the query and value projections (PEFT's default for Llama models, and the LoRA paper's choice).</summary>
+    public static readonly IReadOnlyList<string> DefaultTargetModules = new[] { "q_proj", "v_proj" };
 
     public int Rank { get; set; } = DefaultRank;
     public double Alpha { get; set; } = DefaultAlpha;

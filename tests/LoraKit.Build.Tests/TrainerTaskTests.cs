@@ -9,7 +9,10 @@ using Xunit;
 
 namespace LoraKit.Build.Tests;
 
-/// <summary>The trainer task with a fake build engine and a fake trainer (a shell script printing JSON events).</summary>
+/// <summary>
+/// The trainer task (a <see cref="Microsoft.Build.Utilities.ToolTask"/>) with a fake build engine and a fake trainer: a shell
+/// script printing JSON event lines as the real trainer's <see cref="LoraKit.Run.TrainingEventJson"/> writes them.
+/// </summary>
 public class TrainerTaskTests
 {
     private static (LoraKitTrainerTask Task, FakeBuildEngine Engine, string Dir) Create(string script, string command = "train")
@@ -36,11 +39,11 @@ public class TrainerTaskTests
     {
         var (task, engine, dir) = Create("""
             echo '{"event":"info","message":"base builtin; data builtin"}'
-            echo '{"event":"start","adapter":"DateAdapter","rank":8,"alpha":16,"targets":["q_proj","v_proj"],"trainable_parameters":28672,"device":"cpu","total_steps":2,"base_val_loss":8.5}'
-            echo '{"event":"step","step":1,"loss":8.4,"total_steps":2,"tokens_per_s":1000}'
+            echo '{"event":"start","adapter":"DateAdapter","rank":8,"alpha":16,"scaling":2,"targets":["q_proj","v_proj"],"trainable_parameters":28672,"base_parameters":3000000,"device":"cpu","total_steps":2,"base_val_loss":8.5,"escalation":0}'
+            echo '{"event":"step","step":1,"loss":8.4,"lr":0.003,"tokens_per_s":1000,"peak_memory_bytes":1,"total_steps":2,"elapsed_s":0.5}'
             echo '{"event":"diagnostic","code":"LORA3002","severity":"warning","message":"validation loss plateaus"}'
             echo 'a plain line'
-            echo '{"event":"done","steps":2,"val_loss":2.5,"base_val_loss":8.5,"seconds":1.5,"output":"/x/DateAdapter"}'
+            echo '{"event":"done","steps":2,"base_val_loss":8.5,"val_loss":2.5,"reduction":0.7,"seconds":1.5,"tokens_per_s":900,"rank":8,"alpha":16,"stopped":null,"output":"/x/DateAdapter","trainable_parameters":28672,"peak_memory_bytes":1}'
             exit 0
             """);
         Assert.True(task.Execute());
@@ -75,16 +78,17 @@ public class TrainerTaskTests
     }
 
     [Fact]
-    public void A_dataset_error_without_a_file_points_at_the_dataset_file()
+    public void A_diagnostic_without_a_file_points_at_the_project_and_a_trial_names_its_rank()
     {
         var (task, engine, dir) = Create("""
-            echo "{\"event\":\"diagnostic\",\"code\":\"LORA3001\",\"severity\":\"error\",\"message\":\"dataset '$PWD/train.jsonl' has no usable examples\"}"
-            exit 2
-            """);
-        File.WriteAllText(Path.Combine(dir, "train.jsonl"), "\n");
-        task.Dataset = "train.jsonl";
-        Assert.False(task.Execute());
-        Assert.Equal(Path.Combine(dir, "train.jsonl"), Assert.Single(engine.Errors).File);
+            echo '{"event":"diagnostic","code":"LORA3003","severity":"warning","message":"validation loss rises","trial_rank":16}'
+            exit 0
+            """, command: "sweep");
+        Assert.True(task.Execute());
+        var warning = Assert.Single(engine.Warnings);
+        Assert.Equal(Path.Combine(dir, "App.csproj"), warning.File);
+        Assert.Equal(0, warning.LineNumber);
+        Assert.Equal("rank 16 trial: validation loss rises", warning.Message);
     }
 
     [Fact]
@@ -102,16 +106,30 @@ public class TrainerTaskTests
     }
 
     [Fact]
-    public void Stderr_errors_with_a_code_keep_their_code()
+    public void Stderr_lines_are_messages_and_never_parsed_for_codes()
     {
         var (task, engine, _) = Create("""
             echo 'error LORA1004: target v_porj matches nothing' >&2
             exit 1
             """);
         Assert.False(task.Execute());
+        Assert.Equal(1, task.ExitCode);
         var error = Assert.Single(engine.Errors);
-        Assert.Equal("LORA1004", error.Code);
-        Assert.Equal("target v_porj matches nothing", error.Message);
+        Assert.Equal("LORA3001", error.Code); // diagnostics travel as events; text on stderr is only text
+        Assert.Contains("exited with code 1: error LORA1004: target v_porj matches nothing", error.Message);
+        Assert.Contains(engine.Messages, m => m.Message == "LoraKit: error LORA1004: target v_porj matches nothing");
+    }
+
+    [Fact]
+    public void An_event_with_a_missing_field_is_reported_as_unreadable_not_guessed()
+    {
+        var (task, engine, _) = Create("""
+            echo '{"event":"diagnostic","code":"LORA3002","message":"no severity"}'
+            exit 0
+            """);
+        Assert.True(task.Execute());
+        Assert.Empty(engine.Warnings);
+        Assert.Contains(engine.Messages, m => m.Message!.Contains("an event the task cannot read") && m.Message.Contains("\"severity\" must be a string"));
     }
 
     [Fact]
@@ -170,7 +188,7 @@ public class TrainerTaskTests
     }
 
     [Fact]
-    public void The_command_line_carries_every_option_and_a_dll_runs_with_the_dotnet_host()
+    public void The_command_line_maps_the_parameters_onto_the_run_contract_and_a_dll_runs_with_the_dotnet_host()
     {
         var task = new LoraKitTrainerTask
         {
@@ -185,49 +203,58 @@ public class TrainerTaskTests
             Device = "cpu",
             OutputDir = "/p/lora-output/DateAdapter/sweep",
             MaxSteps = "20",
-            SweepRanks = "4;8;16",
+            SweepRanks = "4;16",
             SweepFraction = "0.1",
             LockFile = "/p/lora.lock.json",
             AdditionalArguments = new[] { "--seq-len", "32" },
-            NativeSearchPaths = new[] { "/p/bin/runtimes/linux-x64/native" },
         };
+        // Defaults are left out (builtin base, the sweep's 10 % fraction); the rest in TrainRequest's option order.
         Assert.Equal(new[]
         {
-            "sweep", "--events", "json", "--adapter-assembly", "/p/bin/App.dll", "--adapter", "DateAdapter", "--base", "builtin", "--data", "/p/my data.jsonl",
-            "--device", "cpu", "--out", "/p/lora-output/DateAdapter/sweep", "--max-steps", "20", "--ranks", "4,8,16", "--fraction", "0.1", "--lock", "/p/lora.lock.json",
-            "--seq-len", "32",
+            "sweep", "--ranks", "4,16", "--lock", "/p/lora.lock.json", "--data", "/p/my data.jsonl", "--out", "/p/lora-output/DateAdapter/sweep",
+            "--max-steps", "20", "--device", "cpu", "--events", "json", "--adapter-assembly", "/p/bin/App.dll", "--adapter", "DateAdapter", "--seq-len", "32",
         }, task.TrainerCommandLine());
-        var psi = task.CreateStartInfo();
-        Assert.Equal("/usr/share/dotnet/dotnet", psi.FileName);
-        Assert.StartsWith("/pkg/tools/lorakit/LoraKit.Cli.dll sweep --events json", psi.Arguments);
-        Assert.Contains("--data \"/p/my data.jsonl\"", psi.Arguments);
-        Assert.StartsWith("/p/bin/runtimes/linux-x64/native", psi.EnvironmentVariables["LD_LIBRARY_PATH"]);
+        Assert.StartsWith("/pkg/tools/lorakit/LoraKit.Cli.dll sweep --ranks ", task.CommandLine);
+        Assert.Contains("--data \"/p/my data.jsonl\"", task.CommandLine);
     }
 
-    [Theory]
-    [InlineData("plain", "plain")]
-    [InlineData("with space", "\"with space\"")]
-    [InlineData("say \"hi\"", "\"say \\\"hi\\\"\"")]
-    [InlineData("", "\"\"")]
-    [InlineData("dir\\ x\\", "\"dir\\ x\\\\\"")]
-    public void Arguments_are_quoted_as_the_process_api_splits_them(string arg, string expected) =>
-        Assert.Equal(expected, LoraKitTrainerTask.Quote(arg));
-
-    [Theory]
-    [InlineData("""{"event":"step","loss":NaN,"targets":["a","b"],"ok":true,"x":null,"s":"\u00e9\n"}""", true)]
-    [InlineData("not json", false)]
-    [InlineData("{\"event\":", false)]
-    [InlineData("[1,2]", false)]
-    public void Event_lines_parse_as_json_objects(string line, bool isObject)
+    [Fact]
+    public void The_trainer_receives_every_argument_as_given_and_the_native_search_path()
     {
-        var e = EventJson.TryParseObject(line);
-        Assert.Equal(isObject, e is not null);
-        if (e is null) return;
-        Assert.Equal("step", e["event"]);
-        Assert.True(double.IsNaN((double)e["loss"]!));
-        Assert.Equal(new object?[] { "a", "b" }, (System.Collections.Generic.List<object?>)e["targets"]!);
-        Assert.Equal(true, e["ok"]);
-        Assert.Null(e["x"]);
-        Assert.Equal("é\n", e["s"]);
+        var (task, engine, dir) = Create("""
+            printf '%s\n' "$@" > args.txt
+            echo "$LD_LIBRARY_PATH" > ld.txt
+            exit 0
+            """);
+        var tricky = new[] { "with space", "say \"hi\"", "dir\\ x\\", "tab\there", "ünï" };
+        task.AdditionalArguments = tricky.SelectMany(a => new[] { "--name", a }).ToArray();
+        task.NativeSearchPaths = new[] { "/opt/native one", "/opt/native2" };
+        Assert.True(task.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
+        var args = File.ReadAllText(Path.Combine(dir, "args.txt")).Split('\n');
+        Assert.Equal(new[] { "train", "--events", "json", "--adapter", "DateAdapter" }.Concat(tricky.SelectMany(a => new[] { "--name", a })).Append(""), args);
+        Assert.StartsWith("/opt/native one:/opt/native2", File.ReadAllText(Path.Combine(dir, "ld.txt")));
+    }
+
+    [Fact]
+    public void A_parameter_that_does_not_parse_is_LORA1008_naming_the_property_and_the_trainer_never_runs()
+    {
+        var (task, engine, dir) = Create("""
+            touch ran.txt
+            """);
+        task.MaxSteps = "lots";
+        Assert.False(task.Execute());
+        var error = Assert.Single(engine.Errors);
+        Assert.Equal("LORA1008", error.Code);
+        Assert.Equal("LoraKitMaxSteps: --max-steps: 'lots' is not a whole number", error.Message);
+        Assert.False(File.Exists(Path.Combine(dir, "ran.txt")));
+    }
+
+    [Fact]
+    public void Builtin_defaults_are_left_to_the_trainer_and_given_values_are_passed()
+    {
+        var task = new LoraKitTrainerTask { BuildEngine = new FakeBuildEngine(), Command = "train", TrainerPath = "/t", BaseModel = "builtin", Dataset = "builtin", MaxSteps = "150" };
+        Assert.Equal(new[] { "train", "--events", "json" }, task.TrainerCommandLine()); // 150 is the builtin run's default
+        task.Dataset = "data.jsonl";
+        Assert.Equal(new[] { "train", "--data", "data.jsonl", "--max-steps", "150", "--events", "json" }, task.TrainerCommandLine());
     }
 }

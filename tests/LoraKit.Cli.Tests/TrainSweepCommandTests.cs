@@ -118,9 +118,8 @@ public class BuiltinMainJobTests
     public void Main_job_on_the_builtin_default_lowers_validation_loss_by_at_least_30_percent()
     {
         var outDir = Path.Combine(Path.GetTempPath(), "lorakit-main-job", Guid.NewGuid().ToString("N"));
-        // The same options as eng/run.sh.
-        var r = CliRunner.Run("train", "--base", "builtin", "--data", "builtin", "--max-steps", "150", "--lr", "3e-3", "--seq-len", "64",
-            "--batch-size", "16", "--eval-every", "50", "--out", outDir, "--events", "json");
+        // `lorakit train` alone, as eng/run.sh runs it: the builtin model and data with their defaults.
+        var r = CliRunner.Run("train", "--out", outDir, "--events", "json");
         Assert.True(r.ExitCode == 0, r.Out + r.Err);
         var done = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
             .Single(e => e.GetProperty("event").GetString() == "done");
@@ -148,5 +147,78 @@ public class BuiltinMainJobTests
         Assert.Equal(0.1, adapter.GetProperty("data_fraction").GetDouble()); // Seed A: 10 % of the data per trial
         Assert.Equal("builtin", adapter.GetProperty("base_model").GetString());
         Assert.Equal(64, adapter.GetProperty("dataset_sha256").GetString()!.Length);
+    }
+}
+
+/// <summary>The CLI's train options come from <see cref="LoraKit.Run.TrainRequest"/>: parsing its arguments gives the request back.</summary>
+public class TrainRequestBindingTests
+{
+    private static LoraKit.Run.TrainRequest Bind(bool sweep, params string[] args)
+    {
+        var options = new Commands.TrainOptions(sweep);
+        var command = new System.CommandLine.Command(sweep ? "sweep" : "train");
+        foreach (var o in options.All) command.Options.Add(o);
+        var parse = command.Parse(args);
+        Assert.Empty(parse.Errors);
+        return options.Bind(parse);
+    }
+
+    [Fact]
+    public void Every_option_round_trips_through_the_cli_parser()
+    {
+        var r = LoraKit.Run.TrainRequest.DefaultsFor("models/tiny", "my data.jsonl");
+        r.Name = "Support"; r.Out = "/o"; r.Rank = 16; r.Alpha = 8; r.Targets = new[] { "q_proj", "o_proj" }; r.Dropout = 0.1; r.Epochs = 3;
+        r.MaxSteps = 7; r.BatchSize = 2; r.GradientAccumulation = 4; r.LearningRate = 1e-3; r.WeightDecay = 0.01; r.Warmup = 0.1; r.MaxGradNorm = 0.5;
+        r.Schedule = "linear"; r.SeqLen = 32; r.Pad = true; r.ValFraction = 0.2; r.Fraction = 0.5; r.EvalEvery = 5; r.CheckpointEvery = 10; r.Seed = 7;
+        r.Device = "cpu"; r.Events = "json"; r.AdapterAssembly = "/b/App.dll"; r.Adapter = "SupportAdapter"; r.Resume = true; r.AutoRank = true; r.StopOnPlateau = false;
+        var args = r.ToArguments();
+        // Every option of the table appears once, so a new option that the parser missed fails here.
+        Assert.Equal(LoraKit.Run.TrainRequest.Options.Select(o => o.Name), args.Where(a => a.StartsWith("--", StringComparison.Ordinal)));
+        Assert.Equal(args, Bind(false, args.Skip(1).ToArray()).ToArguments());
+    }
+
+    [Fact]
+    public void Defaults_follow_the_base_and_data_and_the_sweep_runs_on_a_tenth()
+    {
+        Assert.Equal(150, Bind(false).MaxSteps);
+        Assert.Equal(0, Bind(false, "--data", "x.jsonl").MaxSteps);
+        Assert.Equal(20, Bind(false, "--max-steps", "20").MaxSteps);
+        Assert.Equal(0.1, Bind(true).Fraction);
+        Assert.Equal(1.0, Bind(false).Fraction);
+    }
+
+    [Fact]
+    public void A_trial_is_started_with_the_sweeps_request_and_its_own_rank()
+    {
+        var sweep = Bind(true, "--lr", "0.01", "--seq-len", "16", "--pad", "--device", "cpu");
+        var options = new LoraKit.Training.TrainingOptions { AdapterName = "Support", Device = "cpu" };
+        var trial = new LoraKit.Sweep.TrialSpec(0, 4, 8, "/s/rank-4", new[] { "q_proj", "v_proj" }, 0.05, options);
+        var (_, args) = Commands.SweepCommand.ChildCommand(trial, sweep, "/cache/builtin");
+        var train = args.SkipWhile(a => a != "train").ToList();
+        Assert.Equal(new[] { "train", "--base", "/cache/builtin", "--name", "Support-r4", "--out", "/s/rank-4", "--rank", "4", "--alpha", "8", "--max-steps", "150",
+            "--batch-size", "16", "--lr", "0.01", "--seq-len", "16", "--pad", "--fraction", "0.1", "--checkpoint-every", "0", "--device", "cpu", "--events", "json" }, train);
+    }
+
+    [Fact]
+    public void Help_and_usage_say_lorakit()
+    {
+        var r = CliRunner.Run("sweep", "--help");
+        Assert.Contains("lorakit sweep [options]", r.Out);
+        Assert.DoesNotContain("LoraKit.Cli", r.Out);
+        Assert.Contains("[default: 0; on the builtin model and data: 150]", CliRunner.Run("train", "--help").Out);
+    }
+}
+
+public class TrainBadOptionTests
+{
+    [Fact]
+    public void A_value_that_does_not_parse_is_bad_input_naming_the_option()
+    {
+        var r = CliRunner.Run("train", "--rank", "eight");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("error LORA3001: --rank: 'eight' is not a whole number", r.Err);
+        var json = CliRunner.Run("sweep", "--lr", "fast", "--events", "json");
+        Assert.Equal(2, json.ExitCode);
+        Assert.Contains("\"message\":\"--lr: 'fast' is not a number\"", json.Out);
     }
 }

@@ -1,33 +1,30 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
+using LoraKit.Rules;
+using LoraKit.Run;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
 namespace LoraKit.Build.Training;
 
 /// <summary>
-/// Runs `lorakit train` or `lorakit sweep` as a separate process (TorchSharp never loads into MSBuild),
-/// reads its `--events json` lines and turns them into build output: progress as messages, LORA3xxx
-/// diagnostics as warnings and errors with their code, file and line. A non-zero exit fails the task.
-/// Cancelling the build kills the trainer's whole process tree; its checkpoints are written atomically,
-/// so the last one stays usable.
+/// Runs `lorakit train` or `lorakit sweep` as its own process (TorchSharp never loads into MSBuild) through
+/// <see cref="ToolTask"/>, which quotes the command line, reads the output, sets the environment, and on
+/// cancellation kills the trainer's process tree (its checkpoints are atomic, so the last one stays usable).
+/// The task's parameters fill a <see cref="TrainRequest"/> (the run contract shared with the CLI); the
+/// trainer's `--events json` lines are read back with <see cref="TrainingEventJson"/> and become build output:
+/// progress as messages, LORA3xxx diagnostics as warnings and errors with their code, file and line.
 /// </summary>
-public sealed class LoraKitTrainerTask : Task, ICancelableTask
+public sealed class LoraKitTrainerTask : ToolTask
 {
     public const string Subcategory = "LoraKit";
-    private const string TrainingFailed = "LORA3001";
+    private const int TailLines = 5;
 
-    private readonly object _gate = new();
-    private Process? _process;
-    private bool _cancelled;
+    private readonly Queue<string> _otherOutput = new();
+    private volatile bool _cancelled;
 
     /// <summary>train or sweep.</summary>
     [Required]
@@ -40,23 +37,24 @@ public sealed class LoraKitTrainerTask : Task, ICancelableTask
     /// <summary>Arguments before the command (e.g. a script for an interpreter given as <see cref="TrainerPath"/>).</summary>
     public string[] TrainerArguments { get; set; } = Array.Empty<string>();
 
-    /// <summary>The dotnet host for a .dll trainer; default DOTNET_HOST_PATH (set by the dotnet CLI), else `dotnet`.</summary>
+    /// <summary>The dotnet host for a .dll trainer; default DOTNET_HOST_PATH (set by the dotnet CLI), else `dotnet` on PATH.</summary>
     public string? DotNetHost { get; set; }
 
-    public string? AdapterAssembly { get; set; }
-    public string? Adapter { get; set; }
-    public string? BaseModel { get; set; }
-    public string? Dataset { get; set; }
-    public string? Device { get; set; }
-    public string? OutputDir { get; set; }
-    public string? Epochs { get; set; }
-    public string? MaxSteps { get; set; }
+    // Each of these maps onto the TrainRequest option named beside it (TrainRequest.Options parses the text).
+    public string? AdapterAssembly { get; set; }   // --adapter-assembly
+    public string? Adapter { get; set; }           // --adapter
+    public string? BaseModel { get; set; }         // --base
+    public string? Dataset { get; set; }           // --data
+    public string? Device { get; set; }            // --device
+    public string? OutputDir { get; set; }         // --out
+    public string? Epochs { get; set; }            // --epochs
+    public string? MaxSteps { get; set; }          // --max-steps
+
+    /// <summary>Sweep only: share of the training data per trial (--fraction).</summary>
+    public string? SweepFraction { get; set; }
 
     /// <summary>Sweep only: ranks as an MSBuild list (4;8;16).</summary>
     public string? SweepRanks { get; set; }
-
-    /// <summary>Sweep only: share of the training data per trial.</summary>
-    public string? SweepFraction { get; set; }
 
     /// <summary>Sweep only: the lock file to write.</summary>
     public string? LockFile { get; set; }
@@ -72,273 +70,249 @@ public sealed class LoraKitTrainerTask : Task, ICancelableTask
     /// <summary>The file diagnostics point at when the trainer names none; default the project.</summary>
     public string? ProjectFile { get; set; }
 
-    /// <summary>The trainer's exit code.</summary>
-    [Output]
-    public int ExitCode { get; private set; } = -1;
+    protected override string ToolName => "lorakit";
+
+    // Progress arrives as events; plain lines are logged (and kept for the failure message) by LogEventsFromTextOutput.
+    protected override MessageImportance StandardOutputLoggingImportance => MessageImportance.Normal;
+    protected override MessageImportance StandardErrorLoggingImportance => MessageImportance.Normal;
+
+    private bool IsDll => TrainerPath.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
 
     public override bool Execute()
     {
-        if (Command != "train" && Command != "sweep")
-        {
-            Log.LogError($"LoraKitTrainerTask: Command must be train or sweep, not '{Command}'.");
-            return false;
-        }
-        var psi = CreateStartInfo();
-        Log.LogMessage(MessageImportance.Normal, $"LoraKit: {psi.FileName} {psi.Arguments}");
-
-        var stderr = new ConcurrentQueue<string>();
-        using (var process = new Process { StartInfo = psi })
-        {
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
-            lock (_gate)
-            {
-                if (_cancelled) return false;
-                try
-                {
-                    process.Start();
-                }
-                catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or FileNotFoundException)
-                {
-                    LogDiagnostic("error", TrainingFailed, $"cannot start the trainer {psi.FileName}: {e.Message}", null, null);
-                    return false;
-                }
-                _process = process;
-            }
-            process.BeginErrorReadLine();
-            string? line;
-            while ((line = process.StandardOutput.ReadLine()) is not null) HandleLine(line);
-            process.WaitForExit();
-            ExitCode = process.ExitCode;
-            lock (_gate) _process = null;
-        }
-
-        var errorLines = new List<string>();
-        foreach (var line in stderr)
-        {
-            var m = Regex.Match(line, @"^error (LORA\d{4}): (.*)$");
-            if (m.Success) LogDiagnostic("error", m.Groups[1].Value, m.Groups[2].Value, null, null);
-            else if (line.Length > 0)
-            {
-                errorLines.Add(line);
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {line}");
-            }
-        }
-        if (_cancelled)
-        {
-            Log.LogMessage(MessageImportance.High, "LoraKit: the build was cancelled; the trainer was stopped (its last checkpoint is complete).");
-            return false;
-        }
-        if (ExitCode != 0 && !Log.HasLoggedErrors)
-        {
-            var detail = errorLines.Count > 0 ? ": " + string.Join(" ", errorLines.Skip(Math.Max(0, errorLines.Count - 5))) : "";
-            LogDiagnostic("error", TrainingFailed, $"lorakit {Command} exited with code {ExitCode}{detail}", null, null);
-        }
-        return ExitCode == 0 && !Log.HasLoggedErrors;
-    }
-
-    /// <summary>Stops the trainer and every process it started (a sweep's trials).</summary>
-    public void Cancel()
-    {
-        Process? process;
-        lock (_gate)
-        {
-            _cancelled = true;
-            process = _process;
-        }
-        if (process is null) return;
-        try
-        {
-            KillTree(process);
-        }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
-        {
-            // It exited meanwhile.
-        }
-    }
-
-    private static void KillTree(Process process)
-    {
-        // Process.Kill(bool entireProcessTree) exists on .NET Core 3.0+, where `dotnet build` runs tasks;
-        // this assembly targets netstandard2.0 for Visual Studio's MSBuild too, so it is called through reflection.
-        var killTree = typeof(Process).GetMethod("Kill", BindingFlags.Public | BindingFlags.Instance, null, new[] { typeof(bool) }, null);
-        if (killTree is not null)
-        {
-            killTree.Invoke(process, new object[] { true });
-            return;
-        }
-        if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
-        {
-            using var taskkill = Process.Start(new ProcessStartInfo("taskkill", $"/T /F /PID {process.Id}") { UseShellExecute = false, CreateNoWindow = true });
-            taskkill?.WaitForExit(10_000);
-        }
-        else process.Kill();
-    }
-
-    internal ProcessStartInfo CreateStartInfo()
-    {
-        var isDll = TrainerPath.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
-        var host = !string.IsNullOrEmpty(DotNetHost) ? DotNetHost! : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var psi = new ProcessStartInfo(isDll ? host : TrainerPath)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            CreateNoWindow = true,
-            WorkingDirectory = string.IsNullOrEmpty(WorkingDirectory) ? Directory.GetCurrentDirectory() : WorkingDirectory,
-        };
-        var args = new List<string>();
-        if (isDll) args.Add(TrainerPath);
-        args.AddRange(TrainerArguments);
-        args.AddRange(TrainerCommandLine());
-        psi.Arguments = string.Join(" ", args.Select(Quote));
-
         var natives = NativeSearchPaths.Where(p => !string.IsNullOrEmpty(p)).ToList();
         if (natives.Count > 0)
         {
             var variable = RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? "PATH"
                 : RuntimeInformation.IsOSPlatform(OSPlatform.OSX) ? "DYLD_LIBRARY_PATH" : "LD_LIBRARY_PATH";
             var existing = Environment.GetEnvironmentVariable(variable);
-            psi.EnvironmentVariables[variable] = string.Join(Path.PathSeparator.ToString(), natives.Concat(string.IsNullOrEmpty(existing) ? Array.Empty<string>() : new[] { existing! }));
+            var value = string.Join(Path.PathSeparator.ToString(), natives.Concat(string.IsNullOrEmpty(existing) ? Array.Empty<string>() : new[] { existing! }));
+            EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>()).Append($"{variable}={value}").ToArray();
         }
-        return psi;
+        var ok = base.Execute();
+        if (_cancelled) Log.LogMessage(MessageImportance.High, "LoraKit: the build was cancelled; the trainer was stopped (its last checkpoint is complete).");
+        return ok && !Log.HasLoggedErrors;
     }
 
-    /// <summary>The trainer's options after the command, from the task's properties.</summary>
+    public override void Cancel()
+    {
+        _cancelled = true;
+        base.Cancel();
+    }
+
+    /// <summary>The command is train or sweep and every parameter parses as its option (LORA1008 naming the property otherwise).</summary>
+    protected override bool ValidateParameters()
+    {
+        string? problem = null;
+        if (Command is not ("train" or "sweep")) problem = $"LoraKitTrainerTask: Command must be train or sweep, not '{Command}'.";
+        else
+        {
+            try
+            {
+                TrainerCommandLine();
+            }
+            catch (InvalidParameterException e)
+            {
+                problem = e.Message;
+            }
+        }
+        if (problem is null) return base.ValidateParameters();
+        Log.LogError(Subcategory, DiagnosticIds.InvalidConfiguration, null, ProjectFileOrNode(), 0, 0, 0, 0, problem);
+        return false;
+    }
+
+    protected override string GenerateFullPathToTool() => IsDll ? DotNetHostPath() : TrainerPath;
+
+    protected override string? GetWorkingDirectory() => string.IsNullOrEmpty(WorkingDirectory) ? null : WorkingDirectory;
+
+    protected override string GenerateCommandLineCommands()
+    {
+        var builder = new CommandLineBuilder();
+        var args = new List<string>();
+        if (IsDll) args.Add(TrainerPath);
+        args.AddRange(TrainerArguments);
+        args.AddRange(TrainerCommandLine());
+        foreach (var arg in args) builder.AppendSwitchIfNotNull("", arg);
+        return builder.ToString();
+    }
+
+    /// <summary>
+    /// The arguments as given: ToolTask's default on Unix turns every backslash into a slash (for Windows-style paths
+    /// in project files), which would change option values such as a file name that contains one.
+    /// </summary>
+    protected override string AdjustCommandsForOperatingSystem(string input) => input;
+
+    /// <summary>The command line for tests: what <see cref="ToolTask"/> passes to <see cref="GenerateFullPathToTool"/>'s program.</summary>
+    internal string CommandLine => GenerateCommandLineCommands();
+
+    /// <summary>The trainer's command and options: the task's parameters as a <see cref="TrainRequest"/> (or <see cref="SweepRequest"/>), then <see cref="AdditionalArguments"/>.</summary>
     internal IReadOnlyList<string> TrainerCommandLine()
     {
-        var args = new List<string> { Command, "--events", "json" };
-        void Add(string option, string? value)
+        var baseModel = Given(BaseModel) ?? TrainRequest.BuiltinSpec;
+        var data = Given(Dataset) ?? TrainRequest.BuiltinSpec;
+        var sweep = Command == "sweep";
+        var train = sweep ? TrainRequest.SweepDefaultsFor(baseModel, data) : TrainRequest.DefaultsFor(baseModel, data);
+        train.Events = TrainRequest.EventsJson;
+        Set(train, "--adapter-assembly", nameof(AdapterAssembly), AdapterAssembly);
+        Set(train, "--adapter", nameof(Adapter), Adapter);
+        Set(train, "--device", nameof(Device), Device);
+        Set(train, "--out", nameof(OutputDir), OutputDir);
+        Set(train, "--epochs", nameof(Epochs), Epochs);
+        Set(train, "--max-steps", nameof(MaxSteps), MaxSteps);
+        IReadOnlyList<string> args;
+        if (sweep)
         {
-            if (string.IsNullOrWhiteSpace(value)) return;
-            args.Add(option);
-            args.Add(value!.Trim());
+            Set(train, "--fraction", nameof(SweepFraction), SweepFraction);
+            var request = new SweepRequest { Train = train };
+            if (Given(SweepRanks) is { } ranks) request.Ranks = Parse(nameof(SweepRanks), () => SweepRequest.ParseRanks(ranks));
+            if (Given(LockFile) is { } lockFile) request.LockFile = lockFile;
+            args = request.ToArguments();
         }
-        Add("--adapter-assembly", AdapterAssembly);
-        Add("--adapter", Adapter);
-        Add("--base", BaseModel);
-        Add("--data", Dataset);
-        Add("--device", Device);
-        Add("--out", OutputDir);
-        Add("--epochs", Epochs);
-        Add("--max-steps", MaxSteps);
-        if (Command == "sweep")
-        {
-            Add("--ranks", SweepRanks is null ? null : string.Join(",", SweepRanks.Split(new[] { ';', ',' }, StringSplitOptions.RemoveEmptyEntries).Select(r => r.Trim())));
-            Add("--fraction", SweepFraction);
-            Add("--lock", LockFile);
-        }
-        args.AddRange(AdditionalArguments.Where(a => !string.IsNullOrEmpty(a)));
-        return args;
+        else args = train.ToArguments();
+        return args.Concat(AdditionalArguments.Where(a => !string.IsNullOrEmpty(a))).ToList();
     }
 
-    /// <summary>Quotes one argument for ProcessStartInfo.Arguments (the Windows/CoreFX rules, which .NET applies on every OS).</summary>
-    internal static string Quote(string arg)
+    private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value!.Trim();
+
+    private static void Set(TrainRequest request, string option, string parameter, string? value)
     {
-        if (arg.Length > 0 && arg.IndexOfAny(new[] { ' ', '\t', '"', '\n' }) < 0) return arg;
-        var sb = new System.Text.StringBuilder("\"");
-        var backslashes = 0;
-        foreach (var c in arg)
-        {
-            if (c == '\\') { backslashes++; continue; }
-            if (c == '"') sb.Append('\\', backslashes * 2 + 1);
-            else sb.Append('\\', backslashes);
-            backslashes = 0;
-            sb.Append(c);
-        }
-        sb.Append('\\', backslashes * 2).Append('"');
-        return sb.ToString();
+        if (Given(value) is { } text) Parse(parameter, () => TrainRequest.Option(option).Apply(request, text));
     }
 
-    internal void HandleLine(string line)
+    private static void Parse(string parameter, Action apply) => Parse(parameter, () => { apply(); return 0; });
+
+    private static T Parse<T>(string parameter, Func<T> parse)
     {
-        var e = EventJson.TryParseObject(line);
-        if (e is null || Str(e, "event") is not { } kind)
+        try
         {
-            if (line.Trim().Length > 0) Log.LogMessage(MessageImportance.Normal, $"LoraKit: {line}");
+            return parse();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidParameterException($"LoraKit{parameter}: {e.Message}");
+        }
+    }
+
+    /// <summary>One line of the trainer's stdout or stderr: an event becomes build output; anything else a message, kept for a failure.</summary>
+    protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)
+    {
+        TrainingEvent? e;
+        try
+        {
+            if (!TrainingEventJson.TryRead(singleLine, out e)) e = null;
+        }
+        catch (FormatException problem)
+        {
+            Log.LogMessage(MessageImportance.Normal, $"LoraKit: an event the task cannot read ({problem.Message}): {singleLine}");
             return;
         }
-        var trial = e.ContainsKey("trial_rank") ? $"[rank {Str(e, "trial_rank")} trial] " : "";
-        switch (kind)
+        if (e is null)
         {
-            case "diagnostic":
-                LogDiagnostic(Str(e, "severity") ?? "error", Str(e, "code") ?? TrainingFailed, Str(e, "message") ?? "", Str(e, "file"), Num(e, "line"));
+            if (singleLine.Trim().Length == 0) return;
+            _otherOutput.Enqueue(singleLine);
+            if (_otherOutput.Count > TailLines) _otherOutput.Dequeue();
+            Log.LogMessage(messageImportance, $"LoraKit: {singleLine}");
+            return;
+        }
+        Handle(e);
+    }
+
+    private void Handle(TrainingEvent e)
+    {
+        var trial = e.TrialRank is { } rank ? $"[rank {rank} trial] " : "";
+        switch (e)
+        {
+            case DiagnosticEvent d:
+                LogDiagnostic(d);
                 break;
-            case "start":
+            case StartEvent s:
                 Log.LogMessage(MessageImportance.Normal,
-                    $"LoraKit: {trial}training {Str(e, "adapter") ?? Adapter} r={Str(e, "rank")}, alpha={Str(e, "alpha")}, targets {Str(e, "targets")}: " +
-                    $"{Str(e, "trainable_parameters")} trainable parameters, {Str(e, "total_steps")} steps on {Str(e, "device")}; base validation loss {Fixed(e, "base_val_loss")}");
+                    $"LoraKit: {trial}training {s.Adapter} r={s.Rank}, alpha={Number(s.Alpha)}, targets {string.Join(", ", s.Targets)}: " +
+                    $"{s.TrainableParameters} trainable parameters, {s.TotalSteps} steps on {s.Device}; base validation loss {Fixed(s.BaseValidationLoss)}");
                 break;
-            case "step":
-                var step = Num(e, "step") ?? 0;
-                var total = Num(e, "total_steps") ?? 0;
-                var every = Math.Max(1, total / 10);
-                var importance = step == total || step % every == 0 ? MessageImportance.Normal : MessageImportance.Low;
-                Log.LogMessage(importance, $"LoraKit: step {step}/{total} loss {Fixed(e, "loss")}, {Str(e, "tokens_per_s")} tokens/s");
+            case StepEvent s:
+                var every = Math.Max(1, s.TotalSteps / 10);
+                var importance = s.Step == s.TotalSteps || s.Step % every == 0 ? MessageImportance.Normal : MessageImportance.Low;
+                Log.LogMessage(importance, $"LoraKit: step {s.Step}/{s.TotalSteps} loss {Fixed(s.Loss)}, {Number(s.TokensPerSecond)} tokens/s");
                 break;
-            case "eval":
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {trial}step {Str(e, "step")}: validation loss {Fixed(e, "val_loss")} (base {Fixed(e, "base_val_loss")})");
+            case EvalEvent v:
+                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {trial}step {v.Step}: validation loss {Fixed(v.ValidationLoss)} (base {Fixed(v.BaseValidationLoss)})");
                 break;
-            case "checkpoint":
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: checkpoint at step {Str(e, "step")}: {Str(e, "path")}");
+            case CheckpointEvent c:
+                Log.LogMessage(MessageImportance.Normal, $"LoraKit: checkpoint at step {c.Step}: {c.Path}");
                 break;
-            case "done":
+            case DoneEvent d:
                 Log.LogMessage(trial.Length > 0 ? MessageImportance.Normal : MessageImportance.High,
-                    $"LoraKit: {trial}done: {Str(e, "steps")} steps, validation loss {Fixed(e, "val_loss")} (base {Fixed(e, "base_val_loss")}) in {Str(e, "seconds")} s" +
-                    (Str(e, "output") is { } output && trial.Length == 0 ? $"; adapter in {output}" : ""));
+                    $"LoraKit: {trial}done: {d.Steps} steps, validation loss {Fixed(d.ValidationLoss)} (base {Fixed(d.BaseValidationLoss)}) in {Number(d.Seconds)} s" +
+                    (trial.Length == 0 ? $"; adapter in {d.Output}" : ""));
                 break;
-            case "sweep":
+            case SweepEvent s:
                 Log.LogMessage(MessageImportance.High,
-                    $"LoraKit: sweep chose rank {Str(e, "chosen_rank")} (alpha {Str(e, "alpha")}): {Str(e, "reason")}; wrote {Str(e, "report")}, {Str(e, "plot")}, {Str(e, "lock")}");
+                    $"LoraKit: sweep chose rank {s.ChosenRank} (alpha {Number(s.Alpha)}): {s.Reason}; wrote {s.Report}, {s.Plot}, {s.Lock}");
                 break;
-            case "info":
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {Str(e, "message")}");
+            case InfoEvent i:
+                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {i.Message}");
                 break;
             default:
-                Log.LogMessage(MessageImportance.Low, $"LoraKit: {line}");
+                Log.LogMessage(MessageImportance.Low, $"LoraKit: {TrainingEventJson.Write(e)}");
                 break;
         }
     }
 
-    private void LogDiagnostic(string severity, string code, string message, string? file, long? line)
+    private void LogDiagnostic(DiagnosticEvent d)
     {
-        var where = file ?? (code == TrainingFailed && DatasetFile() is { } data && message.Contains(data) ? data : ProjectFileOrNode());
-        var lineNumber = (int)(line ?? 0);
-        switch (severity)
+        var file = d.File ?? ProjectFileOrNode();
+        var line = d.Line ?? 0;
+        var message = d.TrialRank is { } rank ? $"rank {rank} trial: {d.Message}" : d.Message;
+        switch (d.Severity)
         {
-            case "error":
-                Log.LogError(Subcategory, code, null, where, lineNumber, 0, 0, 0, message);
+            case EventSeverity.Error:
+                Log.LogError(Subcategory, d.Code, null, file, line, 0, 0, 0, message);
                 break;
-            case "warning":
-                Log.LogWarning(Subcategory, code, null, where, lineNumber, 0, 0, 0, message);
+            case EventSeverity.Warning:
+                Log.LogWarning(Subcategory, d.Code, null, file, line, 0, 0, 0, message);
                 break;
             default:
-                Log.LogMessage(MessageImportance.High, $"LoraKit: {code}: {message}");
+                Log.LogMessage(MessageImportance.High, $"LoraKit: {d.Code}: {message}");
                 break;
         }
     }
 
-    /// <summary>The dataset as a full path when it is a file (not builtin).</summary>
-    private string? DatasetFile()
+    /// <summary>A non-zero exit: LORA3001 with the trainer's last plain lines, unless the trainer already reported an error.</summary>
+    protected override bool HandleTaskExecutionErrors()
     {
-        if (string.IsNullOrEmpty(Dataset) || Dataset!.StartsWith("builtin", StringComparison.Ordinal)) return null;
-        var full = Path.GetFullPath(Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), Dataset));
-        return File.Exists(full) ? full : null;
+        if (!Log.HasLoggedErrors)
+        {
+            var detail = _otherOutput.Count > 0 ? ": " + string.Join(" ", _otherOutput) : "";
+            Log.LogError(Subcategory, DiagnosticIds.TrainingFailed, null, ProjectFileOrNode(), 0, 0, 0, 0, $"lorakit {Command} exited with code {ExitCode}{detail}");
+        }
+        return false;
+    }
+
+    private string DotNetHostPath()
+    {
+        if (!string.IsNullOrEmpty(DotNetHost)) return DotNetHost!;
+        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host) return host;
+        var name = RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? "dotnet.exe" : "dotnet";
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
+        {
+            if (dir.Length == 0) continue;
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return name;
     }
 
     private string ProjectFileOrNode() => !string.IsNullOrEmpty(ProjectFile) ? ProjectFile! : BuildEngine?.ProjectFileOfTaskNode ?? "";
 
-    private static string? Str(Dictionary<string, object?> e, string key) => e.TryGetValue(key, out var v) ? v switch
+    private static string Fixed(double v) => v.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string Number(double v) => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+
+    private sealed class InvalidParameterException : Exception
     {
-        null => null,
-        string s => s,
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
-        bool b => b ? "true" : "false",
-        List<object?> list => string.Join(", ", list.Select(x => Convert.ToString(x, CultureInfo.InvariantCulture))),
-        _ => Convert.ToString(v, CultureInfo.InvariantCulture),
-    } : null;
-
-    private static long? Num(Dictionary<string, object?> e, string key) => e.TryGetValue(key, out var v) && v is double d && !double.IsNaN(d) ? (long)d : null;
-
-    private static string Fixed(Dictionary<string, object?> e, string key) =>
-        e.TryGetValue(key, out var v) && v is double d ? d.ToString("0.0000", CultureInfo.InvariantCulture) : "?";
+        public InvalidParameterException(string message) : base(message)
+        {
+        }
+    }
 }

@@ -3,121 +3,145 @@ using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using System.IO;
-using LoraKit.Builtin;
+using System.Linq;
 using LoraKit.Data;
+using LoraKit.Rules;
+using LoraKit.Run;
 using LoraKit.Training;
 
 namespace LoraKit.Cli.Commands;
 
-/// <summary>The options `train` and `sweep` share: base model, data, adapter and optimisation.</summary>
+/// <summary>
+/// The System.CommandLine options of `train` and `sweep`, made from <see cref="TrainRequest.Options"/> (the one
+/// table of the trainer's options), and the binding of a parse result back to a <see cref="TrainRequest"/>.
+/// </summary>
 internal sealed class TrainOptions
 {
-    public readonly Option<string> Base = new("--base") { Description = "Base model: 'builtin' (LoraKit's embedded tiny Llama) or a Hugging Face folder.", DefaultValueFactory = _ => BuiltinModel.Spec };
-    public readonly Option<string> Data = new("--data") { Description = "Dataset: 'builtin' (the embedded adaptation task) or a JSONL file of {\"text\"} or {\"prompt\",\"completion\"} lines.", DefaultValueFactory = _ => "builtin" };
-    public readonly Option<string> Name = new("--name") { Description = "Adapter name (output sub-folder, lock-file key).", DefaultValueFactory = _ => "adapter" };
-    public readonly Option<string?> Out = new("--out") { Description = "Output folder (default lora-output/<name>)." };
-    public readonly Option<int> Rank = new("--rank", "-r") { Description = "LoRA rank.", DefaultValueFactory = _ => global::LoraKit.LoraConfig.DefaultRank };
-    public readonly Option<double?> Alpha = new("--alpha") { Description = "LoRA alpha (default 2 × rank)." };
-    public readonly Option<string> Targets = new("--targets") { Description = "Comma-separated target modules or all-linear.", DefaultValueFactory = _ => "q_proj,v_proj" };
-    public readonly Option<double> Dropout = new("--dropout") { Description = "LoRA dropout.", DefaultValueFactory = _ => 0.05 };
-    public readonly Option<int> Epochs = new("--epochs") { Description = "Epochs over the training split.", DefaultValueFactory = _ => 1 };
-    public readonly Option<int> MaxSteps = new("--max-steps") { Description = "Stop after this many optimizer steps (0 = run the epochs)." };
-    public readonly Option<int> BatchSize = new("--batch-size") { Description = "Micro-batch size.", DefaultValueFactory = _ => 8 };
-    public readonly Option<int> GradAccum = new("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
-    public readonly Option<double> LearningRate = new("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 2e-4 };
-    public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay." };
-    public readonly Option<double> Warmup = new("--warmup") { Description = "Warmup as a share of the steps.", DefaultValueFactory = _ => 0.05 };
-    public readonly Option<string> Schedule = new("--schedule") { Description = "cosine, linear or constant.", DefaultValueFactory = _ => "cosine" };
-    public readonly Option<int> SeqLen = new("--seq-len") { Description = "Tokens per row.", DefaultValueFactory = _ => 128 };
-    public readonly Option<bool> Pad = new("--pad") { Description = "One example per row, padded (default: pack examples into full rows)." };
-    public readonly Option<double> ValFraction = new("--val-fraction") { Description = "Share of examples held out for validation.", DefaultValueFactory = _ => 0.1 };
-    public readonly Option<double> Fraction = new("--fraction") { Description = "Share of the training split to use (the sweep's subsets).", DefaultValueFactory = _ => 1.0 };
-    public readonly Option<int> EvalEvery = new("--eval-every") { Description = "Evaluate every N steps.", DefaultValueFactory = _ => 50 };
-    public readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint every N steps.", DefaultValueFactory = _ => 100 };
-    public readonly Option<long> Seed = new("--seed") { Description = "Seed of initialisation, dropout, split and order.", DefaultValueFactory = _ => 42 };
-    public readonly Option<string> Device = new("--device") { Description = "auto, cuda or cpu.", DefaultValueFactory = _ => "auto" };
-    public readonly Option<string> Events = new("--events") { Description = "text (people) or json (one JSON object per line, for tools).", DefaultValueFactory = _ => "text" };
-    public readonly Option<string?> AdapterAssembly = new("--adapter-assembly") { Description = "A compiled assembly whose [LoraAdapter] classes register themselves (module initializer); the adapter's rank, alpha, dropout and targets come from it." };
-    public readonly Option<string?> Adapter = new("--adapter") { Description = "The adapter to train from --adapter-assembly, by class name or full name (optional when it has one adapter)." };
+    private readonly bool _sweep;
+    private readonly List<(TrainOption Spec, Option Cli)> _options = new();
 
-    private LoraAdapterDescriptor? _descriptor;
-
-    public IEnumerable<Option> All => new Option[]
+    public TrainOptions(bool sweep)
     {
-        Base, Data, Name, Out, Rank, Alpha, Targets, Dropout, Epochs, MaxSteps, BatchSize, GradAccum, LearningRate, WeightDecay, Warmup, Schedule,
-        SeqLen, Pad, ValFraction, Fraction, EvalEvery, CheckpointEvery, Seed, Device, Events, AdapterAssembly, Adapter,
-    };
+        _sweep = sweep;
+        var general = Defaults("<folder>", "<file>");
+        var builtin = Defaults(TrainRequest.BuiltinSpec, TrainRequest.BuiltinSpec);
+        foreach (var spec in TrainRequest.Options.Where(o => !(sweep && o.TrainOnly)))
+        {
+            var description = spec.Description + DefaultHelp(spec, general, builtin);
+            Option cli = spec.IsFlag
+                ? new Option<bool>(spec.Name) { Description = description }
+                : new Option<string>(spec.Name) { Description = description, HelpName = spec.Kind.ToString().ToLowerInvariant() };
+            if (spec.Alias is not null) cli.Aliases.Add(spec.Alias);
+            _options.Add((spec, cli));
+        }
+    }
+
+    public IEnumerable<Option> All => _options.Select(o => o.Cli);
+
+    private TrainRequest Defaults(string baseModel, string data) =>
+        _sweep ? TrainRequest.SweepDefaultsFor(baseModel, data) : TrainRequest.DefaultsFor(baseModel, data);
+
+    private static string DefaultHelp(TrainOption spec, TrainRequest general, TrainRequest builtin)
+    {
+        if (spec.IsFlag || spec.ValueIn(general) is not { } value) return "";
+        if (spec.Name is "--base" or "--data") return $" [default: {TrainRequest.BuiltinSpec}]";
+        var onBuiltin = spec.ValueIn(builtin);
+        return onBuiltin == value ? $" [default: {value}]" : $" [default: {value}; on the builtin model and data: {onBuiltin}]";
+    }
+
+    /// <summary>Whether --events json was given (known before the request binds, so a bad value is reported as JSON too).</summary>
+    public static bool JsonEvents(ParseResult p) => p.GetValue<string>("--events") == TrainRequest.EventsJson;
+
+    /// <summary>The request: the defaults for the given base and data, then every option given on the command line.</summary>
+    public TrainRequest Bind(ParseResult p)
+    {
+        string? Given(string name)
+        {
+            var (spec, cli) = _options.First(o => o.Spec.Name == name);
+            return p.GetResult(cli) is { Implicit: false } ? p.GetValue<string>(spec.Name) : null;
+        }
+        var request = Defaults(Given("--base") ?? TrainRequest.BuiltinSpec, Given("--data") ?? TrainRequest.BuiltinSpec);
+        foreach (var (spec, cli) in _options)
+        {
+            if (p.GetResult(cli) is not { Implicit: false }) continue;
+            spec.Apply(request, spec.IsFlag ? (p.GetValue<bool>(spec.Name) ? "true" : "false") : p.GetValue<string>(spec.Name)!);
+        }
+        return request;
+    }
+}
+
+/// <summary>A <see cref="TrainRequest"/> resolved for this process: the adapter from --adapter-assembly, the names, the options of the runtime.</summary>
+internal sealed class TrainSetup
+{
+    public const string DefaultAdapterName = "adapter";
+
+    public TrainSetup(TrainRequest request)
+    {
+        Request = request;
+        if (request.AdapterAssembly is not null) Descriptor = AdapterAssemblyLoader.Load(request.AdapterAssembly, request.Adapter);
+        else if (request.Adapter is not null)
+            throw new ArgumentException($"--adapter {request.Adapter} needs --adapter-assembly, the compiled assembly that declares it");
+    }
+
+    public TrainRequest Request { get; }
 
     /// <summary>The adapter described in the user's compiled code (--adapter-assembly), or null when none was named.</summary>
-    public LoraAdapterDescriptor? Descriptor(ParseResult p)
-    {
-        if (_descriptor is not null) return _descriptor;
-        var assembly = p.GetValue(AdapterAssembly);
-        var name = p.GetValue(Adapter);
-        if (assembly is null)
-        {
-            if (name is not null) throw new ArgumentException($"--adapter {name} needs --adapter-assembly, the compiled assembly that declares it");
-            return null;
-        }
-        return _descriptor = AdapterAssemblyLoader.Load(assembly, name);
-    }
+    public LoraAdapterDescriptor? Descriptor { get; }
 
     /// <summary>--name when given, else the adapter's class name (the lock-file key LORA1007 reads), else "adapter".</summary>
-    public string AdapterName(ParseResult p) =>
-        p.GetResult(Name) is { Implicit: false } ? p.GetValue(Name)! : Descriptor(p)?.Name ?? p.GetValue(Name)!;
+    public string AdapterName => Request.Name ?? Descriptor?.Name ?? DefaultAdapterName;
 
-    public LoraConfig ToLoraConfig(ParseResult p)
+    public string OutputDir => Request.Out ?? Path.Combine("lora-output", AdapterName);
+
+    public LoraConfig LoraConfig() => Descriptor?.Config() ?? new LoraConfig
     {
-        var described = Descriptor(p);
-        if (described is not null) return described.Config();
-        var rank = p.GetValue(Rank);
-        return new global::LoraKit.LoraConfig
-        {
-            Rank = rank,
-            Alpha = p.GetValue(Alpha) ?? 2.0 * rank,
-            Dropout = p.GetValue(Dropout),
-            TargetModules = p.GetValue(Targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        };
-    }
+        Rank = Request.Rank,
+        Alpha = Request.Alpha ?? LoraThresholds.Default.AlphaRatios.First() * Request.Rank,
+        Dropout = Request.Dropout,
+        TargetModules = Request.Targets.ToArray(),
+    };
 
-    public string OutputDir(ParseResult p) => p.GetValue(Out) ?? Path.Combine("lora-output", AdapterName(p));
-
-    public TrainingOptions Training(ParseResult p, string outputDir, string baseName) => new()
+    public TrainingOptions Training(string outputDir, string baseName) => new()
     {
         OutputDir = outputDir,
-        Epochs = p.GetValue(Epochs),
-        MaxSteps = p.GetValue(MaxSteps),
-        GradientAccumulation = p.GetValue(GradAccum),
-        LearningRate = p.GetValue(LearningRate),
-        WeightDecay = p.GetValue(WeightDecay),
-        WarmupRatio = p.GetValue(Warmup),
-        Schedule = p.GetValue(Schedule) switch
+        Epochs = Request.Epochs,
+        MaxSteps = Request.MaxSteps,
+        GradientAccumulation = Request.GradientAccumulation,
+        LearningRate = Request.LearningRate,
+        WeightDecay = Request.WeightDecay,
+        WarmupRatio = Request.Warmup,
+        MaxGradNorm = Request.MaxGradNorm,
+        Schedule = Request.Schedule switch
         {
             "cosine" => LearningRateSchedule.Cosine,
             "linear" => LearningRateSchedule.Linear,
             "constant" => LearningRateSchedule.Constant,
             var s => throw new ArgumentException($"--schedule {s} is not one of cosine, linear, constant"),
         },
-        EvalEvery = p.GetValue(EvalEvery),
-        CheckpointEvery = p.GetValue(CheckpointEvery),
-        Seed = p.GetValue(Seed),
-        Device = p.GetValue(Device)!,
-        AdapterName = AdapterName(p),
+        EvalEvery = Request.EvalEvery,
+        CheckpointEvery = Request.CheckpointEvery,
+        Seed = Request.Seed,
+        Device = Request.Device,
+        AdapterName = AdapterName,
         BaseModelName = baseName,
+        Resume = Request.Resume,
+        AutoRank = Request.AutoRank,
+        StopOnPlateau = Request.StopOnPlateau,
     };
 
     /// <summary>Loads, splits and tokenises the data. The split is by content hash; the fraction keeps a nested subset of the training part.</summary>
-    public (ITrainingData Data, Dataset Dataset, string Summary) LoadData(ParseResult p, ILoraTokenizer tokenizer)
+    public (ITrainingData Data, Dataset Dataset, string Summary) LoadData(ILoraTokenizer tokenizer)
     {
-        var dataset = DatasetSource.Open(p.GetValue(Data)!);
-        var split = dataset.Split(p.GetValue(ValFraction), p.GetValue(Fraction), p.GetValue(Seed));
+        var r = Request;
+        var dataset = DatasetSource.Open(r.Data);
+        var split = dataset.Split(r.ValFraction, r.Fraction, r.Seed);
         if (split.Validation is null)
-            throw new ArgumentException($"--val-fraction {p.GetValue(ValFraction)} leaves no validation examples; validation loss is how LoraKit checks training, so hold some out");
-        var mode = p.GetValue(Pad) ? SequenceMode.Pad : SequenceMode.Pack;
-        var train = TokenizedDataset.Create(split.Train, tokenizer, p.GetValue(SeqLen), mode);
-        var validation = TokenizedDataset.Create(split.Validation, tokenizer, p.GetValue(SeqLen), mode);
+            throw new ArgumentException($"--val-fraction {r.ValFraction} leaves no validation examples; validation loss is how LoraKit checks training, so hold some out");
+        var mode = r.Pad ? SequenceMode.Pad : SequenceMode.Pack;
+        var train = TokenizedDataset.Create(split.Train, tokenizer, r.SeqLen, mode);
+        var validation = TokenizedDataset.Create(split.Validation, tokenizer, r.SeqLen, mode);
         var summary = string.Create(CultureInfo.InvariantCulture,
-            $"{dataset.Name}: {split.Train.Count} train / {split.Validation.Count} validation examples → {train.RowCount} / {validation.RowCount} rows of {p.GetValue(SeqLen)} tokens ({mode.ToString().ToLowerInvariant()})");
-        return (new TokenizedTrainingData(train, validation, p.GetValue(BatchSize), p.GetValue(Seed)), dataset, summary);
+            $"{dataset.Name}: {split.Train.Count} train / {split.Validation.Count} validation examples → {train.RowCount} / {validation.RowCount} rows of {r.SeqLen} tokens ({mode.ToString().ToLowerInvariant()})");
+        return (new TokenizedTrainingData(train, validation, r.BatchSize, r.Seed), dataset, summary);
     }
 }

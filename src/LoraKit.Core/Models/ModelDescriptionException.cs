@@ -33,10 +33,16 @@ public sealed class ModelDescriptionException : Exception
     /// <summary>1-based line in <see cref="Source"/>, or 0 when unknown.</summary>
     public int Line { get; }
 
-    private static string Format(string id, string source, string? field, string problem, string fix, int line)
+    /// <summary>The message without its ID: where, the key, the problem and the fix.</summary>
+    public string Detail => FormatDetail(Source, Field, Problem, Fix, Line);
+
+    private static string Format(string id, string source, string? field, string problem, string fix, int line) =>
+        $"{id}: {FormatDetail(source, field, problem, fix, line)}";
+
+    private static string FormatDetail(string source, string? field, string problem, string fix, int line)
     {
         var where = line > 0 ? $"{source}({line})" : source;
         var key = field is null ? "" : $" '{field}'";
-        return $"{id}: {where}:{key} {problem}; {fix}";
+        return $"{where}:{key} {problem}; {fix}";
     }
 }

@@ -11,7 +11,7 @@ namespace LoraKit.Models;
 public static class ModelPresets
 {
     /// <summary>The name of LoraKit's embedded default model (created by LoraKit itself, no download).</summary>
-    public const string Builtin = "builtin";
+    public const string Builtin = Run.TrainRequest.BuiltinSpec;
 
     private static readonly Dictionary<string, LlamaDimensions> Presets = new(StringComparer.OrdinalIgnoreCase)
     {

@@ -25,6 +25,9 @@ public sealed class LoraLock
     public const string FileName = "lora.lock.json";
     public const int CurrentVersion = 1;
 
+    /// <summary>Member names of the schema, for this reader and every writer (the sweep's and <see cref="Serialize"/>).</summary>
+    public const string VersionKey = "version", AdaptersKey = "adapters", RankKey = "rank", AlphaKey = "alpha", MetricKey = "metric";
+
     private readonly Dictionary<string, LockedAdapter> _adapters;
 
     private LoraLock(Dictionary<string, LockedAdapter> adapters) => _adapters = adapters;
@@ -47,10 +50,10 @@ public sealed class LoraLock
             throw Problem(source, e.Line, $"is not valid JSON: {e.Message}");
         }
         if (root.Kind != JsonKind.Object) throw Problem(source, root.Line, "is not a JSON object; expected { \"adapters\": { … } }");
-        var version = root["version"];
+        var version = root[VersionKey];
         if (version is not null && (!version.TryGetInt64(out var v) || v < 1 || v > CurrentVersion))
             throw Problem(source, version.Line, $"has version {Describe(version)}; this LoraKit reads version {CurrentVersion}");
-        var adapters = root["adapters"];
+        var adapters = root[AdaptersKey];
         if (adapters is null || adapters.Kind != JsonKind.Object)
             throw Problem(source, adapters?.Line ?? root.Line, "has no \"adapters\" object; expected { \"adapters\": { \"MyAdapter\": { \"rank\": 8 } } }");
         var result = new Dictionary<string, LockedAdapter>(StringComparer.Ordinal);
@@ -58,10 +61,10 @@ public sealed class LoraLock
         {
             var entry = member.Value;
             if (entry.Kind != JsonKind.Object) throw Problem(source, entry.Line, $"adapter \"{member.Key}\" is not an object with a \"rank\"");
-            var rank = entry["rank"];
+            var rank = entry[RankKey];
             if (rank is null || !rank.TryGetInt64(out var r) || r < 1 || r > int.MaxValue)
                 throw Problem(source, rank?.Line ?? entry.Line, $"adapter \"{member.Key}\" has rank {(rank is null ? "missing" : Describe(rank))}; give a whole number of at least 1");
-            var alpha = entry["alpha"];
+            var alpha = entry[AlphaKey];
             double? alphaValue = null;
             if (alpha is not null && alpha.Kind != JsonKind.Null)
             {
@@ -69,7 +72,7 @@ public sealed class LoraLock
                     throw Problem(source, alpha.Line, $"adapter \"{member.Key}\" has alpha {Describe(alpha)}; give a positive number");
                 alphaValue = alpha.AsDouble();
             }
-            var metric = entry["metric"];
+            var metric = entry[MetricKey];
             result[member.Key] = new LockedAdapter(member.Key, (int)r, alphaValue, source)
             {
                 Metric = metric is { Kind: JsonKind.Number } ? metric.AsDouble() : null,
@@ -84,18 +87,20 @@ public sealed class LoraLock
         var list = new List<LockedAdapter>(adapters);
         list.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         var sb = new StringBuilder();
-        sb.Append("{\n  \"version\": ").Append(CurrentVersion).Append(",\n  \"adapters\": {");
+        sb.Append("{\n  ").Append(Key(VersionKey)).Append(CurrentVersion).Append(",\n  ").Append(Key(AdaptersKey)).Append('{');
         for (var i = 0; i < list.Count; i++)
         {
             var a = list[i];
-            sb.Append(i == 0 ? "\n" : ",\n").Append("    \"").Append(Escape(a.Name)).Append("\": { \"rank\": ").Append(a.Rank.ToString(CultureInfo.InvariantCulture));
-            if (a.Alpha is { } alpha) sb.Append(", \"alpha\": ").Append(alpha.ToString("R", CultureInfo.InvariantCulture));
-            if (a.Metric is { } metric) sb.Append(", \"metric\": ").Append(metric.ToString("R", CultureInfo.InvariantCulture));
+            sb.Append(i == 0 ? "\n" : ",\n").Append("    \"").Append(Escape(a.Name)).Append("\": { ").Append(Key(RankKey)).Append(a.Rank.ToString(CultureInfo.InvariantCulture));
+            if (a.Alpha is { } alpha) sb.Append(", ").Append(Key(AlphaKey)).Append(alpha.ToString("R", CultureInfo.InvariantCulture));
+            if (a.Metric is { } metric) sb.Append(", ").Append(Key(MetricKey)).Append(metric.ToString("R", CultureInfo.InvariantCulture));
             sb.Append(" }");
         }
         sb.Append(list.Count == 0 ? "}\n}\n" : "\n  }\n}\n");
         return sb.ToString();
     }
+
+    private static string Key(string name) => "\"" + name + "\": ";
 
     private static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
 

@@ -14,7 +14,11 @@ public sealed class DataException : Exception
     {
         File = file;
         Line = line;
+        Detail = message;
     }
+
+    /// <summary>The message without its ID.</summary>
+    public string Detail { get; }
 
     /// <summary>The diagnostic ID: <see cref="DiagnosticIds.TrainingFailed"/>.</summary>
     public string Id => DiagnosticIds.TrainingFailed;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Threading;
 using LoraKit.Modeling;
+using LoraKit.Run;
 using LoraKit.Training;
 using static TorchSharp.torch;
 

@@ -33,14 +33,15 @@ public static class LoraLockFile
             }
         }
         else root = new JsonObject();
-        root["version"] = 1;
-        var adapters = root["adapters"] as JsonObject ?? new JsonObject();
-        root["adapters"] = adapters;
+        root[LoraLock.VersionKey] = LoraLock.CurrentVersion;
+        var adapters = root[LoraLock.AdaptersKey] as JsonObject ?? new JsonObject();
+        root[LoraLock.AdaptersKey] = adapters;
 
         var entry = new JsonObject
         {
-            ["rank"] = decision.Chosen.Rank,
-            ["alpha"] = alpha,
+            [LoraLock.RankKey] = decision.Chosen.Rank,
+            [LoraLock.AlphaKey] = alpha,
+            [LoraLock.MetricKey] = trials.First(r => r.Rank == decision.Chosen.Rank).ValidationLoss,
             ["reason"] = decision.Reason,
             ["meets_both_rules"] = decision.MeetsBothRules,
             ["knee_rank"] = decision.KneeRank,
@@ -78,7 +79,7 @@ public static class LoraLockFile
             adapters.Remove(kv.Key);
             sorted[kv.Key] = kv.Value;
         }
-        root["adapters"] = sorted;
+        root[LoraLock.AdaptersKey] = sorted;
         var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
         SafeTensors.AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(json));
     }

@@ -3,9 +3,9 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
-using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
+using LoraKit.Run;
 using LoraKit.Training;
 
 namespace LoraKit.Sweep;
@@ -74,30 +74,21 @@ public sealed class ProcessTrialExecutor : ITrialExecutor
             }
         });
         var stderr = process.StandardError.ReadToEndAsync(ct);
-        JsonElement? done = null;
+        DoneEvent? done = null;
         string? line;
         while ((line = process.StandardOutput.ReadLine()) is not null)
         {
-            if (!line.StartsWith('{')) continue;
-            using var doc = JsonDocument.Parse(line);
-            var root = doc.RootElement;
-            var kind = root.TryGetProperty("event", out var k) ? k.GetString() : null;
-            if (kind == "done") done = root.Clone();
-            var data = root.EnumerateObject().Where(p => p.Name != "event").ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
-            data["trial_rank"] = trial.Rank;
-            if (kind == "diagnostic")
-                events(TrainingEvent.Diagnostic(root.GetProperty("code").GetString()!, root.GetProperty("severity").GetString()!, $"rank {trial.Rank} trial: {root.GetProperty("message").GetString()}"));
-            else if (kind is "start" or "eval" or "done")
-                events(new TrainingEvent(kind, data)); // per-step lines of concurrent trials would interleave; the trial's metrics.jsonl has them
+            if (!TrainingEventJson.TryRead(line, out var e)) continue;
+            e = e! with { TrialRank = trial.Rank };
+            if (e is DoneEvent d) done = d;
+            // Per-step lines of concurrent trials would interleave; the trial's metrics.jsonl has them.
+            if (e is DiagnosticEvent or StartEvent or EvalEvent or DoneEvent) events(e);
         }
         process.WaitForExit();
         if (process.ExitCode != 0 || done is null)
             throw new TrainingException(Rules.DiagnosticIds.TrainingFailed,
                 $"the rank {trial.Rank} trial exited with code {process.ExitCode}: {stderr.Result.Trim()}");
-        var d = done.Value;
-        double Num(string name) => d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
-        return new TrialResult(trial.Rank, trial.Alpha, Num("val_loss"), Num("base_val_loss"), Num("seconds"), Num("tokens_per_s"),
-            (long)Num("trainable_parameters"), (long)Num("peak_memory_bytes"), trial.OutputDir,
-            d.TryGetProperty("stopped", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null);
+        return new TrialResult(trial.Rank, trial.Alpha, done.ValidationLoss, done.BaseValidationLoss, done.Seconds, done.TokensPerSecond,
+            done.TrainableParameters, done.PeakMemoryBytes, trial.OutputDir, done.Stopped);
     }
 }

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text;
 using System.Threading;
 using LoraKit.Rules;
+using LoraKit.Run;
 using LoraKit.Training;
 
 namespace LoraKit.Sweep;
@@ -46,11 +47,7 @@ public static class SweepRunner
         SafeTensors.AtomicFile.WriteAllBytes(reportPath, Encoding.UTF8.GetBytes(Report(results, decision, provenance, thresholds)));
         SweepPlot.Write(plotPath, results, decision);
         LoraLockFile.Write(lockPath, provenance, decision, results, thresholds, ratio * decision.Chosen.Rank);
-        sink(new TrainingEvent("sweep", new Dictionary<string, object?>
-        {
-            ["chosen_rank"] = decision.Chosen.Rank, ["alpha"] = ratio * decision.Chosen.Rank, ["knee_rank"] = decision.KneeRank,
-            ["reason"] = decision.Reason, ["report"] = reportPath, ["plot"] = plotPath, ["lock"] = lockPath,
-        }));
+        sink(new SweepEvent(decision.Chosen.Rank, ratio * decision.Chosen.Rank, decision.KneeRank, decision.Reason, reportPath, plotPath, lockPath));
         return new SweepOutcome(results, decision, reportPath, plotPath, lockPath);
     }
 

@@ -10,6 +10,7 @@ using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Rules;
+using LoraKit.Run;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,9 +39,19 @@ public sealed record TrainingResult(
 /// <summary>A run that cannot go on, with its LORA3xxx code.</summary>
 public sealed class TrainingException : Exception
 {
-    public TrainingException(string code, string message, Exception? inner = null) : base($"{code}: {message}", inner) => Code = code;
+    public TrainingException(string code, string message, Exception? inner = null) : base($"{code}: {message}", inner)
+    {
+        Code = code;
+        Detail = message;
+    }
 
     public string Code { get; }
+
+    /// <summary>The message without its code.</summary>
+    public string Detail { get; }
+
+    /// <summary>The failure as a diagnostic event (code and message as separate fields).</summary>
+    public DiagnosticEvent ToEvent() => DiagnosticEvent.Error(Code, Detail);
 }
 
 /// <summary>
@@ -96,7 +107,7 @@ public sealed class LoraTrainer
             {
                 // Seed A: "OOM error during first training batch" — the rank or the targets are too much.
                 var message = $"out of memory: {TrainingMonitor.OutOfMemoryAdvice(config)}";
-                Emit(TrainingEvent.Diagnostic(DiagnosticIds.OutOfMemory, "error", message));
+                Emit(DiagnosticEvent.Error(DiagnosticIds.OutOfMemory, message));
                 throw new TrainingException(DiagnosticIds.OutOfMemory, message, e);
             }
             if (attempt.Restart is null) return attempt.Result!;
@@ -111,10 +122,10 @@ public sealed class LoraTrainer
         switch (_options.Device)
         {
             case "cuda" when !cuda:
-                Emit(TrainingEvent.Diagnostic(DiagnosticIds.CudaUnavailable, "error", "CUDA was asked for (device cuda) but TorchSharp sees no CUDA device; use a CUDA backend package and driver, or --device cpu"));
+                Emit(DiagnosticEvent.Error(DiagnosticIds.CudaUnavailable, "CUDA was asked for (device cuda) but TorchSharp sees no CUDA device; use a CUDA backend package and driver, or --device cpu"));
                 throw new TrainingException(DiagnosticIds.CudaUnavailable, "CUDA was asked for but is not available");
             case "auto" when !cuda:
-                Emit(TrainingEvent.Diagnostic(DiagnosticIds.CudaUnavailable, "warning", "CUDA is not available; training on the CPU (slower). Install a CUDA backend and driver to use a GPU."));
+                Emit(DiagnosticEvent.Warning(DiagnosticIds.CudaUnavailable, "CUDA is not available; training on the CPU (slower). Install a CUDA backend and driver to use a GPU."));
                 return (CPU, "cpu");
             case "cpu":
                 return (CPU, "cpu");
@@ -159,7 +170,7 @@ public sealed class LoraTrainer
             {
                 var message = $"the checkpoint in {resumeFrom} has rank {state.Rank}, this run asks for rank {config.Rank}: LoRA adapter shapes are fixed at initialisation, " +
                               "so a checkpoint cannot continue with a new rank; restart from scratch (without --resume, or in a new output folder)";
-                Emit(TrainingEvent.Diagnostic(DiagnosticIds.ResumeRankMismatch, "error", message));
+                Emit(DiagnosticEvent.Error(DiagnosticIds.ResumeRankMismatch, message));
                 throw new TrainingException(DiagnosticIds.ResumeRankMismatch, message);
             }
             TrainerCheckpoint.Restore(resumeFrom, model, optimizer, AdapterName);
@@ -169,7 +180,7 @@ public sealed class LoraTrainer
             baseVal = state.BaseValidationLoss;
             foreach (var p in state.EvalPoints) monitor.Observe(p);
             TrainerCheckpoint.TruncateMetrics(metricsPath, step);
-            Emit(new TrainingEvent("resume", new Dictionary<string, object?> { ["step"] = step, ["checkpoint"] = resumeFrom }));
+            Emit(new ResumeEvent(step, resumeFrom));
         }
         else
         {
@@ -178,12 +189,8 @@ public sealed class LoraTrainer
             monitor.Observe(new EvalPoint(0, 0, double.PositiveInfinity, baseVal));
         }
 
-        Emit(new TrainingEvent("start", new Dictionary<string, object?>
-        {
-            ["adapter"] = _options.AdapterName, ["rank"] = config.Rank, ["alpha"] = config.Alpha, ["scaling"] = config.Scaling,
-            ["targets"] = config.TargetModules, ["trainable_parameters"] = injection.TrainableParameters, ["base_parameters"] = shape.TotalParameters,
-            ["device"] = deviceName, ["total_steps"] = totalSteps, ["base_val_loss"] = baseVal, ["escalation"] = escalations,
-        }));
+        Emit(new StartEvent(_options.AdapterName, config.Rank, config.Alpha, config.Scaling, config.TargetModules.ToArray(), injection.TrainableParameters,
+            shape.TotalParameters, deviceName, totalSteps, baseVal, escalations));
 
         using var metrics = new StreamWriter(new FileStream(metricsPath, FileMode.Append, FileAccess.Write, FileShare.Read));
         var clock = Stopwatch.StartNew();
@@ -225,7 +232,7 @@ public sealed class LoraTrainer
                         stopped = "non-finite loss";
                         var message = $"the loss became {value} at step {step + 1}; training stopped and the last good checkpoint is kept. " +
                                       "Lower the learning rate, check the data for empty or huge examples, or train the base in float32";
-                        Emit(TrainingEvent.Diagnostic(DiagnosticIds.NonFiniteLoss, "error", message));
+                        Emit(DiagnosticEvent.Error(DiagnosticIds.NonFiniteLoss, message));
                         done = true;
                         break;
                     }
@@ -253,26 +260,20 @@ public sealed class LoraTrainer
                 if (recentLoss.Count > 10) recentLoss.Dequeue();
                 var tokensPerSecond = tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
                 var peak = PeakMemoryBytes();
-                var line = new Dictionary<string, object?>
-                {
-                    ["step"] = step, ["loss"] = stepLoss, ["lr"] = lr, ["tokens_per_s"] = Math.Round(tokensPerSecond, 1), ["peak_memory_bytes"] = peak,
-                };
+                var line = new StepEvent(step, totalSteps, stepLoss, lr, Math.Round(tokensPerSecond, 1), peak, Math.Round(clock.Elapsed.TotalSeconds, 2));
 
                 var evalNow = step == totalSteps || (_options.EvalEvery > 0 && step % _options.EvalEvery == 0);
                 TrainingVerdict verdict = TrainingVerdict.Continue;
                 if (evalNow)
                 {
                     lastVal = Evaluate(model, device);
-                    line["val_loss"] = lastVal;
+                    line = line with { ValidationLoss = lastVal };
                     verdict = monitor.Observe(new EvalPoint(step, (double)step / totalSteps, recentLoss.Average(), lastVal));
-                    Emit(new TrainingEvent("eval", new Dictionary<string, object?>
-                    {
-                        ["step"] = step, ["val_loss"] = lastVal, ["base_val_loss"] = baseVal, ["train_loss"] = recentLoss.Average(),
-                    }));
+                    Emit(new EvalEvent(step, lastVal, baseVal, recentLoss.Average()));
                 }
-                metrics.WriteLine(new TrainingEvent("metrics", line).ToJson().Replace("{\"event\":\"metrics\",", "{", StringComparison.Ordinal));
+                metrics.WriteLine(TrainingEventJson.WriteMetrics(line));
                 metrics.Flush();
-                Emit(new TrainingEvent("step", new Dictionary<string, object?>(line) { ["total_steps"] = totalSteps, ["elapsed_s"] = Math.Round(clock.Elapsed.TotalSeconds, 2) }));
+                Emit(line);
 
                 if (verdict == TrainingVerdict.Plateau)
                 {
@@ -283,11 +284,11 @@ public sealed class LoraTrainer
                         var next = config.Clone();
                         next.Rank = config.Rank * t.RankEscalationFactor;
                         next.Alpha = config.Alpha * t.RankEscalationFactor;
-                        Emit(TrainingEvent.Diagnostic(DiagnosticIds.LossPlateau, "warning",
+                        Emit(DiagnosticEvent.Warning(DiagnosticIds.LossPlateau,
                             $"{message}. --auto-rank: restarting from a fresh base model at r={next.Rank}, alpha={Format.Number(next.Alpha)} (escalation {escalations + 1} of {t.MaxRankEscalations})"));
                         return new AttemptOutcome(null, next);
                     }
-                    Emit(TrainingEvent.Diagnostic(DiagnosticIds.LossPlateau, "warning", message + (_options.StopOnPlateau ? "; stopping early" : "")));
+                    Emit(DiagnosticEvent.Warning(DiagnosticIds.LossPlateau, message + (_options.StopOnPlateau ? "; stopping early" : "")));
                     if (_options.StopOnPlateau)
                     {
                         stopped = "plateau";
@@ -297,7 +298,7 @@ public sealed class LoraTrainer
                 else if (verdict == TrainingVerdict.Overfitting && !overfitWarned)
                 {
                     overfitWarned = true;
-                    Emit(TrainingEvent.Diagnostic(DiagnosticIds.Overfitting, "warning", TrainingMonitor.OverfitAdvice(config, t)));
+                    Emit(DiagnosticEvent.Warning(DiagnosticIds.Overfitting, TrainingMonitor.OverfitAdvice(config, t)));
                 }
 
                 var cancelled = _cancel.IsCancellationRequested;
@@ -305,7 +306,7 @@ public sealed class LoraTrainer
                 {
                     var path = TrainerCheckpoint.Write(output, model, optimizer, AdapterName, _options.BaseModelName,
                         new TrainerState(step, consumed, config.Rank, config.Alpha, baseVal, injection.DropoutGenerator.get_state(), monitor.Points.ToList()));
-                    Emit(new TrainingEvent("checkpoint", new Dictionary<string, object?> { ["step"] = step, ["path"] = path }));
+                    Emit(new CheckpointEvent(step, path));
                 }
                 if (cancelled)
                 {
@@ -322,12 +323,8 @@ public sealed class LoraTrainer
             LoraAdapterFiles.Save(model, AdapterName, output, _options.BaseModelName);
         var result = new TrainingResult(config, baseVal, lastVal, step, clock.Elapsed.TotalSeconds, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             PeakMemoryBytes(), injection.TrainableParameters, deviceName, stopped, escalations, output);
-        Emit(new TrainingEvent("done", new Dictionary<string, object?>
-        {
-            ["steps"] = step, ["base_val_loss"] = baseVal, ["val_loss"] = lastVal, ["reduction"] = result.Reduction, ["seconds"] = Math.Round(result.Seconds, 2),
-            ["tokens_per_s"] = Math.Round(result.TokensPerSecond, 1), ["rank"] = config.Rank, ["alpha"] = config.Alpha, ["stopped"] = stopped, ["output"] = output,
-            ["trainable_parameters"] = injection.TrainableParameters, ["peak_memory_bytes"] = result.PeakMemoryBytes,
-        }));
+        Emit(new DoneEvent(step, baseVal, lastVal, result.Reduction, Math.Round(result.Seconds, 2), Math.Round(result.TokensPerSecond, 1), config.Rank,
+            config.Alpha, stopped, output, injection.TrainableParameters, result.PeakMemoryBytes));
         return new AttemptOutcome(result, null);
     }
 

@@ -90,8 +90,12 @@ public class PlantedRankTests
         Assert.Equal(5, entry.GetProperty("trials").GetArrayLength());
         Assert.Equal("abc123", entry.GetProperty("dataset_sha256").GetString());
         Assert.Equal(0.95, entry.GetProperty("rule").GetProperty("quality_fraction").GetDouble());
-        // The analyzers' reader (LORA1007) sees the same choice.
-        Assert.Equal(outcome.Decision.Chosen.Rank, LoraLock.Parse(File.ReadAllText(lockPath), lockPath).Find("PlantedAdapter")!.Rank);
+        // The analyzers' reader (LORA1007) sees the same choice, alpha and metric (the chosen trial's validation loss).
+        var locked = LoraLock.Parse(File.ReadAllText(lockPath), lockPath).Find("PlantedAdapter")!;
+        var chosen = outcome.Trials.Single(t => t.Rank == outcome.Decision.Chosen.Rank);
+        Assert.Equal(outcome.Decision.Chosen.Rank, locked.Rank);
+        Assert.Equal(entry.GetProperty("alpha").GetDouble(), locked.Alpha);
+        Assert.Equal(chosen.ValidationLoss, locked.Metric);
     }
 
     [Fact]

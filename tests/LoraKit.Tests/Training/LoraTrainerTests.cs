@@ -10,6 +10,7 @@ using LoraKit.Modeling;
 using LoraKit.SafeTensors;
 using LoraKit.Tests.Modeling;
 using LoraKit.Data;
+using LoraKit.Run;
 using LoraKit.Training;
 using TorchSharp;
 using Xunit;
@@ -62,10 +63,10 @@ public class LoraTrainerTests
         using (var first = JsonDocument.Parse(lines[4]))
             foreach (var key in new[] { "step", "loss", "lr", "tokens_per_s", "peak_memory_bytes", "val_loss" })
                 Assert.True(first.RootElement.TryGetProperty(key, out _), key);
-        Assert.Equal(new[] { "start", "step", "eval", "done" }, events.Select(e => e.Event).Where(e => e != "diagnostic").Distinct().OrderBy(e => e switch { "start" => 0, "step" => 1, "eval" => 2, _ => 3 }));
-        var start = events.First(e => e.Event == "start");
+        Assert.Equal(new[] { "start", "step", "eval", "done" }, events.Select(e => e.Kind).Where(e => e != "diagnostic").Distinct().OrderBy(e => e switch { "start" => 0, "step" => 1, "eval" => 2, _ => 3 }));
+        var start = events.OfType<StartEvent>().First();
         var predicted = ParameterCount.Compute(ModelShape.FromLlama("b", Dims), Qv).TrainableParameters;
-        Assert.Equal(predicted, (long)start.Data["trainable_parameters"]!);
+        Assert.Equal(predicted, start.TrainableParameters);
 
         // The saved adapter reproduces the trained model's validation loss from a fresh base.
         var fresh = LlamaForCausalLM.Create(Dims, seed: 5);
@@ -100,11 +101,11 @@ public class LoraTrainerTests
         using var cts = new CancellationTokenSource();
         var (first, events) = Train(Options(resumed), ct: cts.Token, onEvent: e =>
         {
-            if (e.Event == "step" && (long)e.Data["step"]! == 9) cts.Cancel();
+            if (e is StepEvent { Step: 9 }) cts.Cancel();
         });
         Assert.Equal("cancelled", first.StoppedBecause);
         Assert.Equal(9, first.Steps);
-        Assert.Contains(events, e => e.Event == "checkpoint");
+        Assert.Contains(events, e => e is CheckpointEvent);
         Assert.False(File.Exists(Path.Combine(resumed, "adapter_model.safetensors"))); // no final adapter from a cancelled run
 
         var (second, _) = Train(Options(resumed) with { Resume = true });
@@ -123,7 +124,7 @@ public class LoraTrainerTests
         using var cts = new CancellationTokenSource();
         Train(Options(dir), ct: cts.Token, onEvent: e =>
         {
-            if (e.Event == "step") cts.Cancel();
+            if (e is StepEvent) cts.Cancel();
         });
         var e = Assert.Throws<TrainingException>(() => Train(Options(dir) with { Resume = true }, Qv.Clone() is var c ? WithRank(c, 8) : null));
         Assert.Equal("LORA3008", e.Code);
@@ -142,7 +143,7 @@ public class LoraTrainerTests
     {
         var dir = Temp();
         var (result, events) = Train(Options(dir) with { LearningRate = 1e-9 });
-        var d = Assert.Single(events, e => e.Code == "LORA3002");
+        var d = Assert.Single(events.OfType<DiagnosticEvent>(), e => e.Code == "LORA3002");
         Assert.Contains("rank 4 is likely too low", d.Message);
         Assert.Contains("r=8, alpha=16", d.Message);
         Assert.Equal("plateau", result.StoppedBecause);
@@ -154,14 +155,14 @@ public class LoraTrainerTests
     {
         var dir = Temp();
         var (result, events) = Train(Options(dir) with { LearningRate = 1e-9, AutoRank = true });
-        var starts = events.Where(e => e.Event == "start").ToList();
-        Assert.Equal(new[] { 4, 8, 16 }, starts.Select(s => (int)s.Data["rank"]!));
-        Assert.Equal(new[] { 8.0, 16.0, 32.0 }, starts.Select(s => (double)s.Data["alpha"]!));
-        Assert.Contains(events, e => e.Code == "LORA3002" && e.Message!.Contains("restarting from a fresh base model at r=8, alpha=16"));
+        var starts = events.OfType<StartEvent>().ToList();
+        Assert.Equal(new[] { 4, 8, 16 }, starts.Select(s => s.Rank));
+        Assert.Equal(new[] { 8.0, 16.0, 32.0 }, starts.Select(s => s.Alpha));
+        Assert.Contains(events, e => e is DiagnosticEvent { Code: "LORA3002" } d && d.Message.Contains("restarting from a fresh base model at r=8, alpha=16"));
         Assert.Equal(2, result.RankEscalations);
         Assert.Equal(16, result.Config.Rank);
         // Every attempt starts from the untouched base: the base validation loss is the same each time.
-        Assert.Single(starts.Select(s => (double)s.Data["base_val_loss"]!).Distinct());
+        Assert.Single(starts.Select(s => s.BaseValidationLoss).Distinct());
     }
 
     [Fact]
@@ -171,7 +172,7 @@ public class LoraTrainerTests
         // Train on "+1" sequences, validate on "-1" sequences: learning one makes the other worse.
         var data = new SyntheticData(4, 32, 8, 16, 4, trainStep: 1, validationStep: -1);
         var (_, events) = Train(Options(dir, steps: 40) with { EvalEvery = 4, StopOnPlateau = false }, data: data);
-        var d = Assert.Single(events, e => e.Code == "LORA3003");
+        var d = Assert.Single(events.OfType<DiagnosticEvent>(), e => e.Code == "LORA3003");
         Assert.Contains("raise dropout to 0.1–0.2, with weight decay > 0", d.Message);
     }
 
@@ -186,7 +187,7 @@ public class LoraTrainerTests
             return m;
         };
         var (result, events) = Train(Options(dir), baseModel: poisoned);
-        Assert.Contains(events, e => e.Code == "LORA3007" && e.Severity == "error");
+        Assert.Contains(events, e => e is DiagnosticEvent { Code: "LORA3007", Severity: EventSeverity.Error });
         Assert.Equal("non-finite loss", result.StoppedBecause);
         Assert.False(File.Exists(Path.Combine(dir, "adapter_model.safetensors")));
     }
@@ -208,19 +209,9 @@ public class LoraTrainerTests
         if (torch.cuda.is_available()) return; // on a GPU machine auto picks CUDA; covered by the GPU runs
         var (result, events) = Train(Options(Temp(), steps: 2) with { Device = "auto" });
         Assert.Equal("cpu", result.Device);
-        Assert.Contains(events, e => e.Code == "LORA3005" && e.Severity == "warning");
+        Assert.Contains(events, e => e is DiagnosticEvent { Code: "LORA3005", Severity: EventSeverity.Warning });
         var e = Assert.Throws<TrainingException>(() => Train(Options(Temp(), steps: 2) with { Device = "cuda" }));
         Assert.Equal("LORA3005", e.Code);
-    }
-
-    [Fact]
-    public void Events_serialise_as_one_json_object_per_line()
-    {
-        var e = TrainingEvent.Diagnostic("LORA3002", "warning", "a \"quoted\" message");
-        using var doc = JsonDocument.Parse(e.ToJson());
-        Assert.Equal("diagnostic", doc.RootElement.GetProperty("event").GetString());
-        Assert.Equal("LORA3002", doc.RootElement.GetProperty("code").GetString());
-        Assert.DoesNotContain("\n", e.ToJson());
     }
 
     [Theory]

@@ -41,7 +41,7 @@ public class EndToEndTests
 
     private static readonly Lazy<Assembly> Compiled = new(() =>
     {
-        var result = Run(Source);
+        var result = GeneratorHarness.Run(Source);
         AssertCompilesCleanly(result.Output);
         using var pe = new MemoryStream();
         var emit = result.Output.Emit(pe);

@@ -15,7 +15,7 @@ public class InvalidInputTests
         """;
 
     private static string[] Hints(params string[] sources) =>
-        Run(sources).Sources.Select(s => s.HintName).ToArray();
+        GeneratorHarness.Run(sources).Sources.Select(s => s.HintName).ToArray();
 
     [Fact]
     public void A_valid_pair_generates_both_classes() =>
@@ -93,7 +93,7 @@ public class InvalidInputTests
     [Fact]
     public void Colliding_module_names_get_distinct_properties()
     {
-        var result = Run("""
+        var result = GeneratorHarness.Run("""
             using LoraKit;
             namespace App;
             [LoraModel(LoraArchitecture.Custom)]
@@ -115,7 +115,7 @@ public class InvalidInputTests
     [Fact]
     public void A_target_naming_one_block_is_nullable_and_lm_head_is_a_property_of_the_adapter()
     {
-        var result = Run(Model, """
+        var result = GeneratorHarness.Run(Model, """
             namespace App;
             [LoraKit.LoraAdapter(typeof(Tiny), TargetModules = new[] { "model.layers.0.self_attn.q_proj", "v_proj", "lm_head" })]
             public partial class A;

@@ -15,7 +15,7 @@ public class SnapshotTests
     [InlineData("NoNamespace", Sources.NoNamespace)]
     public void Generated_code_matches_the_snapshot_and_compiles_without_warnings(string name, string source)
     {
-        var result = Run(source);
+        var result = GeneratorHarness.Run(source);
         Assert.Equal(2, result.Sources.Count);
         Snapshot.Verify(name, result.Snapshot());
         AssertCompilesCleanly(result.Output);
@@ -24,7 +24,7 @@ public class SnapshotTests
     [Fact]
     public void ConfigFile_model_reads_its_dimensions_from_the_additional_file()
     {
-        var result = Run(new[] { Sources.ConfigFile }, new[] { new InMemoryText(Sources.SmolConfigPath, Sources.SmolConfig) });
+        var result = GeneratorHarness.Run(new[] { Sources.ConfigFile }, new[] { new InMemoryText(Sources.SmolConfigPath, Sources.SmolConfig) });
         Assert.Equal(2, result.Sources.Count);
         Snapshot.Verify("ConfigFileModel", result.Snapshot());
         AssertCompilesCleanly(result.Output);
@@ -37,7 +37,7 @@ public class SnapshotTests
     public void ConfigFile_rope_scaling_reaches_the_generated_Dimensions(string extra)
     {
         var config = Sources.SmolConfig.Replace("\"vocab_size\"", extra + ", \"vocab_size\"");
-        var result = Run(new[] { Sources.ConfigFile }, new[] { new InMemoryText(Sources.SmolConfigPath, config) });
+        var result = GeneratorHarness.Run(new[] { Sources.ConfigFile }, new[] { new InMemoryText(Sources.SmolConfigPath, config) });
         AssertCompilesCleanly(result.Output);
         using var image = new System.IO.MemoryStream();
         Assert.True(result.Output.Emit(image).Success);
@@ -51,7 +51,7 @@ public class SnapshotTests
     [Fact]
     public void Without_the_TorchSharp_runtime_the_adapter_gets_constants_config_and_registration_only()
     {
-        var result = Run(new[] { Sources.Llama }, runtime: false);
+        var result = GeneratorHarness.Run(new[] { Sources.Llama }, runtime: false);
         Snapshot.Verify("CoreOnly", result.Snapshot());
         AssertCompilesCleanly(result.Output);
         Assert.DoesNotContain("AttachTo", result.Snapshot(), System.StringComparison.Ordinal);

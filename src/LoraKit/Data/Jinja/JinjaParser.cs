@@ -110,7 +110,7 @@ internal sealed class JinjaParser
     private List<Node> ParseUntil(string construct, int line, out string stop, params string[] stops)
     {
         var body = ParseBody(out var s, stops);
-        stop = s ?? throw Error($"'{{% {construct} %}}' opened on line {line} is never closed (expected {string.Join(" or ", stops)})");
+        stop = s ?? throw Error($"'{{% {construct} %}}' is never closed (expected {string.Join(" or ", stops)} before the end of the template)", line);
         return body;
     }
 
@@ -364,9 +364,20 @@ internal sealed class JinjaParser
         if (IsOp("-") || IsOp("+"))
         {
             var t = Next();
-            return new UnaryExpr(t.Value, ParseUnary(), t.Line);
+            return ParseFilters(new UnaryExpr(t.Value, ParseUnaryNoFilter(), t.Line));
         }
         return ParseFilters(ParsePostfix(ParsePrimary()));
+    }
+
+    // Jinja: the operand of unary +/- takes no filters; the filters apply to the negated value (-3 | abs is 3).
+    private Expr ParseUnaryNoFilter()
+    {
+        if (IsOp("-") || IsOp("+"))
+        {
+            var t = Next();
+            return new UnaryExpr(t.Value, ParseUnaryNoFilter(), t.Line);
+        }
+        return ParsePostfix(ParsePrimary());
     }
 
     private Expr ParsePrimary()

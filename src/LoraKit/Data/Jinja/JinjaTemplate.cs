@@ -303,7 +303,7 @@ public sealed class JinjaTemplate
                         return u.Op switch
                         {
                             "not" => !Py.Truthy(v),
-                            "-" => v is long l ? -l : v is double d ? -d : throw Error(u, $"bad operand type for unary -: '{Py.TypeName(v)}'"),
+                            "-" => v is long l ? (object)(-l) : v is double d ? -d : throw Error(u, $"bad operand type for unary -: '{Py.TypeName(v)}'"),
                             _ => Py.IsNumber(v) ? v : throw Error(u, $"bad operand type for unary +: '{Py.TypeName(v)}'"),
                         };
                     }
@@ -359,22 +359,22 @@ public sealed class JinjaTemplate
                 var ints = a is not double && c is not double;
                 switch (b.Op)
                 {
-                    case "+": return ints ? Py.ToLong(a) + Py.ToLong(c) : Py.ToDouble(a) + Py.ToDouble(c);
-                    case "-": return ints ? Py.ToLong(a) - Py.ToLong(c) : Py.ToDouble(a) - Py.ToDouble(c);
-                    case "*": return ints ? Py.ToLong(a) * Py.ToLong(c) : Py.ToDouble(a) * Py.ToDouble(c);
+                    case "+": return ints ? (object)(Py.ToLong(a) + Py.ToLong(c)) : Py.ToDouble(a) + Py.ToDouble(c);
+                    case "-": return ints ? (object)(Py.ToLong(a) - Py.ToLong(c)) : Py.ToDouble(a) - Py.ToDouble(c);
+                    case "*": return ints ? (object)(Py.ToLong(a) * Py.ToLong(c)) : Py.ToDouble(a) * Py.ToDouble(c);
                     case "/":
                         if (Py.ToDouble(c) == 0) throw Error(b, "division by zero");
                         return Py.ToDouble(a) / Py.ToDouble(c);
                     case "//":
                         if (Py.ToDouble(c) == 0) throw Error(b, "integer division or modulo by zero");
-                        if (ints) return FloorDiv(Py.ToLong(a), Py.ToLong(c));
+                        if (ints) return (object)FloorDiv(Py.ToLong(a), Py.ToLong(c));
                         return Math.Floor(Py.ToDouble(a) / Py.ToDouble(c));
                     case "%":
                         if (Py.ToDouble(c) == 0) throw Error(b, "integer division or modulo by zero");
-                        if (ints) return Py.ToLong(a) - FloorDiv(Py.ToLong(a), Py.ToLong(c)) * Py.ToLong(c);
+                        if (ints) return (object)(Py.ToLong(a) - FloorDiv(Py.ToLong(a), Py.ToLong(c)) * Py.ToLong(c));
                         return Py.ToDouble(a) - Math.Floor(Py.ToDouble(a) / Py.ToDouble(c)) * Py.ToDouble(c);
                     case "**":
-                        return ints && Py.ToLong(c) >= 0 ? (long)Math.Pow(Py.ToLong(a), Py.ToLong(c)) : Math.Pow(Py.ToDouble(a), Py.ToDouble(c));
+                        return ints && Py.ToLong(c) >= 0 ? (object)(long)Math.Pow(Py.ToLong(a), Py.ToLong(c)) : Math.Pow(Py.ToDouble(a), Py.ToDouble(c));
                 }
             }
             throw Error(b, $"unsupported operand type(s) for {b.Op}: '{Py.TypeName(a)}' and '{Py.TypeName(c)}'");
@@ -719,7 +719,7 @@ public sealed class JinjaTemplate
                         string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
                         _ => Arg(a, kw, 0, "default") ?? 0.0,
                     };
-                case "abs": return v is long l2 ? Math.Abs(l2) : v is double d2 ? Math.Abs(d2) : throw Error(at, $"bad operand type for abs(): '{Py.TypeName(v)}'");
+                case "abs": return v is long l2 ? (object)Math.Abs(l2) : v is double d2 ? Math.Abs(d2) : throw Error(at, $"bad operand type for abs(): '{Py.TypeName(v)}'");
                 case "replace":
                     {
                         var s = Py.Str(v);

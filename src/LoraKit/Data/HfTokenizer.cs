@@ -34,6 +34,8 @@ public sealed class HfTokenizer : ILoraTokenizer
     private readonly bool _addPrefixSpace;
     private readonly HashSet<int> _specialIds;
 
+    private Lazy<ChatTemplate?> _chatTemplate = new(() => null);
+
     private HfTokenizer(string name, Tokenizer inner, int vocabSize, int? bos, int? eos, int? pad, bool addBos,
         Func<string, string> normalize, bool addPrefixSpace, IEnumerable<int> specialIds)
     {
@@ -60,6 +62,51 @@ public sealed class HfTokenizer : ILoraTokenizer
 
     /// <summary>The Microsoft.ML.Tokenizers tokenizer underneath.</summary>
     public Tokenizer Inner => _inner;
+
+    /// <summary>The model folder the tokenizer was read from (null when built otherwise).</summary>
+    public string? ModelFolder { get; private set; }
+
+    /// <summary>
+    /// The folder's chat template (<see cref="ChatTemplate.TryLoad"/>), read on first use so that a template LoraKit
+    /// cannot parse only matters to chat data; null when the folder has none.
+    /// </summary>
+    public ChatTemplate? ChatTemplate => _chatTemplate.Value;
+
+    public IReadOnlyList<TokenSpan> EncodeWithOffsets(string text)
+    {
+        if (text is null) throw new ArgumentNullException(nameof(text));
+        var t = _normalize(text);
+        if (!string.Equals(t, text, StringComparison.Ordinal))
+            throw new DataException(
+                $"tokenizer {Name}: its normalizer changes this text ({Preview(text)}), so token positions cannot be mapped back to the text; " +
+                "normalize the dataset's text the same way first (e.g. Unicode NFC)");
+        var shift = 0;
+        if (_addPrefixSpace && t.Length > 0 && !char.IsWhiteSpace(t[0]))
+        {
+            t = " " + t;
+            shift = 1;
+        }
+        var tokens = _inner.EncodeToTokens(t, out var normalized);
+        var n = normalized ?? t;
+        // SentencePiece normalizes in place (spaces to U+2581) and may add one dummy-prefix character.
+        if (n.Length == t.Length + 1) shift++;
+        else if (n.Length != t.Length)
+            throw new DataException($"tokenizer {Name}: its normalized text has a different length than the input ({Preview(text)}), so token positions cannot be mapped back; normalize the dataset's text first");
+        var result = new TokenSpan[tokens.Count];
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var (start, length) = tokens[i].Offset.GetOffsetAndLength(n.Length);
+            var s = Math.Clamp(start - shift, 0, text.Length);
+            var e = Math.Clamp(start + length - shift, s, text.Length);
+            // A byte-level token may hold part of a surrogate pair's UTF-8 bytes: widen it to the whole character.
+            if (s > 0 && s < text.Length && char.IsLowSurrogate(text[s]) && char.IsHighSurrogate(text[s - 1])) s--;
+            if (e > 0 && e < text.Length && char.IsHighSurrogate(text[e - 1]) && char.IsLowSurrogate(text[e])) e++;
+            result[i] = new TokenSpan(tokens[i].Id, s, e);
+        }
+        return result;
+    }
+
+    private static string Preview(string text) => text.Length <= 40 ? $"\"{text}\"" : $"\"{text[..40]}…\"";
 
     public int[] Encode(string text)
     {
@@ -89,17 +136,24 @@ public sealed class HfTokenizer : ILoraTokenizer
         var json = Path.Combine(modelFolder, "tokenizer.json");
         var model = Path.Combine(modelFolder, "tokenizer.model");
         var specials = SpecialTokenConfig.Read(modelFolder);
+        HfTokenizer? result = null;
         if (File.Exists(json))
         {
             var doc = ReadJson(json);
             using (doc)
             {
                 if (IsByteLevelBpe(doc.RootElement) || !File.Exists(model))
-                    return FromTokenizerJson(json, doc.RootElement, specials);
+                    result = FromTokenizerJson(json, doc.RootElement, specials);
             }
         }
-        if (File.Exists(model))
-            return FromSentencePiece(model, specials);
+        if (result is null && File.Exists(model))
+            result = FromSentencePiece(model, specials);
+        if (result is not null)
+        {
+            result.ModelFolder = modelFolder;
+            result._chatTemplate = new Lazy<ChatTemplate?>(() => ChatTemplate.TryLoad(modelFolder));
+            return result;
+        }
         throw new DataException(
             $"model folder '{modelFolder}' has neither tokenizer.json (Hugging Face BPE) nor tokenizer.model (SentencePiece); " +
             "copy the tokenizer files of the model into the folder (e.g. from the model's hub page), or use the builtin model with its byte tokenizer",

@@ -144,9 +144,10 @@ internal static class JinjaLexer
     {
         rightStrip = false;
         keepNewline = false;
+        var openedOn = line;
         while (true)
         {
-            if (p >= src.Length) throw new JinjaException(name, line, $"a tag is never closed with '{closer}'");
+            if (p >= src.Length) throw new JinjaException(name, openedOn, $"a tag is never closed with '{closer}'");
             var c = src[p];
             if (c == '\n') line++;
             if (char.IsWhiteSpace(c))
@@ -219,11 +220,12 @@ internal static class JinjaLexer
     // Python string literal escapes, as Jinja's lexer applies them.
     private static string ReadString(string src, ref int p, ref int line, string name)
     {
+        var openedOn = line;
         var quote = src[p++];
         var sb = new StringBuilder();
         while (true)
         {
-            if (p >= src.Length) throw new JinjaException(name, line, "a string literal is never closed");
+            if (p >= src.Length) throw new JinjaException(name, openedOn, "a string literal is never closed");
             var c = src[p++];
             if (c == quote) return sb.ToString();
             if (c == '\n') line++;

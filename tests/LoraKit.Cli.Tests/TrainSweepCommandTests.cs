@@ -48,7 +48,7 @@ public class TrainSweepCommandTests
         Assert.Equal("done", kinds[^1]);
         Assert.True(File.Exists(Path.Combine(outDir, "adapter_config.json")));
         Assert.True(File.Exists(Path.Combine(outDir, "adapter_model.safetensors")));
-        Assert.Equal(12, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Length);
+        Assert.Equal(13, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Length); // step 0 (base validation loss) + 12 steps
         Assert.Equal(0, CliRunner.Run("inspect", outDir).ExitCode);
     }
 

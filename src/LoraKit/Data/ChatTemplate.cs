@@ -51,7 +51,7 @@ public sealed class ChatTemplate
     public string Source { get; }
 
     /// <summary>The clock <c>strftime_now</c> reads (Llama-3.2 puts today's date in the system turn); UTC now by default.</summary>
-    public Func<DateTime> Clock { get; init; } = () => DateTime.UtcNow;
+    public Func<DateTime> Clock { get; set; } = () => DateTime.UtcNow;
 
     /// <summary>
     /// Parses <paramref name="template"/> (named <paramref name="source"/> in errors) with the special tokens the

@@ -106,6 +106,20 @@ public class RealChatTemplateTests
     }
 
     [Fact]
+    public void Llama_3_2_dates_the_system_turn_with_strftime_now()
+    {
+        // Python's strftime("%d %b %Y") for 5 December 2024 is "05 Dec 2024".
+        var t = ChatTemplate.FromString(File.ReadAllText(TemplatePath("llama-3.2-1b-instruct.jinja")), "llama-3.2",
+            new Dictionary<string, string> { ["bos_token"] = "<|begin_of_text|>", ["eos_token"] = "<|eot_id|>" });
+        t.Clock = () => new DateTime(2024, 12, 5, 13, 0, 0, DateTimeKind.Utc);
+        var expected = ((string)Cases().First()[3]).Replace("Today Date: 26 Jul 2024", "Today Date: 05 Dec 2024", StringComparison.Ordinal);
+        Assert.Contains("Today Date: 05 Dec 2024\n\nYou are a terse assistant.<|eot_id|>", expected);
+        Assert.Equal(expected, t.Render(Conversation, false));
+        var r = t.RenderForTraining(Conversation);
+        Assert.Equal(new[] { "4<|eot_id|>", "It is 6.<|eot_id|>" }, r.AssistantSpans.Select(s => r.Text[s.Start..s.End]));
+    }
+
+    [Fact]
     public void Qwen_and_SmolLM_add_their_default_system_turn_when_there_is_none()
     {
         var noSystem = Conversation[1..2];

@@ -396,7 +396,20 @@ public sealed class HfTokenizer : ILoraTokenizer
         var bos = Lookup(specials.BosToken) ?? specials.BosId ?? Valid(sp.BeginningOfSentenceId);
         var eos = Lookup(specials.EosToken) ?? specials.EosId ?? Valid(sp.EndOfSentenceId);
         var pad = Lookup(specials.PadToken) ?? specials.PadId;
-        var vocabSize = sp.Vocabulary.Count == 0 ? 0 : sp.Vocabulary.Values.Max() + 1;
+
+        // Special tokens written in the text (a chat template's "</s>" or "[INST]") are matched whole, as Hugging Face's
+        // tokenizers match added tokens: bos/eos/pad/unk and tokenizer_config.json's added_tokens_decoder.
+        var inText = new Dictionary<string, int>(specials.AddedTokens, StringComparer.Ordinal);
+        foreach (var (piece, id) in new[] { (specials.BosToken, bos), (specials.EosToken, eos), (specials.PadToken, pad) })
+            if (piece is not null && id is int i && Lookup(piece) == i) inText[piece] = i;
+        foreach (var id in new[] { sp.BeginningOfSentenceId, sp.EndOfSentenceId, sp.UnknownId })
+            if (id >= 0 && sp.Vocabulary.FirstOrDefault(kv => kv.Value == id).Key is { Length: > 0 } piece) inText.TryAdd(piece, id);
+        if (inText.Count > 0)
+        {
+            using var again = File.OpenRead(file);
+            sp = LlamaTokenizer.Create(again, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: inText);
+        }
+        var vocabSize = Math.Max(sp.Vocabulary.Count == 0 ? 0 : sp.Vocabulary.Values.Max() + 1, inText.Count == 0 ? 0 : inText.Values.Max() + 1);
         var specialIds = new List<int>();
         if (Valid(sp.UnknownId) is int unk) specialIds.Add(unk);
         return new HfTokenizer("sentencepiece:" + file, sp, vocabSize, bos, eos, pad, specials.AddBosToken ?? true, s => s, addPrefixSpace: false, specialIds);
@@ -408,6 +421,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         public string? BosToken, EosToken, PadToken;
         public int? BosId, EosId, PadId;
         public bool? AddBosToken;
+        public Dictionary<string, int> AddedTokens = new(StringComparer.Ordinal);
 
         public static SpecialTokenConfig Read(string folder)
         {
@@ -424,6 +438,13 @@ public sealed class HfTokenizer : ILoraTokenizer
                 result.PadToken = TokenText(r, "pad_token", tc);
                 if (r.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind is JsonValueKind.True or JsonValueKind.False)
                     result.AddBosToken = ab.GetBoolean();
+                // {"32768": {"content": "[INST]", "special": true, …}, …}: tokens matched whole in text.
+                if (r.TryGetProperty("added_tokens_decoder", out var atd) && atd.ValueKind == JsonValueKind.Object)
+                    foreach (var p in atd.EnumerateObject())
+                        if (int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+                            && p.Value.ValueKind == JsonValueKind.Object && p.Value.TryGetProperty("content", out var c)
+                            && c.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(c.GetString()))
+                            result.AddedTokens[c.GetString()!] = id;
             }
             var cfg = Path.Combine(folder, "config.json");
             if (File.Exists(cfg))

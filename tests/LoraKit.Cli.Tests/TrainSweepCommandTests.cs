@@ -55,7 +55,7 @@ public class TrainSweepCommandTests
             Assert.Equal("CAUSAL_LM", config.RootElement.GetProperty("task_type").GetString());
             Assert.Equal(new[] { "q_proj", "v_proj" }, config.RootElement.GetProperty("target_modules").EnumerateArray().Select(e => e.GetString()));
         }
-        Assert.Equal(12, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Length);
+        Assert.Equal(13, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Length); // step 0 (base validation loss) + 12 steps
         Assert.Equal(0, CliRunner.Run("inspect", outDir).ExitCode);
     }
 

@@ -25,6 +25,28 @@ public class TrainingMonitorTests
     }
 
     [Fact]
+    public void A_run_too_short_to_judge_is_never_a_plateau()
+    {
+        // A 1-step run: the base evaluation and the one after its only step (100 % of training).
+        var m = new TrainingMonitor();
+        m.Observe(new EvalPoint(0, 0.0, double.PositiveInfinity, 2.0));
+        Assert.Equal(TrainingVerdict.Continue, m.Observe(new EvalPoint(1, 1.0, 2.0, 2.0)));
+
+        // 4 steps with an evaluation at each: still under PlateauMinSteps (5) when 20 % is reached, and at the end.
+        var four = new TrainingMonitor();
+        four.Observe(new EvalPoint(0, 0.0, double.PositiveInfinity, 2.0));
+        for (var s = 1; s <= 4; s++) Assert.Equal(TrainingVerdict.Continue, four.Observe(new EvalPoint(s, s / 4.0, 2.0, 2.0)));
+
+        // The check waits for the first evaluation with both 20 % and 5 steps done, then judges once.
+        var ten = new TrainingMonitor();
+        ten.Observe(new EvalPoint(0, 0.0, double.PositiveInfinity, 2.0));
+        Assert.Equal(TrainingVerdict.Continue, ten.Observe(new EvalPoint(2, 0.2, 2.0, 2.0)));
+        Assert.Equal(TrainingVerdict.Continue, ten.Observe(new EvalPoint(4, 0.4, 2.0, 2.0)));
+        Assert.Equal(TrainingVerdict.Plateau, ten.Observe(new EvalPoint(6, 0.6, 2.0, 2.0)));
+        Assert.Equal(TrainingVerdict.Continue, ten.Observe(new EvalPoint(8, 0.8, 2.0, 2.0)));
+    }
+
+    [Fact]
     public void Plateau_threshold_and_window_are_configurable()
     {
         var t = LoraThresholds.Default with { PlateauCheckFraction = 0.1, PlateauMinRelativeImprovement = 0.10 };

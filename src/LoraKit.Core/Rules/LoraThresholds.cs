@@ -59,6 +59,14 @@ public sealed record LoraThresholds
     /// <summary>Fraction of training after which a flat validation loss is a plateau. Seed A: "after 10–20% of training".</summary>
     public double PlateauCheckFraction { get; init; } = 0.2;
 
+    /// <summary>
+    /// Optimizer steps that must be done before a flat validation loss can count as a plateau. LoraKit's own guard on
+    /// the rule above: LoRA's B starts at zero and warmup keeps the first steps small, so after a handful of steps the
+    /// loss has not had the chance to move whatever the rank (a 1-step smoke run would otherwise be told its rank is too
+    /// low). With the default 20 % the rule still applies to every run of 25 steps or more.
+    /// </summary>
+    public int PlateauMinSteps { get; init; } = 5;
+
     /// <summary>Relative validation-loss improvement below which training counts as flat. Seed A: "doesn't improve meaningfully".</summary>
     public double PlateauMinRelativeImprovement { get; init; } = 0.01;
 

@@ -48,6 +48,13 @@ public static class TrainingEventJson
         return w.ToString();
     }
 
+    /// <summary>
+    /// metrics.jsonl's first line: step 0 with the base model's validation loss, so every plot and tool sees where
+    /// training started (no training loss exists yet).
+    /// </summary>
+    public static string WriteBaselineMetrics(double baseValidationLoss) =>
+        new JsonLineWriter().Integer(StepKey, 0).Number(ValLossKey, baseValidationLoss).ToString();
+
     private static void WriteFields(TrainingEvent e, JsonLineWriter w)
     {
         switch (e)

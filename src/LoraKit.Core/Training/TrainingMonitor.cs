@@ -16,7 +16,7 @@ public sealed record EvalPoint(long Step, double Progress, double TrainLoss, dou
 /// plateau — "validation loss doesn't improve meaningfully after 20 % of training" (relative
 /// improvement of the best validation loss over the first evaluation below
 /// <see cref="LoraThresholds.PlateauMinRelativeImprovement"/> once <see cref="LoraThresholds.PlateauCheckFraction"/>
-/// of training is done) ⇒ the rank is too low; overfitting — "training loss → 0 but validation loss
+/// of training and at least <see cref="LoraThresholds.PlateauMinSteps"/> steps are done) ⇒ the rank is too low; overfitting — "training loss → 0 but validation loss
 /// increases" (validation loss above its best for <see cref="OverfitPatience"/> evaluations in a row
 /// while training loss kept falling) ⇒ the rank is too high for the data.
 /// </summary>
@@ -46,7 +46,9 @@ public sealed class TrainingMonitor
         _points.Add(point);
         if (_points.Count < 2) return TrainingVerdict.Continue;
 
-        if (!_plateauChecked && point.Progress >= _t.PlateauCheckFraction)
+        // A run too short to judge (fewer than PlateauMinSteps optimizer steps at the check, e.g. a 1-step smoke run)
+        // is not a plateau: the adapter has not had the steps to move the loss, whatever its rank.
+        if (!_plateauChecked && point.Progress >= _t.PlateauCheckFraction && point.Step >= _t.PlateauMinSteps)
         {
             _plateauChecked = true;
             var first = _points[0].ValidationLoss;

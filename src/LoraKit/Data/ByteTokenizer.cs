@@ -38,6 +38,19 @@ public sealed class ByteTokenizer : ILoraTokenizer
         return ids;
     }
 
+    public IReadOnlyList<TokenSpan> EncodeWithOffsets(string text)
+    {
+        if (text is null) throw new ArgumentNullException(nameof(text));
+        var result = new List<TokenSpan>(text.Length);
+        for (var i = 0; i < text.Length;)
+        {
+            var width = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
+            foreach (var b in Utf8.GetBytes(text.Substring(i, width))) result.Add(new TokenSpan(b, i, i + width));
+            i += width;
+        }
+        return result;
+    }
+
     public string Decode(IReadOnlyList<int> ids)
     {
         if (ids is null) throw new ArgumentNullException(nameof(ids));

@@ -12,6 +12,7 @@ public sealed class DataException : Exception
     public DataException(string message, string? file = null, int? line = null, Exception? inner = null)
         : base($"{DiagnosticIds.TrainingFailed}: {message}", inner)
     {
+        Problem = message;
         File = file;
         Line = line;
         Detail = message;
@@ -22,6 +23,9 @@ public sealed class DataException : Exception
 
     /// <summary>The diagnostic ID: <see cref="DiagnosticIds.TrainingFailed"/>.</summary>
     public string Id => DiagnosticIds.TrainingFailed;
+
+    /// <summary>The message without the diagnostic ID.</summary>
+    public string Problem { get; }
 
     /// <summary>The file to blame, when one is.</summary>
     public string? File { get; }

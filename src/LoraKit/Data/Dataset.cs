@@ -20,10 +20,10 @@ public sealed class Dataset
         Name = name ?? throw new ArgumentNullException(nameof(name));
         if (examples is null) throw new ArgumentNullException(nameof(examples));
         if (examples.Count == 0)
-            throw new DataException($"dataset '{name}' has no usable examples; give it lines {{\"text\": …}} or {{\"prompt\": …, \"completion\": …}}", name);
+            throw new DataException($"dataset '{name}' has no usable examples; give it lines " + JsonlDataset.FormatsHint, name);
         var kind = examples[0].Kind;
         if (examples.Any(e => e.Kind != kind))
-            throw new ArgumentException($"dataset '{name}' mixes text and prompt/completion examples", nameof(examples));
+            throw new ArgumentException($"dataset '{name}' mixes {kind} and {examples.First(e => e.Kind != kind).Kind} examples; one dataset holds one kind", nameof(examples));
         Kind = kind;
         Examples = examples;
         BadLines = badLines ?? Array.Empty<BadLine>();

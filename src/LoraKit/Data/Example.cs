@@ -1,8 +1,11 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
 
 namespace LoraKit.Data;
 
-/// <summary>What a dataset's lines hold: plain text (loss on every token) or a prompt and its completion (loss on the completion only).</summary>
+/// <summary>What a dataset's lines hold: plain text (loss on every token), a prompt and its completion (loss on the completion only), or a conversation (loss on the assistant turns only).</summary>
 public enum ExampleKind
 {
     /// <summary><c>{"text": …}</c></summary>
@@ -10,18 +13,22 @@ public enum ExampleKind
 
     /// <summary><c>{"prompt": …, "completion": …}</c></summary>
     PromptCompletion,
+
+    /// <summary><c>{"messages": [{"role": "system|user|assistant", "content": …}, …]}</c>, formatted by the model's chat template.</summary>
+    Chat,
 }
 
 /// <summary>One training example. <see cref="Line"/> is the 1-based line of its JSONL file (0 for generated examples).</summary>
 public sealed record Example
 {
-    private Example(ExampleKind kind, string? text, string? prompt, string? completion, int line)
+    private Example(ExampleKind kind, string? text, string? prompt, string? completion, int line, IReadOnlyList<ChatMessage>? messages = null)
     {
         Kind = kind;
         Text = text;
         Prompt = prompt;
         Completion = completion;
         Line = line;
+        Messages = messages;
     }
 
     public ExampleKind Kind { get; }
@@ -34,6 +41,9 @@ public sealed record Example
 
     /// <summary>The completion of a <see cref="ExampleKind.PromptCompletion"/> example; null otherwise.</summary>
     public string? Completion { get; }
+
+    /// <summary>The conversation of a <see cref="ExampleKind.Chat"/> example; null otherwise.</summary>
+    public IReadOnlyList<ChatMessage>? Messages { get; }
 
     public int Line { get; }
 
@@ -50,19 +60,40 @@ public sealed record Example
         return new Example(ExampleKind.PromptCompletion, null, prompt, completion, line);
     }
 
+    /// <summary>A conversation: at least one assistant message (the turns the loss is on); roles from <see cref="ChatMessage.Roles"/>.</summary>
+    public static Example FromMessages(IReadOnlyList<ChatMessage> messages, int line = 0)
+    {
+        if (messages is null) throw new ArgumentNullException(nameof(messages));
+        if (messages.Count == 0) throw new ArgumentException("a conversation needs at least one message", nameof(messages));
+        foreach (var m in messages)
+        {
+            if (m is null || !ChatMessage.Roles.Contains(m.Role))
+                throw new ArgumentException($"a message's role must be one of {string.Join(", ", ChatMessage.Roles)}", nameof(messages));
+            if (m.Content is null) throw new ArgumentException("a message's content must not be null", nameof(messages));
+        }
+        if (!messages.Any(m => m.Role == ChatMessage.AssistantRole && !string.IsNullOrWhiteSpace(m.Content)))
+            throw new ArgumentException("a conversation needs an assistant message with content (the loss is on assistant turns only)", nameof(messages));
+        return new Example(ExampleKind.Chat, null, null, null, line, messages.ToArray());
+    }
+
     /// <summary>
     /// The example's content as the split and the dataset hash see it: kind, then each field as a
     /// length-prefixed string. Independent of JSON formatting, key order, escapes and line number.
     /// </summary>
-    public string Canonical => Kind == ExampleKind.Text
-        ? $"text\n{Text!.Length}:{Text}"
-        : $"prompt_completion\n{Prompt!.Length}:{Prompt}\n{Completion!.Length}:{Completion}";
+    public string Canonical => Kind switch
+    {
+        ExampleKind.Text => $"text\n{Text!.Length}:{Text}",
+        ExampleKind.PromptCompletion => $"prompt_completion\n{Prompt!.Length}:{Prompt}\n{Completion!.Length}:{Completion}",
+        _ => Messages!.Aggregate(new StringBuilder("chat"), (sb, m) => sb.Append('\n').Append(m.Role.Length).Append(':').Append(m.Role)
+            .Append('\n').Append(m.Content.Length).Append(':').Append(m.Content)).ToString(),
+    };
 
     // Equality is by content (the line is where it came from, not what it is).
     public bool Equals(Example? other) =>
-        other is not null && Kind == other.Kind && Text == other.Text && Prompt == other.Prompt && Completion == other.Completion;
+        other is not null && Kind == other.Kind && Text == other.Text && Prompt == other.Prompt && Completion == other.Completion
+        && (Messages is null ? other.Messages is null : other.Messages is not null && Messages.SequenceEqual(other.Messages));
 
-    public override int GetHashCode() => HashCode.Combine(Kind, Text, Prompt, Completion);
+    public override int GetHashCode() => HashCode.Combine(Kind, Text, Prompt, Completion, Messages is null ? 0 : Canonical.GetHashCode(StringComparison.Ordinal));
 }
 
 /// <summary>A JSONL line that was not used, and why.</summary>

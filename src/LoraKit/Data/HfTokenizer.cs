@@ -34,6 +34,8 @@ public sealed class HfTokenizer : ILoraTokenizer
     private readonly bool _addPrefixSpace;
     private readonly HashSet<int> _specialIds;
 
+    private Lazy<ChatTemplate?> _chatTemplate = new(() => null);
+
     private HfTokenizer(string name, Tokenizer inner, int vocabSize, int? bos, int? eos, int? pad, bool addBos,
         Func<string, string> normalize, bool addPrefixSpace, IEnumerable<int> specialIds)
     {
@@ -60,6 +62,51 @@ public sealed class HfTokenizer : ILoraTokenizer
 
     /// <summary>The Microsoft.ML.Tokenizers tokenizer underneath.</summary>
     public Tokenizer Inner => _inner;
+
+    /// <summary>The model folder the tokenizer was read from (null when built otherwise).</summary>
+    public string? ModelFolder { get; private set; }
+
+    /// <summary>
+    /// The folder's chat template (<see cref="ChatTemplate.TryLoad"/>), read on first use so that a template LoraKit
+    /// cannot parse only matters to chat data; null when the folder has none.
+    /// </summary>
+    public ChatTemplate? ChatTemplate => _chatTemplate.Value;
+
+    public IReadOnlyList<TokenSpan> EncodeWithOffsets(string text)
+    {
+        if (text is null) throw new ArgumentNullException(nameof(text));
+        var t = _normalize(text);
+        if (!string.Equals(t, text, StringComparison.Ordinal))
+            throw new DataException(
+                $"tokenizer {Name}: its normalizer changes this text ({Preview(text)}), so token positions cannot be mapped back to the text; " +
+                "normalize the dataset's text the same way first (e.g. Unicode NFC)");
+        var shift = 0;
+        if (_addPrefixSpace && t.Length > 0 && !char.IsWhiteSpace(t[0]))
+        {
+            t = " " + t;
+            shift = 1;
+        }
+        var tokens = _inner.EncodeToTokens(t, out var normalized);
+        var n = normalized ?? t;
+        // SentencePiece normalizes in place (spaces to U+2581) and may add one dummy-prefix character.
+        if (n.Length == t.Length + 1) shift++;
+        else if (n.Length != t.Length)
+            throw new DataException($"tokenizer {Name}: its normalized text has a different length than the input ({Preview(text)}), so token positions cannot be mapped back; normalize the dataset's text first");
+        var result = new TokenSpan[tokens.Count];
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var (start, length) = tokens[i].Offset.GetOffsetAndLength(n.Length);
+            var s = Math.Clamp(start - shift, 0, text.Length);
+            var e = Math.Clamp(start + length - shift, s, text.Length);
+            // A byte-level token may hold part of a surrogate pair's UTF-8 bytes: widen it to the whole character.
+            if (s > 0 && s < text.Length && char.IsLowSurrogate(text[s]) && char.IsHighSurrogate(text[s - 1])) s--;
+            if (e > 0 && e < text.Length && char.IsHighSurrogate(text[e - 1]) && char.IsLowSurrogate(text[e])) e++;
+            result[i] = new TokenSpan(tokens[i].Id, s, e);
+        }
+        return result;
+    }
+
+    private static string Preview(string text) => text.Length <= 40 ? $"\"{text}\"" : $"\"{text[..40]}…\"";
 
     public int[] Encode(string text)
     {
@@ -89,17 +136,24 @@ public sealed class HfTokenizer : ILoraTokenizer
         var json = Path.Combine(modelFolder, "tokenizer.json");
         var model = Path.Combine(modelFolder, "tokenizer.model");
         var specials = SpecialTokenConfig.Read(modelFolder);
+        HfTokenizer? result = null;
         if (File.Exists(json))
         {
             var doc = ReadJson(json);
             using (doc)
             {
                 if (IsByteLevelBpe(doc.RootElement) || !File.Exists(model))
-                    return FromTokenizerJson(json, doc.RootElement, specials);
+                    result = FromTokenizerJson(json, doc.RootElement, specials);
             }
         }
-        if (File.Exists(model))
-            return FromSentencePiece(model, specials);
+        if (result is null && File.Exists(model))
+            result = FromSentencePiece(model, specials);
+        if (result is not null)
+        {
+            result.ModelFolder = modelFolder;
+            result._chatTemplate = new Lazy<ChatTemplate?>(() => ChatTemplate.TryLoad(modelFolder));
+            return result;
+        }
         throw new DataException(
             $"model folder '{modelFolder}' has neither tokenizer.json (Hugging Face BPE) nor tokenizer.model (SentencePiece); " +
             "copy the tokenizer files of the model into the folder (e.g. from the model's hub page), or use the builtin model with its byte tokenizer",
@@ -342,7 +396,20 @@ public sealed class HfTokenizer : ILoraTokenizer
         var bos = Lookup(specials.BosToken) ?? specials.BosId ?? Valid(sp.BeginningOfSentenceId);
         var eos = Lookup(specials.EosToken) ?? specials.EosId ?? Valid(sp.EndOfSentenceId);
         var pad = Lookup(specials.PadToken) ?? specials.PadId;
-        var vocabSize = sp.Vocabulary.Count == 0 ? 0 : sp.Vocabulary.Values.Max() + 1;
+
+        // Special tokens written in the text (a chat template's "</s>" or "[INST]") are matched whole, as Hugging Face's
+        // tokenizers match added tokens: bos/eos/pad/unk and tokenizer_config.json's added_tokens_decoder.
+        var inText = new Dictionary<string, int>(specials.AddedTokens, StringComparer.Ordinal);
+        foreach (var (piece, id) in new[] { (specials.BosToken, bos), (specials.EosToken, eos), (specials.PadToken, pad) })
+            if (piece is not null && id is int i && Lookup(piece) == i) inText[piece] = i;
+        foreach (var id in new[] { sp.BeginningOfSentenceId, sp.EndOfSentenceId, sp.UnknownId })
+            if (id >= 0 && sp.Vocabulary.FirstOrDefault(kv => kv.Value == id).Key is { Length: > 0 } piece) inText.TryAdd(piece, id);
+        if (inText.Count > 0)
+        {
+            using var again = File.OpenRead(file);
+            sp = LlamaTokenizer.Create(again, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: inText);
+        }
+        var vocabSize = Math.Max(sp.Vocabulary.Count == 0 ? 0 : sp.Vocabulary.Values.Max() + 1, inText.Count == 0 ? 0 : inText.Values.Max() + 1);
         var specialIds = new List<int>();
         if (Valid(sp.UnknownId) is int unk) specialIds.Add(unk);
         return new HfTokenizer("sentencepiece:" + file, sp, vocabSize, bos, eos, pad, specials.AddBosToken ?? true, s => s, addPrefixSpace: false, specialIds);
@@ -354,6 +421,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         public string? BosToken, EosToken, PadToken;
         public int? BosId, EosId, PadId;
         public bool? AddBosToken;
+        public Dictionary<string, int> AddedTokens = new(StringComparer.Ordinal);
 
         public static SpecialTokenConfig Read(string folder)
         {
@@ -370,6 +438,13 @@ public sealed class HfTokenizer : ILoraTokenizer
                 result.PadToken = TokenText(r, "pad_token", tc);
                 if (r.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind is JsonValueKind.True or JsonValueKind.False)
                     result.AddBosToken = ab.GetBoolean();
+                // {"32768": {"content": "[INST]", "special": true, …}, …}: tokens matched whole in text.
+                if (r.TryGetProperty("added_tokens_decoder", out var atd) && atd.ValueKind == JsonValueKind.Object)
+                    foreach (var p in atd.EnumerateObject())
+                        if (int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+                            && p.Value.ValueKind == JsonValueKind.Object && p.Value.TryGetProperty("content", out var c)
+                            && c.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(c.GetString()))
+                            result.AddedTokens[c.GetString()!] = id;
             }
             var cfg = Path.Combine(folder, "config.json");
             if (File.Exists(cfg))

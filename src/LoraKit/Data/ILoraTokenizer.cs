@@ -2,6 +2,9 @@ using System.Collections.Generic;
 
 namespace LoraKit.Data;
 
+/// <summary>A token id and the characters <c>[Start, End)</c> of the encoded text it stands for.</summary>
+public readonly record struct TokenSpan(int Id, int Start, int End);
+
 /// <summary>
 /// A tokenizer as LoraKit's data pipeline needs it: text to ids without special tokens and back, the
 /// vocabulary size, and the ids of the special tokens the pipeline inserts (bos, eos, pad) when the
@@ -29,6 +32,12 @@ public interface ILoraTokenizer
 
     /// <summary>The ids of <paramref name="text"/>, without bos/eos or any other special token added.</summary>
     int[] Encode(string text);
+
+    /// <summary>
+    /// The same ids as <see cref="Encode"/>, each with the range of <paramref name="text"/> (UTF-16 indices, start
+    /// inclusive, end exclusive) it stands for; chat data uses it to find the tokens of assistant turns.
+    /// </summary>
+    IReadOnlyList<TokenSpan> EncodeWithOffsets(string text);
 
     /// <summary>The text of <paramref name="ids"/>; special tokens (bos, eos, pad) are skipped.</summary>
     string Decode(IReadOnlyList<int> ids);

@@ -9,13 +9,17 @@ using LoraKit.SafeTensors;
 namespace LoraKit.Data;
 
 /// <summary>
-/// JSONL datasets as PEFT/TRL take them: one JSON object per line, either <c>{"text": …}</c> or
-/// <c>{"prompt": …, "completion": …}</c>; other keys (ids, metadata) are ignored.
+/// JSONL datasets as PEFT/TRL take them: one JSON object per line, <c>{"text": …}</c>,
+/// <c>{"prompt": …, "completion": …}</c> or <c>{"messages": [{"role": "system|user|assistant", "content": …}, …]}</c>
+/// (the OpenAI / TRL conversational format); other keys of a line (ids, metadata) are ignored, but a message holds
+/// only <c>role</c> and <c>content</c> (a key such as <c>tool_calls</c> would change the rendering, so it is refused).
 /// <list type="bullet">
 /// <item>A file holds one kind: the first usable line decides, and lines of the other kind are bad lines
 /// (TRL too reads one format per dataset).</item>
 /// <item>Bad lines: not UTF-8, not JSON, not an object, a repeated key, a field missing, not a string or
-/// empty/whitespace-only, both kinds on one line, or the other kind than the file's. Each is reported as
+/// empty/whitespace-only, two kinds on one line, or another kind than the file's; for chat lines also a message that
+/// is not an object, a role other than system/user/assistant, content that is not a string, another key in a
+/// message, or no assistant message with content. Each is reported as
 /// <c>file:line: problem</c>.</item>
 /// <item><c>maxBadLines</c> (default 0): with more bad lines than this, the file is refused, listing up to 10 of
 /// them; otherwise they are skipped and kept in <see cref="Dataset.BadLines"/>.</item>
@@ -27,6 +31,10 @@ public static class JsonlDataset
 {
     /// <summary>How many bad lines an error message lists.</summary>
     public const int ListedBadLines = 10;
+
+    /// <summary>The line formats, as error messages show them.</summary>
+    public const string FormatsHint =
+        "{\"text\": \"…\"}, {\"prompt\": \"…\", \"completion\": \"…\"} or {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, {\"role\": \"assistant\", \"content\": \"…\"}]}";
 
     public static Dataset Load(string path, int maxBadLines = 0)
     {
@@ -104,18 +112,23 @@ public static class JsonlDataset
             var allowed = maxBadLines == 0 ? "none is allowed" : $"at most {maxBadLines} allowed";
             throw new DataException(
                 $"dataset '{name}' has {bad.Count} bad line(s) ({allowed}): {listed}{more}. " +
-                "Fix the lines (each must be {\"text\": \"…\"} or {\"prompt\": \"…\", \"completion\": \"…\"}) or raise maxBadLines to skip them",
+                "Fix the lines (each must be " + FormatsHint + ") or raise maxBadLines to skip them",
                 name, bad[0].Line);
         }
         if (examples.Count == 0)
             throw new DataException(
                 $"dataset '{name}' has no usable examples" + (bad.Count > 0 ? $" ({bad.Count} bad line(s) skipped)" : " (it is empty or only blank lines)") +
-                "; give it lines {\"text\": \"…\"} or {\"prompt\": \"…\", \"completion\": \"…\"}",
+                "; give it lines " + FormatsHint,
                 name);
         return new Dataset(name, examples, bad);
     }
 
-    private static string KindName(ExampleKind k) => k == ExampleKind.Text ? "text" : "prompt/completion";
+    private static string KindName(ExampleKind k) => k switch
+    {
+        ExampleKind.Text => "text",
+        ExampleKind.PromptCompletion => "prompt/completion",
+        _ => "chat (messages)",
+    };
 
     private static (Example? Example, string? Problem) ParseLine(ReadOnlySpan<byte> line, int lineNo)
     {
@@ -138,8 +151,12 @@ public static class JsonlDataset
             var hasText = root.TryGetProperty("text", out var t);
             var hasPrompt = root.TryGetProperty("prompt", out var p);
             var hasCompletion = root.TryGetProperty("completion", out var c);
+            var hasMessages = root.TryGetProperty("messages", out var msgs);
             if (hasText && (hasPrompt || hasCompletion))
                 return (null, "has both \"text\" and \"prompt\"/\"completion\"; a line is one kind or the other");
+            if (hasMessages && (hasText || hasPrompt || hasCompletion))
+                return (null, $"has both \"messages\" and \"{(hasText ? "text" : "prompt")}\"; a line is one kind");
+            if (hasMessages) return ParseMessages(msgs, lineNo);
             if (hasText)
             {
                 var problem = CheckString(t, "text");
@@ -153,8 +170,45 @@ public static class JsonlDataset
                 return problem is null ? (Example.FromPromptCompletion(p.GetString()!, c.GetString()!, lineNo), null) : (null, problem);
             }
             var keys = string.Join(", ", root.EnumerateObject().Select(x => $"\"{x.Name}\"").Take(5));
-            return (null, $"has neither \"text\" nor \"prompt\"/\"completion\" (keys: {(keys.Length == 0 ? "none" : keys)})");
+            return (null, $"has none of \"text\", \"prompt\"/\"completion\", \"messages\" (keys: {(keys.Length == 0 ? "none" : keys)})");
         }
+    }
+
+    private static (Example? Example, string? Problem) ParseMessages(JsonElement msgs, int lineNo)
+    {
+        if (msgs.ValueKind != JsonValueKind.Array) return (null, $"\"messages\" is {Describe(msgs.ValueKind)}, not an array of {{\"role\", \"content\"}} objects");
+        if (msgs.GetArrayLength() == 0) return (null, "\"messages\" is empty");
+        var list = new List<ChatMessage>();
+        var i = 0;
+        foreach (var m in msgs.EnumerateArray())
+        {
+            i++;
+            if (m.ValueKind != JsonValueKind.Object) return (null, $"message {i} is {Describe(m.ValueKind)}, not an object");
+            string? role = null, content = null;
+            foreach (var prop in m.EnumerateObject())
+            {
+                if (prop.Name == "role")
+                {
+                    if (prop.Value.ValueKind != JsonValueKind.String) return (null, $"message {i}: \"role\" is {Describe(prop.Value.ValueKind)}, not a string");
+                    role = prop.Value.GetString();
+                }
+                else if (prop.Name == "content")
+                {
+                    if (prop.Value.ValueKind != JsonValueKind.String)
+                        return (null, $"message {i}: \"content\" is {Describe(prop.Value.ValueKind)}, not a string (content parts and images are not supported)");
+                    content = prop.Value.GetString();
+                }
+                else
+                    return (null, $"message {i} has the key \"{prop.Name}\"; LoraKit's chat data holds only \"role\" and \"content\" (tool calls and names are not supported)");
+            }
+            if (role is null) return (null, $"message {i} has no \"role\"");
+            if (!ChatMessage.Roles.Contains(role)) return (null, $"message {i}: role \"{role}\" is not one of {string.Join(", ", ChatMessage.Roles)}");
+            if (content is null) return (null, $"message {i} has no \"content\"");
+            list.Add(new ChatMessage(role, content));
+        }
+        if (!list.Any(m => m.Role == ChatMessage.AssistantRole && !string.IsNullOrWhiteSpace(m.Content)))
+            return (null, "has no assistant message with content; the loss is on assistant turns, so a conversation without one trains nothing");
+        return (Example.FromMessages(list, lineNo), null);
     }
 
     private static string? CheckString(JsonElement e, string field)

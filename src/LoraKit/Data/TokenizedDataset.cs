@@ -48,6 +48,13 @@ public sealed record Batch(Tensor InputIds, Tensor Labels, Tensor AttentionMask,
 /// <item>text: every token is a target, eos included;</item>
 /// <item>prompt/completion: prompt tokens (and bos) get −100; the completion and its eos are the targets. The prompt
 /// and completion are encoded separately and concatenated, as TRL does;</item>
+/// <item>chat (<c>messages</c>): the conversation is rendered with the model's chat template
+/// (<see cref="ChatTemplate.RenderForTraining"/>) and the whole text tokenized once, with no bos or eos added — the
+/// template writes the model's own (Llama-3's <c>&lt;|begin_of_text|&gt;</c>, Mistral's <c>&lt;s&gt;</c>), as
+/// transformers' <c>apply_chat_template</c> tokenizes its rendering with <c>add_special_tokens=False</c>, so no
+/// second bos appears. A token is a target when its characters overlap an assistant turn (the answer and the
+/// end-of-turn text after it); a token that straddles the turn's start (rare: the turn starts after a newline or a
+/// special token in the common templates) counts as the assistant's;</item>
 /// <item>bos and padding are never targets.</item>
 /// </list>
 /// Rows are built once, in dataset order; <see cref="Batches"/> is deterministic in its seed.
@@ -93,19 +100,24 @@ public sealed class TokenizedDataset
     /// <summary>The id padding positions hold.</summary>
     public long PadTokenId { get; }
 
-    public static TokenizedDataset Create(Dataset dataset, ILoraTokenizer tokenizer, int sequenceLength, SequenceMode mode)
+    public static TokenizedDataset Create(Dataset dataset, ILoraTokenizer tokenizer, int sequenceLength, SequenceMode mode, ChatTemplate? chatTemplate = null)
     {
         if (dataset is null) throw new ArgumentNullException(nameof(dataset));
-        return Create(dataset.Examples, tokenizer, sequenceLength, mode);
+        return Create(dataset.Examples, tokenizer, sequenceLength, mode, chatTemplate);
     }
 
-    public static TokenizedDataset Create(IReadOnlyList<Example> examples, ILoraTokenizer tokenizer, int sequenceLength, SequenceMode mode)
+    /// <summary>
+    /// Tokenises <paramref name="examples"/>. Chat examples use <paramref name="chatTemplate"/>, or when it is null the
+    /// chat template of the tokenizer's model folder (<see cref="HfTokenizer.ChatTemplate"/>).
+    /// </summary>
+    public static TokenizedDataset Create(IReadOnlyList<Example> examples, ILoraTokenizer tokenizer, int sequenceLength, SequenceMode mode, ChatTemplate? chatTemplate = null)
     {
         if (examples is null) throw new ArgumentNullException(nameof(examples));
         if (tokenizer is null) throw new ArgumentNullException(nameof(tokenizer));
         if (sequenceLength < 2) throw new ArgumentOutOfRangeException(nameof(sequenceLength), sequenceLength, "must be ≥ 2 (one input and one target)");
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode));
 
+        var template = examples.Any(e => e.Kind == ExampleKind.Chat) ? chatTemplate ?? ChatTemplateOf(tokenizer) : null;
         var padId = (long)(tokenizer.PadId ?? tokenizer.EosId ?? 0);
         var ids = new List<long>();
         var labels = new List<long>();
@@ -116,7 +128,7 @@ public sealed class TokenizedDataset
         var seqLabels = new List<long>();
         foreach (var e in examples)
         {
-            Encode(e, tokenizer, seqIds, seqLabels);
+            Encode(e, tokenizer, template, seqIds, seqLabels);
             if (mode == SequenceMode.Pack)
             {
                 ids.AddRange(seqIds);
@@ -182,18 +194,37 @@ public sealed class TokenizedDataset
     }
 
     /// <summary>The token ids and labels of one example (before truncation or packing), as <see cref="Create(IReadOnlyList{Example}, ILoraTokenizer, int, SequenceMode)"/> builds them.</summary>
-    public static (long[] InputIds, long[] Labels) EncodeExample(Example example, ILoraTokenizer tokenizer)
+    public static (long[] InputIds, long[] Labels) EncodeExample(Example example, ILoraTokenizer tokenizer, ChatTemplate? chatTemplate = null)
     {
+        if (example is null) throw new ArgumentNullException(nameof(example));
+        if (tokenizer is null) throw new ArgumentNullException(nameof(tokenizer));
+        var template = example.Kind == ExampleKind.Chat ? chatTemplate ?? ChatTemplateOf(tokenizer) : null;
         var ids = new List<long>();
         var labels = new List<long>();
-        Encode(example, tokenizer, ids, labels);
+        Encode(example, tokenizer, template, ids, labels);
         return (ids.ToArray(), labels.ToArray());
     }
 
-    private static void Encode(Example e, ILoraTokenizer tokenizer, List<long> ids, List<long> labels)
+    /// <summary>The chat template of the tokenizer's model, or an error that says where one is missing and how to add it.</summary>
+    private static ChatTemplate ChatTemplateOf(ILoraTokenizer tokenizer) => tokenizer switch
+    {
+        HfTokenizer { ChatTemplate: { } t } => t,
+        HfTokenizer { ModelFolder: { } folder } => ChatTemplate.Load(folder), // throws, naming tokenizer_config.json and the fix
+        _ => throw new DataException(
+            $"chat data (\"messages\") is formatted with the model's chat template, and the tokenizer {tokenizer.Name} has none " +
+            "(the builtin model is a base model without one); train a Hugging Face instruct/chat model whose tokenizer_config.json has a \"chat_template\", " +
+            "or write the data as {\"prompt\": …, \"completion\": …} lines"),
+    };
+
+    private static void Encode(Example e, ILoraTokenizer tokenizer, ChatTemplate? template, List<long> ids, List<long> labels)
     {
         ids.Clear();
         labels.Clear();
+        if (e.Kind == ExampleKind.Chat)
+        {
+            EncodeChat(e, tokenizer, template!, ids, labels);
+            return;
+        }
         if (tokenizer.AddBos && tokenizer.BosId is int bos)
         {
             ids.Add(bos);
@@ -224,6 +255,31 @@ public sealed class TokenizedDataset
         {
             ids.Add(eos);
             labels.Add(eos);
+        }
+    }
+
+    private static void EncodeChat(Example e, ILoraTokenizer tokenizer, ChatTemplate template, List<long> ids, List<long> labels)
+    {
+        ChatRendering r;
+        try
+        {
+            r = template.RenderForTraining(e.Messages!);
+        }
+        catch (DataException x)
+        {
+            throw new DataException($"the conversation on line {e.Line}: {x.Problem}", x.File, x.Line, x);
+        }
+        var spans = r.AssistantSpans;
+        foreach (var t in tokenizer.EncodeWithOffsets(r.Text))
+        {
+            var target = false;
+            foreach (var (start, end) in spans)
+            {
+                target |= t.End > t.Start ? t.Start < end && t.End > start : t.Start >= start && t.Start < end;
+                if (target) break;
+            }
+            ids.Add(t.Id);
+            labels.Add(target ? t.Id : IgnoreIndex);
         }
     }
 

@@ -193,6 +193,13 @@ public sealed class LoraTrainer
             shape.TotalParameters, deviceName, totalSteps, baseVal, escalations));
 
         using var metrics = new StreamWriter(new FileStream(metricsPath, FileMode.Append, FileAccess.Write, FileShare.Read));
+        if (metrics.BaseStream.Length == 0)
+        {
+            // Every plot and tool starts where training starts: step 0 carries the base model's validation loss.
+            // (A resumed run keeps this line: TruncateMetrics keeps steps ≤ the checkpoint's.)
+            metrics.WriteLine(TrainingEventJson.WriteBaselineMetrics(baseVal));
+            metrics.Flush();
+        }
         var clock = Stopwatch.StartNew();
         long tokens = 0;
         double lastVal = monitor.Points[^1].ValidationLoss;

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Collections.Generic;
 using System.IO;
 using Google.Protobuf;
@@ -100,6 +101,21 @@ public class SentencePieceTokenizerTests
         var ids = t.Encode("abé");
         Assert.Equal(new[] { 264, 3 + 0xC3, 3 + 0xA9 }, ids);
         Assert.Equal("abé", t.Decode(ids));
+    }
+
+    [Fact]
+    public void Special_tokens_in_the_text_are_matched_whole_as_a_chat_template_writes_them()
+    {
+        using var dir = new TempFolder();
+        File.WriteAllBytes(dir.File("tokenizer.model"), TinyModel());
+        var t = HfTokenizer.FromFolder(dir.Path);
+        var ids = t.Encode("ab</s><s>c");
+        Assert.Contains(2, ids); // </s>
+        Assert.Contains(1, ids); // <s>
+        Assert.DoesNotContain(3 + '<', ids); // not spelled out in byte-fallback pieces
+        var spans = t.EncodeWithOffsets("ab</s><s>c");
+        Assert.Equal(ids, spans.Select(s => s.Id));
+        Assert.Equal("</s>", "ab</s><s>c"[spans.First(s => s.Id == 2).Start..spans.First(s => s.Id == 2).End]);
     }
 
     [Fact]

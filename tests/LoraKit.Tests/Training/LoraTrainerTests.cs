@@ -45,7 +45,7 @@ public class LoraTrainerTests
     }
 
     private static string[] MetricLosses(string dir) =>
-        File.ReadAllLines(Path.Combine(dir, LoraTrainer.MetricsFileName)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("loss").GetRawText()).ToArray();
+        File.ReadAllLines(Path.Combine(dir, LoraTrainer.MetricsFileName)).Skip(1).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("loss").GetRawText()).ToArray();
 
     [Fact]
     public void Training_lowers_validation_loss_and_writes_the_adapter_and_metrics()
@@ -59,8 +59,14 @@ public class LoraTrainerTests
         using (var file = SafeTensorsFile.Open(Path.Combine(dir, "adapter_model.safetensors")))
             Assert.Equal((2 * 4 + 1) * 2, file.Tensors.Count); // (2 layers × 4 modules + lm_head) × (A, B)
         var lines = File.ReadAllLines(Path.Combine(dir, LoraTrainer.MetricsFileName));
-        Assert.Equal(40, lines.Length);
-        using (var first = JsonDocument.Parse(lines[4]))
+        Assert.Equal(41, lines.Length); // step 0 (the base model) and the 40 steps
+        using (var baseline = JsonDocument.Parse(lines[0]))
+        {
+            Assert.Equal(0, baseline.RootElement.GetProperty("step").GetInt64());
+            Assert.Equal(result.BaseValidationLoss, baseline.RootElement.GetProperty("val_loss").GetDouble());
+            Assert.Equal(new[] { "step", "val_loss" }, baseline.RootElement.EnumerateObject().Select(p => p.Name));
+        }
+        using (var first = JsonDocument.Parse(lines[5]))
             foreach (var key in new[] { "step", "loss", "lr", "tokens_per_s", "peak_memory_bytes", "val_loss" })
                 Assert.True(first.RootElement.TryGetProperty(key, out _), key);
         Assert.Equal(new[] { "start", "step", "eval", "done" }, events.Select(e => e.Kind).Where(e => e != "diagnostic").Distinct().OrderBy(e => e switch { "start" => 0, "step" => 1, "eval" => 2, _ => 3 }));
@@ -148,6 +154,16 @@ public class LoraTrainerTests
         Assert.Contains("r=8, alpha=16", d.Message);
         Assert.Equal("plateau", result.StoppedBecause);
         Assert.Equal(5, result.Steps); // the first evaluation at ≥ 20 % of 20 steps
+    }
+
+    [Fact]
+    public void A_one_step_run_is_too_short_to_call_a_plateau()
+    {
+        var dir = Temp();
+        var (result, events) = Train(Options(dir, steps: 1) with { LearningRate = 1e-9 });
+        Assert.DoesNotContain(events.OfType<DiagnosticEvent>(), e => e.Code == Rules.DiagnosticIds.LossPlateau);
+        Assert.Null(result.StoppedBecause);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(dir, LoraTrainer.MetricsFileName)).Length); // step 0 and step 1
     }
 
     [Fact]

@@ -52,6 +52,9 @@ public static class HfCheckpoint
     /// </summary>
     public static void Save(LlamaForCausalLM model, string folder, ScalarType? dtype = null)
     {
+        if (Quantization.Nf4Model.IsQuantized(model))
+            throw new InvalidOperationException("the model has 4-bit (NF4) layers, which a 16/32-bit checkpoint cannot hold; dequantize them first " +
+                                                "(Nf4Model.Dequantize), or write a bitsandbytes 4-bit checkpoint with lorakit quantize");
         Directory.CreateDirectory(folder);
         var state = model.HfStateDict();
         var outType = dtype ?? state.Values.First().dtype;

@@ -6,6 +6,7 @@ using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Peft;
+using LoraKit.Quantization;
 using LoraKit.SafeTensors;
 using static TorchSharp.torch;
 
@@ -29,23 +30,23 @@ internal static class MergeCommand
                 stderr.WriteLine($"error: --out {outDir} is not empty; merging never overwrites existing files. Choose a new folder.");
                 return ExitCodes.BadInput;
             }
-            ScalarType? outType = parse.GetValue(dtype) switch
+            ScalarType? outType = null;
+            if (parse.GetValue(dtype) is { } dtypeName)
             {
-                null => null,
-                "fp32" => ScalarType.Float32,
-                "bf16" => ScalarType.BFloat16,
-                "fp16" => ScalarType.Float16,
-                _ => ScalarType.Int8, // marks an invalid choice, reported below
-            };
-            if (outType == ScalarType.Int8)
-            {
-                stderr.WriteLine($"error: --dtype {parse.GetValue(dtype)} is not one of fp32, bf16, fp16");
-                return ExitCodes.BadInput;
+                if (!DtypeOption.TryParse(dtypeName, out var parsed))
+                {
+                    stderr.WriteLine($"error: --dtype {dtypeName} is not one of fp32, bf16, fp16");
+                    return ExitCodes.BadInput;
+                }
+                outType = parsed;
             }
             try
             {
                 var b = parse.GetValue(baseFolder)!;
-                using var model = HfCheckpoint.Load(b);
+                // A bitsandbytes 4-bit base is merged into its dequantized weights (fp32 or --dtype), never re-quantized.
+                var quantized = Nf4Checkpoint.IsQuantized(b);
+                using var model = quantized ? Nf4Checkpoint.Load(b, dtype: outType ?? ScalarType.Float32) : HfCheckpoint.Load(b);
+                if (quantized) Nf4Model.Dequantize(model, outType ?? ScalarType.Float32);
                 var injection = LoraAdapterFiles.Load(model, parse.GetValue(adapterFolder)!);
                 LoraInjector.Merge(model);
                 HfCheckpoint.Save(model, outDir, outType);
@@ -54,6 +55,7 @@ internal static class MergeCommand
                     var source = Path.Combine(b, file);
                     if (File.Exists(source)) File.Copy(source, Path.Combine(outDir, file));
                 }
+                if (quantized) stdout.WriteLine($"the base is 4-bit (NF4): merged into its dequantized {(outType ?? ScalarType.Float32).ToString().ToLowerInvariant()} weights; the output is not quantized");
                 stdout.WriteLine($"merged {injection.AdaptedPaths.Count} modules (r={injection.Config.Rank}, scaling {Rules.Format.Number(injection.Config.Scaling)}) into {outDir}");
                 return ExitCodes.Ok;
             }

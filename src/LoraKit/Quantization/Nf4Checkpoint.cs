@@ -66,14 +66,15 @@ public static class Nf4Checkpoint
     /// <summary>
     /// Loads a model: a bitsandbytes 4-bit checkpoint as stored (its NF4 layers kept 4-bit), or a 16/32-bit one
     /// quantized on load (<see cref="Nf4Model.QuantizeInPlace"/>). The rest of the model is built in <paramref name="dtype"/>.
-    /// <paramref name="computeDtype"/> overrides the checkpoint's bnb_4bit_compute_dtype (or <see cref="Nf4Options.ComputeDtype"/>).
+    /// <paramref name="computeDtype"/> overrides the checkpoint's bnb_4bit_compute_dtype; quantizing on load, null
+    /// computes in <paramref name="dtype"/> (see <see cref="Nf4Options.ComputeDtype"/>).
     /// </summary>
     public static LlamaForCausalLM LoadQuantized(string folder, Device? device = null, ScalarType dtype = ScalarType.BFloat16,
         ScalarType? computeDtype = null, int blockSize = Nf4.DefaultBlockSize)
     {
         if (IsQuantized(folder)) return Load(folder, device, dtype, computeDtype);
         var model = HfCheckpoint.Load(folder, device, dtype);
-        Nf4Model.QuantizeInPlace(model, new Nf4Options { BlockSize = blockSize, ComputeDtype = computeDtype ?? ScalarType.BFloat16 });
+        Nf4Model.QuantizeInPlace(model, new Nf4Options { BlockSize = blockSize, ComputeDtype = computeDtype });
         return model;
     }
 

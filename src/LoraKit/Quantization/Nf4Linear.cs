@@ -36,13 +36,14 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
         BlockSize = blocks.BlockSize;
         ComputeDtype = computeDtype;
         SourceDtype = sourceDtype;
-        register_buffer("weight", torch.tensor(blocks.Packed, dtype: ScalarType.Byte).reshape(blocks.Packed.Length, 1).to(device));
-        register_buffer("absmax", torch.tensor(blocks.Absmax).to(device));
+        // Buffers and bias outlive any dispose scope the layer is built in, as a module's parameters do.
+        register_buffer("weight", torch.tensor(blocks.Packed, dtype: ScalarType.Byte).reshape(blocks.Packed.Length, 1).to(device).DetachFromDisposeScope());
+        register_buffer("absmax", torch.tensor(blocks.Absmax).to(device).DetachFromDisposeScope());
         if (bias is not null)
         {
             if (bias.shape.Length != 1 || bias.shape[0] != outFeatures)
                 throw new ArgumentException($"bias is [{string.Join(", ", bias.shape)}], expected [{outFeatures}]", nameof(bias));
-            register_parameter("bias", new Parameter(bias.detach().clone().to(device), requires_grad: false));
+            register_parameter("bias", new Parameter(bias.detach().clone().to(device).DetachFromDisposeScope(), requires_grad: false));
         }
     }
 

@@ -15,8 +15,12 @@ public sealed record Nf4Options
     /// <summary>Values per absmax block (bnb's blocksize; 64 by default, a power of two from 32 to 4096).</summary>
     public int BlockSize { get; init; } = Nf4.DefaultBlockSize;
 
-    /// <summary>The dtype the 4-bit layers multiply in (bnb_4bit_compute_dtype): bf16 by default, or fp32.</summary>
-    public ScalarType ComputeDtype { get; init; } = ScalarType.BFloat16;
+    /// <summary>
+    /// The dtype the 4-bit layers multiply in (bnb_4bit_compute_dtype): bf16, fp16 or fp32; null (the default) takes
+    /// the dtype the model is loaded in — bf16 on a GPU, fp32 on a CPU, where libtorch's bf16 matmul through
+    /// TorchSharp measured ~100× slower than fp32 for these shapes.
+    /// </summary>
+    public ScalarType? ComputeDtype { get; init; }
 }
 
 /// <summary>
@@ -59,7 +63,7 @@ public static class Nf4Model
     public static Nf4Linear Quantize(Tensor weight, long outFeatures, long inFeatures, Tensor? bias, Nf4Options options, string sourceDtype)
     {
         var blocks = Nf4.Quantize(ToFloatArray(weight), options.BlockSize);
-        return new Nf4Linear(blocks, outFeatures, inFeatures, bias, options.ComputeDtype, weight.device, sourceDtype);
+        return new Nf4Linear(blocks, outFeatures, inFeatures, bias, options.ComputeDtype ?? weight.dtype, weight.device, sourceDtype);
     }
 
     /// <summary>

@@ -72,6 +72,19 @@ public class Nf4LinearTests
     }
 
     [Fact]
+    public void A_layer_built_inside_a_dispose_scope_keeps_its_buffers()
+    {
+        Nf4Linear layer;
+        using (NewDisposeScope())
+            layer = Make().Layer;
+        using var _l = layer;
+        using var x = torch.ones(new long[] { 1, In });
+        using var y = layer.forward(x);
+        Assert.Equal(new long[] { 1, Out }, y.shape);
+        Assert.Equal(3840 / 64, layer.Absmax.shape[0]);
+    }
+
+    [Fact]
     public void Bf16_compute_runs_in_bf16_and_returns_the_input_dtype()
     {
         var (layer, reference, bias) = Make(ScalarType.BFloat16);

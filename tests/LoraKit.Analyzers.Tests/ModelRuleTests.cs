@@ -126,7 +126,7 @@ public class ModelRuleTests
     [InlineData("{ \"model_type\": \"llama\", \"hidden_size\": 4096 }", "LORA2001", "'intermediate_size' is missing")]
     // The key table of LoraKit.Core: what the runtime would refuse is refused at compile time.
     [InlineData("{ \"model_type\": \"llama\", \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"vocab_size\": 32000, \"rope_scaling\": { \"rope_type\": \"su\", \"factor\": 2.0 } }", "LORA2004", "'rope_scaling.rope_type' is \"su\", a RoPE scaling LoraKit does not implement")]
-    [InlineData("{ \"model_type\": \"llama\", \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"vocab_size\": 32000, \"quantization_config\": { \"bits\": 4 } }", "LORA2004", "'quantization_config' asks for a quantized checkpoint")]
+    [InlineData("{ \"model_type\": \"llama\", \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"vocab_size\": 32000, \"quantization_config\": { \"bits\": 4 } }", "LORA2004", "'quantization_config' has quant_method missing")]
     [InlineData("{ \"model_type\": \"llama\", \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_hidden_layers\": 32, \"num_attention_heads\": 30, \"vocab_size\": 32000 }", "LORA2002", "30 heads do not divide hidden size 4096")]
     public async Task Invalid_config_files_are_reported_at_the_ConfigFile_argument(string json, string id, string message)
     {

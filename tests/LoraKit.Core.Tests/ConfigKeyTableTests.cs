@@ -61,6 +61,19 @@ public class ConfigKeyTableTests
         }
     }
 
+    [Fact]
+    public void A_bitsandbytes_nf4_quantization_config_is_accepted()
+    {
+        // As transformers' BitsAndBytesConfig.to_dict writes it into a …-bnb-4bit checkpoint's config.json.
+        var d = Parse("""
+            "quantization_config": { "_load_in_4bit": true, "_load_in_8bit": false, "bnb_4bit_compute_dtype": "bfloat16",
+              "bnb_4bit_quant_storage": "uint8", "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": true,
+              "llm_int8_enable_fp32_cpu_offload": false, "llm_int8_has_fp16_weight": false, "llm_int8_skip_modules": null,
+              "llm_int8_threshold": 6.0, "load_in_4bit": true, "load_in_8bit": false, "quant_method": "bitsandbytes" }
+            """);
+        Assert.Equal(64, d.HiddenSize);
+    }
+
     private const string Minimal = """
         { "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100 }
@@ -81,7 +94,9 @@ public class ConfigKeyTableTests
     [InlineData("\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0}", "LORA2001", "'rope_scaling.original_max_position_embeddings' is missing")]
     [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 1024}, \"max_position_embeddings\": 1024", "LORA2004", "transformers versions disagree")]
     [InlineData("\"rope_scaling\": [1, 2]", "LORA2001", "'rope_scaling' is a array, not an object")]
-    [InlineData("\"quantization_config\": {\"quant_method\": \"gptq\"}", "LORA2004", "'quantization_config' asks for a quantized checkpoint")]
+    [InlineData("\"quantization_config\": {\"quant_method\": \"gptq\"}", "LORA2004", "'quantization_config' has quant_method \"gptq\"; LoraKit loads bitsandbytes 4-bit checkpoints only")]
+    [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}", "LORA2004", "'quantization_config' is not 4-bit")]
+    [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"fp4\"}", "LORA2004", "only \"nf4\" is supported")]
     [InlineData("\"attn_logit_softcapping\": 50.0", "LORA2004", "'attn_logit_softcapping'")]
     [InlineData("\"architectures\": [\"Phi3ForCausalLM\"]", "LORA2004", "'architectures' names Phi3ForCausalLM, a class LoraKit does not build")]
     [InlineData("\"architectures\": [\"MistralForCausalLM\"]", "LORA2004", "while model_type is \"llama\"")]
@@ -168,6 +183,7 @@ public class ConfigKeyTableTests
         Assert.Equal(HfConfigKeys.All.Count, HfConfigKeys.All.Select(r => r.Key).Distinct().Count());
         Assert.All(HfConfigKeys.All, r => Assert.False(string.IsNullOrWhiteSpace(r.Meaning)));
         Assert.True(HfConfigKeys.TryGet("pretraining_tp", out var tp) && tp.Role == ConfigKeyRole.Irrelevant);
-        Assert.True(HfConfigKeys.TryGet("quantization_config", out var q) && q.Role == ConfigKeyRole.Refused);
+        Assert.True(HfConfigKeys.TryGet("attn_logit_softcapping", out var cap) && cap.Role == ConfigKeyRole.Refused);
+        Assert.True(HfConfigKeys.TryGet("quantization_config", out var q) && q.Role == ConfigKeyRole.Honoured);
     }
 }

@@ -6,6 +6,7 @@ using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Peft;
+using LoraKit.Quantization;
 using LoraKit.SafeTensors;
 using static TorchSharp.torch;
 
@@ -27,22 +28,23 @@ internal static class MergeCommand
         command.SetAction(parse =>
         {
             var outDir = parse.GetValue(output)!;
-            ScalarType? outType = parse.GetValue(dtype) switch
+            ScalarType? outType = null;
+            if (parse.GetValue(dtype) is { } dtypeName)
             {
-                null => null,
-                "fp32" => ScalarType.Float32,
-                "bf16" => ScalarType.BFloat16,
-                "fp16" => ScalarType.Float16,
-                _ => ScalarType.Int8, // marks an invalid choice, reported below
-            };
-            if (outType == ScalarType.Int8)
-            {
-                stderr.WriteLine($"error: --dtype {parse.GetValue(dtype)} is not one of fp32, bf16, fp16");
-                return ExitCodes.BadInput;
+                if (!DtypeOption.TryParse(dtypeName, out var parsed))
+                {
+                    stderr.WriteLine($"error: --dtype {dtypeName} is not one of fp32, bf16, fp16");
+                    return ExitCodes.BadInput;
+                }
+                outType = parsed;
             }
             try
             {
-                var injection = LoraAdapterFiles.MergeIntoCheckpoint(parse.GetValue(baseFolder)!, parse.GetValue(adapterFolder)!, outDir, outType);
+                var b = parse.GetValue(baseFolder)!;
+                var injection = LoraAdapterFiles.MergeIntoCheckpoint(b, parse.GetValue(adapterFolder)!, outDir, outType);
+                // A bitsandbytes 4-bit base is merged into its dequantized weights (fp32 or --dtype), never re-quantized.
+                if (Nf4Checkpoint.IsQuantized(b))
+                    stdout.WriteLine($"the base is 4-bit (NF4): merged into its dequantized {(outType ?? ScalarType.Float32).ToString().ToLowerInvariant()} weights; the output is not quantized");
                 stdout.WriteLine($"merged {injection.AdaptedPaths.Count} modules (r={injection.Config.Rank}, scaling {Rules.Format.Number(injection.Config.Scaling)}) into {outDir}");
                 return ExitCodes.Ok;
             }

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using LoraKit.Models;
+using LoraKit.Quantization;
 
 namespace LoraKit.Memory;
 
@@ -87,7 +88,7 @@ public static class MemoryEstimator
         var rest = total - quantised;
         var q = precision == WeightPrecision.Int8
             ? quantised + perRowScales * 4
-            : quantised / 2 + (quantised + 63) / 64 * 4;
+            : Nf4.MemoryBytes(quantised); // packed codes + a float32 absmax per block of 64
         return q + rest * 2;
     }
 

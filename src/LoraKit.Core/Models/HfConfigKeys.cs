@@ -174,7 +174,9 @@ public static class HfConfigKeys
         Irrelevant("bad_words_ids", "generation default"),
 
         // ---- refused: they change the math and LoraKit does not implement them ----
-        Refused("quantization_config", "a quantized checkpoint (GPTQ/AWQ/bitsandbytes weights)", "use the full-precision checkpoint; LoraKit quantizes on load with `lorakit train --quantize nf4`"),
+        Honoured("quantization_config", "a quantized checkpoint: bitsandbytes 4-bit NF4 with uint8 storage is loaded (Nf4Checkpoint); GPTQ, AWQ, 8-bit and FP4 are refused",
+            (_, v) => QuantizationProblem(v),
+            "use a bitsandbytes NF4 checkpoint (lorakit quantize writes one) or the full-precision checkpoint (LoraKit quantizes on load)"),
         Refused("auto_map", "custom modeling code shipped with the checkpoint", "use a checkpoint of a supported family without custom code"),
         Refused("attn_logit_softcapping", "tanh soft-capping of attention scores (Gemma 2)", "not implemented; use a supported family"),
         Refused("final_logit_softcapping", "tanh soft-capping of the logits (Gemma 2)", "not implemented; use a supported family"),
@@ -231,6 +233,23 @@ public static class HfConfigKeys
         JsonKind.Boolean => v.AsBoolean() ? "true" : "false",
         _ => $"a {v.Kind.ToString().ToLowerInvariant()}",
     };
+
+    /// <summary>Why LoraKit cannot load a quantization_config, or null for bitsandbytes 4-bit NF4 in uint8 storage.</summary>
+    private static string? QuantizationProblem(JsonValue q)
+    {
+        if (q.Kind != JsonKind.Object) return $"is {Show(q)}, not an object";
+        string? Text(string key) => q[key] is { Kind: JsonKind.String } t ? t.AsString() : null;
+        bool Flag(string key) => q[key] is { Kind: JsonKind.Boolean } b && b.AsBoolean();
+        if (Text("quant_method") is var method && method != "bitsandbytes")
+            return $"has quant_method {(method is null ? "missing" : "\"" + method + "\"")}; LoraKit loads bitsandbytes 4-bit checkpoints only";
+        if (!Flag("load_in_4bit") && !Flag("_load_in_4bit"))
+            return "is not 4-bit (load_in_4bit is not true); LoraKit does not load 8-bit checkpoints";
+        if ((Text("bnb_4bit_quant_type") ?? "fp4") != Quantization.Nf4.QuantType)
+            return $"has bnb_4bit_quant_type \"{Text("bnb_4bit_quant_type") ?? "fp4"}\"; only \"{Quantization.Nf4.QuantType}\" is supported";
+        if ((Text("bnb_4bit_quant_storage") ?? "uint8") != "uint8")
+            return $"has bnb_4bit_quant_storage \"{Text("bnb_4bit_quant_storage")}\"; only uint8 storage is supported";
+        return null;
+    }
 
     private static ConfigKeyRule Honoured(string key, string meaning, Func<string, JsonValue, string?>? refuse = null, string? fix = null) =>
         new(key, ConfigKeyRole.Honoured, meaning, refuse, fix);

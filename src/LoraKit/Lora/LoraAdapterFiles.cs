@@ -116,10 +116,15 @@ public static class LoraAdapterFiles
     public static LoraInjection MergeIntoCheckpoint(string baseFolder, string adapterFolder, string outFolder, ScalarType? dtype = null, string? baseNameOrPath = null)
     {
         HfCheckpoint.EnsureNewOrEmpty(outFolder);
-        using var model = HfCheckpoint.Load(baseFolder);
+        // A bitsandbytes 4-bit base is merged into its dequantized weights (fp32 or the dtype asked for) and written
+        // as a plain 16/32-bit checkpoint, never re-quantized: its config.json loses quantization_config.
+        var quantized = Quantization.Nf4Checkpoint.IsQuantized(baseFolder);
+        using var model = quantized ? Quantization.Nf4Checkpoint.Load(baseFolder, dtype: dtype ?? ScalarType.Float32) : HfCheckpoint.Load(baseFolder);
+        if (quantized) Quantization.Nf4Model.Dequantize(model, dtype ?? ScalarType.Float32);
         var injection = Load(model, adapterFolder);
         LoraInjector.Merge(model);
-        HfCheckpoint.SaveDerived(model, baseFolder, outFolder, dtype, baseNameOrPath ?? baseFolder);
+        HfCheckpoint.SaveDerived(model, baseFolder, outFolder, dtype, baseNameOrPath ?? baseFolder,
+            removeKeys: quantized ? new[] { Quantization.Nf4Checkpoint.QuantizationConfigKey } : null);
         return injection;
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using LoraKit.Modeling;
+using LoraKit.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -33,8 +34,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         base_layer = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
         FanInFanOut = fanInFanOut;
-        var (weight, _) = LinearWeights.Of(baseLayer);
-        var shape = weight.shape;
+        var (shape, _) = LinearWeights.StoredShape(baseLayer);
         if (shape.Length != 2) throw new ArgumentException($"LoRA wraps 2-D weights; this layer's weight is [{string.Join(", ", shape)}].", nameof(baseLayer));
         // Conv1D (GPT-2) stores [in, out]; nn.Linear stores [out, in].
         InFeatures = fanInFanOut ? shape[0] : shape[1];
@@ -73,8 +73,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"Adapter name '{name}' must be non-empty and contain no '.'.", nameof(name));
         if (_adapters.ContainsKey(name)) throw new ArgumentException($"This layer already has an adapter named '{name}'.", nameof(name));
         if (config.Rank < 1) throw new ArgumentOutOfRangeException(nameof(config), $"LoRA rank must be at least 1, not {config.Rank}.");
-        var (weight, _) = LinearWeights.Of(base_layer);
-        var device = weight.device;
+        var (_, device) = LinearWeights.StoredShape(base_layer);
         var a = nn.Linear(InFeatures, config.Rank, hasBias: false, device: device, dtype: ScalarType.Float32);
         var b = nn.Linear(config.Rank, OutFeatures, hasBias: false, device: device, dtype: ScalarType.Float32);
         using (no_grad())
@@ -143,6 +142,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>Folds the active adapters into the base weight (W += ΔW); forward then costs nothing extra.</summary>
     public void Merge(IEnumerable<string>? adapters = null)
     {
+        if (base_layer is Nf4Linear)
+            throw new InvalidOperationException("This layer's base is 4-bit (NF4); merging would have to re-quantize it. Dequantize the base first " +
+                                                "(Nf4Model.Dequantize(model, ScalarType.BFloat16 or Float32)) and merge into the 16/32-bit weights.");
         var (weight, _) = LinearWeights.Of(base_layer);
         if (base_layer is TiedLinear)
             throw new InvalidOperationException("This layer's weight is tied to the embeddings; merging would change them too. Merge an untied model or keep the adapter separate.");
@@ -158,6 +160,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>Takes merged adapters back out of the base weight (W −= ΔW).</summary>
     public void Unmerge()
     {
+        if (_merged.Count == 0) return;
         var (weight, _) = LinearWeights.Of(base_layer);
         for (var i = _merged.Count - 1; i >= 0; i--)
         {
@@ -251,6 +254,18 @@ public static class LinearWeights
             : (weight, bias);
     }
 
-    /// <summary>Modules LoRA can wrap: nn.Linear, a tied head, or one already wrapped.</summary>
-    public static bool IsLinear(nn.Module module) => module is Linear or TiedLinear or LoraLinear;
+    /// <summary>The stored weight's shape ([out, in], or [in, out] for Conv1D) and device; a 4-bit layer reports its logical shape.</summary>
+    public static (long[] Shape, Device Device) StoredShape(nn.Module module)
+    {
+        switch (module)
+        {
+            case LoraLinear lora: return StoredShape(lora.base_layer);
+            case Nf4Linear q: return (new[] { q.OutFeatures, q.InFeatures }, q.Device);
+        }
+        var (weight, _) = Of(module);
+        return (weight.shape, weight.device);
+    }
+
+    /// <summary>Modules LoRA can wrap: nn.Linear, a 4-bit linear, a tied head, or one already wrapped.</summary>
+    public static bool IsLinear(nn.Module module) => module is Linear or Nf4Linear or TiedLinear or LoraLinear;
 }

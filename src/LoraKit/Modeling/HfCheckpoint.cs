@@ -84,6 +84,9 @@ public static class HfCheckpoint
     /// <summary>model.safetensors (atomically, metadata <c>{"format": "pt"}</c> as transformers writes) with every weight in <paramref name="dtype"/>.</summary>
     private static void WriteWeights(LlamaForCausalLM model, string folder, ScalarType dtype)
     {
+        if (Quantization.Nf4Model.IsQuantized(model))
+            throw new InvalidOperationException("the model has 4-bit (NF4) layers, which a 16/32-bit checkpoint cannot hold; dequantize them first " +
+                                                "(Nf4Model.Dequantize), or write a bitsandbytes 4-bit checkpoint with lorakit quantize");
         Directory.CreateDirectory(folder);
         var tensors = model.HfStateDict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(dtype, CPU).contiguous())).ToList();
         try
@@ -105,14 +108,17 @@ public static class HfCheckpoint
     /// </summary>
     /// <param name="baseNameOrPath">Recorded as <c>_name_or_path</c>, as transformers does for the name or path a model was
     /// loaded from; default <paramref name="baseFolder"/> as given.</param>
-    public static void SaveDerived(LlamaForCausalLM model, string baseFolder, string folder, ScalarType? dtype = null, string? baseNameOrPath = null)
+    /// <param name="removeKeys">config.json keys that no longer describe the derived weights (a dequantized base's
+    /// <c>quantization_config</c>); every other key is kept.</param>
+    public static void SaveDerived(LlamaForCausalLM model, string baseFolder, string folder, ScalarType? dtype = null, string? baseNameOrPath = null,
+        IReadOnlyCollection<string>? removeKeys = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(baseFolder);
         EnsureNewOrEmpty(folder);
         var baseConfigPath = Path.Combine(baseFolder, ConfigFileName);
         var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
-        var config = DerivedConfigJson(File.ReadAllBytes(baseConfigPath), baseConfigPath, outType, baseNameOrPath ?? baseFolder);
+        var config = DerivedConfigJson(File.ReadAllBytes(baseConfigPath), baseConfigPath, outType, baseNameOrPath ?? baseFolder, removeKeys);
 
         var full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
         var parent = Path.GetDirectoryName(full) ?? throw new IOException($"{folder} has no parent folder; give a folder for the merged checkpoint.");
@@ -164,7 +170,8 @@ public static class HfCheckpoint
     /// <c>_name_or_path</c>, set to <paramref name="baseNameOrPath"/> (first when new), as transformers' save_pretrained
     /// writes it for a model loaded from that name or path. Indented by two spaces with a final newline, as transformers writes it.
     /// </summary>
-    public static byte[] DerivedConfigJson(ReadOnlySpan<byte> baseConfigJson, string source, ScalarType dtype, string? baseNameOrPath)
+    public static byte[] DerivedConfigJson(ReadOnlySpan<byte> baseConfigJson, string source, ScalarType dtype, string? baseNameOrPath,
+        IReadOnlyCollection<string>? removeKeys = null)
     {
         const string fix = "give the base's config.json as transformers' save_pretrained writes it: one JSON object, each key once";
         JsonObject config;
@@ -180,6 +187,7 @@ public static class HfCheckpoint
             throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, source, null, $"is not valid JSON ({e.Message})", fix);
         }
 
+        foreach (var key in removeKeys ?? Array.Empty<string>()) config.Remove(key);
         var dtypeName = TorchDtypeName(dtype);
         var present = DtypeKeys.Where(config.ContainsKey).ToList();
         foreach (var key in present)

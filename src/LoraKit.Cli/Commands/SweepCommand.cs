@@ -29,10 +29,12 @@ internal static class SweepCommand
         var parallel = new Option<int>("--parallel") { Description = "Trials at once (one per GPU with --gpus).", DefaultValueFactory = _ => 1 };
         var gpus = new Option<string?>("--gpus") { Description = "GPU indices for concurrent trials, e.g. 0,1,2,3." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run the trials in this process instead of one process each." };
+        var cluster = new ClusterOptions();
         var command = new Command("sweep", "Rank sweep: train several ranks on a data fraction, choose with the 95 %/70 % rule, write report.md, sweep.png, lora.lock.json.")
         {
             ranks, lockFile, parallel, gpus, inProcess,
         };
+        foreach (var option in cluster.All) command.Options.Add(option);
         foreach (var option in o.All) command.Options.Add(option);
         o.Fraction.DefaultValueFactory = _ => LoraThresholds.Default.SweepDataFraction;
         command.SetAction(p =>
@@ -58,7 +60,8 @@ internal static class SweepCommand
                 var trialOptions = o.Training(p, outDir, resolved.Name);
                 ITrialExecutor executor = p.GetValue(inProcess)
                     ? new InProcessTrialExecutor((device, dtype) => HfCheckpoint.Load(resolved.Folder, device, dtype), data)
-                    : new ProcessTrialExecutor(trial => ChildCommand(trial, p, resolved.Folder), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
+                    : cluster.Create(p, trial => ChildCommand(trial, p, resolved.Folder), dataset.ContentHash, outDir, p.GetValue(parallel))
+                      ?? new ProcessTrialExecutor(trial => ChildCommand(trial, p, resolved.Folder), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
                 var provenance = new SweepProvenance(o.AdapterName(p), resolved.Name, dataset.ContentHash, dataset.Name, p.GetValue(o.Fraction));
                 var outcome = SweepRunner.Run(rankList, o.ToLoraConfig(p), trialOptions, executor, outDir, p.GetValue(lockFile)!, provenance,
                     LoraThresholds.Default, reporter.Report, cancel.Token);
@@ -70,6 +73,12 @@ internal static class SweepCommand
                     stdout.WriteLine($"chosen rank {outcome.Decision.Chosen.Rank}: {outcome.Decision.Reason}");
                     stdout.WriteLine($"wrote {outcome.ReportPath}, {outcome.PlotPath}, {outcome.LockPath}");
                 }
+                return ExitCodes.Ok;
+            }
+            catch (TrialsSubmittedElsewhereException e)
+            {
+                reporter.Finish();
+                reporter.Info(e.Message);
                 return ExitCodes.Ok;
             }
             catch (OperationCanceledException)

@@ -150,6 +150,9 @@ internal sealed class EventReporter
             case "diagnostic":
                 WriteLine($"{e.Severity} {e.Code}: {e.Message}");
                 break;
+            case "info": // e.g. a cluster executor's line per state change of a trial
+                WriteLine($"{Trial(e)}{e.Message}");
+                break;
             case "start":
                 WriteLine($"{Trial(e)}training r={Text(e, "rank")}, alpha={Text(e, "alpha")}, targets {Text(e, "targets")}: " +
                           $"{Format.Count((long)Number(e, "trainable_parameters"))} trainable parameters, {Text(e, "total_steps")} steps on {Text(e, "device")}; base validation loss {Number(e, "base_val_loss"):0.0000}");

@@ -94,10 +94,6 @@ public sealed class ProcessTrialExecutor : ITrialExecutor
         if (process.ExitCode != 0 || done is null)
             throw new TrainingException(Rules.DiagnosticIds.TrainingFailed,
                 $"the rank {trial.Rank} trial exited with code {process.ExitCode}: {stderr.Result.Trim()}");
-        var d = done.Value;
-        double Num(string name) => d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
-        return new TrialResult(trial.Rank, trial.Alpha, Num("val_loss"), Num("base_val_loss"), Num("seconds"), Num("tokens_per_s"),
-            (long)Num("trainable_parameters"), (long)Num("peak_memory_bytes"), trial.OutputDir,
-            d.TryGetProperty("stopped", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null);
+        return TrialFiles.ToResult(trial, done.Value);
     }
 }

@@ -99,6 +99,7 @@ public class KubernetesSweepTests
     {
         Assert.Equal(0, KubernetesTrialExecutor.GpusFromGres(null));
         Assert.Equal(1, KubernetesTrialExecutor.GpusFromGres("gpu"));
+        Assert.Equal(2, KubernetesTrialExecutor.GpusFromGres("gpu:2"));
         Assert.Equal(4, KubernetesTrialExecutor.GpusFromGres("gpu:a100:4"));
         Assert.Throws<ArgumentException>(() => KubernetesTrialExecutor.GpusFromGres("mps:50"));
 

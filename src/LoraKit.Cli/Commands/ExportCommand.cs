@@ -6,7 +6,6 @@ using System.Linq;
 using System.Text;
 using LoraKit.Peft;
 using LoraKit.Rules;
-using LoraKit.SafeTensors;
 
 namespace LoraKit.Cli.Commands;
 
@@ -73,9 +72,9 @@ internal static class ExportCommand
                 config.TaskType = "CAUSAL_LM";
                 config.InferenceMode = false;
                 config.Save(Path.Combine(outDir, ConfigFolder, PeftAdapterConfig.FileName));
-                AtomicFile.WriteAllBytes(Path.Combine(outDir, ScriptFileName), Encoding.UTF8.GetBytes(Script));
+                File.WriteAllText(Path.Combine(outDir, ScriptFileName), Script); // a new, empty folder: nothing of the user's is replaced
                 var yaml = AccelerateConfig(nProcesses, nMachines, p.GetValue(mainIp), p.GetValue(port), p.GetValue(precision)!);
-                AtomicFile.WriteAllBytes(Path.Combine(outDir, AccelerateFileName), Encoding.UTF8.GetBytes(yaml));
+                File.WriteAllText(Path.Combine(outDir, AccelerateFileName), yaml);
                 stdout.WriteLine($"wrote {Path.GetFullPath(outDir)}: {ConfigFolder}/{PeftAdapterConfig.FileName}, {ScriptFileName}, {AccelerateFileName}");
                 stdout.WriteLine($"run on each machine: accelerate launch --config_file {AccelerateFileName}{(nMachines > 1 ? " --machine_rank <0…" + (nMachines - 1).ToString(CultureInfo.InvariantCulture) + ">" : "")} " +
                                  $"{ScriptFileName} --base <hf model> --data <data.jsonl> --out adapter");

@@ -181,7 +181,7 @@ public sealed class KubernetesTrialExecutor : ITrialExecutor
     public static int GpusFromGres(string? gres)
     {
         if (string.IsNullOrWhiteSpace(gres)) return 0;
-        var m = Regex.Match(gres, "^gpu(?::[A-Za-z0-9_-]+)?(?::([0-9]+))?$");
+        var m = Regex.Match(gres, "^gpu(?::[A-Za-z][A-Za-z0-9_-]*)?(?::([0-9]+))?$");
         if (!m.Success) throw new ArgumentException($"--gres {gres}: for k8s give gpu or gpu:N (N GPUs per trial, requested as nvidia.com/gpu)");
         return m.Groups[1].Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 1;
     }

@@ -4,7 +4,7 @@
 #   start   installs Debian's slurm-wlm and munge when missing (root, apt), writes LoraKit's own
 #           slurm.conf under $LORAKIT_SLURM_DIR (never touches /etc/slurm), starts the daemons and
 #           waits until the node is idle. Idempotent: daemons already running are kept.
-#   stop    cancels every job, stops slurmd, slurmctld and the munged this script started.
+#   stop    cancels every job, stops slurmd, slurmctld and the munged this script started (by pid file).
 #   status  sinfo + squeue of this Slurm.
 #   env     prints `export SLURM_CONF=…`: clients (sbatch, squeue, scontrol, scancel) read that file.
 # Slurm 22.05 on Debian 12 has no accounting daemon here (no sacct); finished jobs are recorded by
@@ -14,6 +14,7 @@ set -euo pipefail
 
 dir="${LORAKIT_SLURM_DIR:-/var/lib/lorakit-slurm}"
 conf="$dir/slurm.conf"
+munge_pid=/run/munge/munged.pid
 export SLURM_CONF="$conf"
 
 need_root() {
@@ -87,7 +88,8 @@ start_munge() {
   fi
   chown munge:munge /etc/munge/munge.key
   chmod 0400 /etc/munge/munge.key
-  runuser -u munge -- /usr/sbin/munged
+  runuser -u munge -- /usr/sbin/munged --pid-file="$munge_pid"
+  touch "$dir/munged.ours" # stop ends only a munged this script started
   for _ in $(seq 50); do munge -n </dev/null >/dev/null 2>&1 && return; sleep 0.1; done
   echo "eng/slurm.sh: munged did not start (see /var/log/munge/munged.log)" >&2
   exit 1
@@ -131,9 +133,12 @@ stop() {
       kill -9 "$pid" 2>/dev/null || true
     fi
   done
-  if pkill -x munged 2>/dev/null; then
-    for _ in $(seq 50); do pgrep -x munged >/dev/null || break; sleep 0.1; done
+  if [ -f "$dir/munged.ours" ] && running "$munge_pid"; then
+    local pid; pid="$(cat "$munge_pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
+  rm -f "$dir/munged.ours"
   echo "eng/slurm.sh: Slurm stopped" >&2
 }
 

@@ -253,6 +253,9 @@ public sealed class LoraKitTrainerTask : ToolTask
             case InfoEvent i:
                 Log.LogMessage(MessageImportance.Normal, $"LoraKit: {i.Message}");
                 break;
+            case SchedulerEvent c:
+                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {trial}{c.Message}");
+                break;
             default:
                 Log.LogMessage(MessageImportance.Low, $"LoraKit: {TrainingEventJson.Write(e)}");
                 break;

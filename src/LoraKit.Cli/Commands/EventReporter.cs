@@ -53,6 +53,9 @@ internal sealed class EventReporter
             case InfoEvent i:
                 WriteLine(i.Message);
                 break;
+            case SchedulerEvent c:
+                WriteLine(c.TrialRank is { } trialRank ? $"rank {trialRank} trial: {c.Message}" : c.Message);
+                break;
             case DiagnosticEvent d:
                 WriteLine($"{trial}{TrainingEventJson.SeverityName(d.Severity)} {d.Code}: {d.Message}");
                 break;

@@ -28,10 +28,12 @@ internal static class SweepCommand
         var parallel = new Option<int>("--parallel") { Description = "Trials at once (one per GPU with --gpus).", DefaultValueFactory = _ => 1 };
         var gpus = new Option<string?>("--gpus") { Description = "GPU indices for concurrent trials, e.g. 0,1,2,3." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run the trials in this process instead of one process each." };
+        var cluster = new ClusterOptions();
         var command = new Command("sweep", "Rank sweep: train several ranks on a data fraction, choose with the 95 %/70 % rule, write report.md, sweep.png, lora.lock.json.")
         {
             ranks, lockFile, parallel, gpus, inProcess,
         };
+        foreach (var option in cluster.All) command.Options.Add(option);
         foreach (var option in o.All) command.Options.Add(option);
         command.SetAction(p => TrainingCommandFrame.Run(TrainOptions.JsonEvents(p), stdout, stderr, (reporter, cancel) =>
             {
@@ -45,10 +47,22 @@ internal static class SweepCommand
                 var trialOptions = setup.Training(outDir, resolved.Name);
                 ITrialExecutor executor = p.GetValue(inProcess)
                     ? new InProcessTrialExecutor((device, dtype) => HfCheckpoint.Load(resolved.Folder, device, dtype), data)
-                    : new ProcessTrialExecutor(trial => ChildCommand(trial, request, resolved.Folder), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
+                    : cluster.Create(p, trial => ChildCommand(trial, request, resolved.Name), dataset.ContentHash, outDir, p.GetValue(parallel))
+                      ?? new ProcessTrialExecutor(trial => ChildCommand(trial, request, resolved.Name), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
                 var provenance = new SweepProvenance(setup.AdapterName, resolved.Name, dataset.ContentHash, dataset.Name, request.Fraction);
-                var outcome = SweepRunner.Run(rankList, setup.LoraConfig(), trialOptions, executor, outDir, p.GetValue(lockFile)!, provenance,
-                    LoraThresholds.Default, reporter.Report, cancel);
+                SweepOutcome outcome;
+                try
+                {
+                    outcome = SweepRunner.Run(rankList, setup.LoraConfig(), trialOptions, executor, outDir, p.GetValue(lockFile)!, provenance,
+                        LoraThresholds.Default, reporter.Report, cancel);
+                }
+                catch (TrialsSubmittedElsewhereException e)
+                {
+                    // A Kubernetes manifest written but not applied: the trials run elsewhere; the next sweep reads their results.
+                    reporter.Finish();
+                    reporter.Info(e.Message);
+                    return ExitCodes.Ok;
+                }
                 reporter.Finish();
                 if (!reporter.Json)
                 {
@@ -67,12 +81,13 @@ internal static class SweepCommand
 
     /// <summary>
     /// The `lorakit train` command line of one trial: the sweep's request with the trial's rank, alpha, name and
-    /// folder, the resolved base folder (so no trial resolves the builtin model again), JSON events, no periodic checkpoints.
+    /// folder, the base as the user gave it (so each trial's adapter_config.json records it as PEFT would; the sweep has
+    /// already resolved it once, so a builtin base is cached by then), JSON events, no periodic checkpoints.
     /// </summary>
-    internal static (string FileName, IReadOnlyList<string> Arguments) ChildCommand(TrialSpec trial, TrainRequest sweep, string baseFolder)
+    internal static (string FileName, IReadOnlyList<string> Arguments) ChildCommand(TrialSpec trial, TrainRequest sweep, string baseModel)
     {
         var child = sweep.Clone();
-        child.Base = baseFolder;
+        child.Base = baseModel;
         child.Name = $"{trial.Options.AdapterName}-r{trial.Rank}";
         child.Out = trial.OutputDir;
         child.Rank = trial.Rank;

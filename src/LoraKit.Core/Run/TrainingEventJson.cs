@@ -21,6 +21,7 @@ public static class TrainingEventJson
     public const string Checkpoint = "checkpoint";
     public const string Done = "done";
     public const string Sweep = "sweep";
+    public const string Scheduler = "scheduler";
 
     private const string EventKey = "event", TrialRankKey = "trial_rank", MessageKey = "message", AdapterKey = "adapter", RankKey = "rank",
         AlphaKey = "alpha", ScalingKey = "scaling", TargetsKey = "targets", TrainableKey = "trainable_parameters", BaseParametersKey = "base_parameters",
@@ -29,7 +30,7 @@ public static class TrainingEventJson
         ElapsedKey = "elapsed_s", ValLossKey = "val_loss", TrainLossKey = "train_loss", CodeKey = "code", SeverityKey = "severity", FileKey = "file",
         LineKey = "line", PathKey = "path", StepsKey = "steps", ReductionKey = "reduction", SecondsKey = "seconds", StoppedKey = "stopped",
         OutputKey = "output", ChosenRankKey = "chosen_rank", KneeRankKey = "knee_rank", ReasonKey = "reason", ReportKey = "report", PlotKey = "plot",
-        LockKey = "lock";
+        LockKey = "lock", SchedulerKey = "scheduler", JobKey = "job", StateKey = "state";
 
     /// <summary>The event as one line of JSON (no line break), its kind first.</summary>
     public static string Write(TrainingEvent e)
@@ -91,6 +92,9 @@ public static class TrainingEventJson
                     .Number(SecondsKey, d.Seconds).Number(TokensPerSecondKey, d.TokensPerSecond).Integer(RankKey, d.Rank).Number(AlphaKey, d.Alpha)
                     .String(StoppedKey, d.Stopped).String(OutputKey, d.Output).Integer(TrainableKey, d.TrainableParameters).Integer(PeakMemoryKey, d.PeakMemoryBytes);
                 break;
+            case SchedulerEvent c:
+                w.String(SchedulerKey, c.Scheduler).String(JobKey, c.Job).String(StateKey, c.State).String(MessageKey, c.Message);
+                break;
             case SweepEvent s:
                 w.Integer(ChosenRankKey, s.ChosenRank).Number(AlphaKey, s.Alpha).Integer(KneeRankKey, s.KneeRank).String(ReasonKey, s.Reason)
                     .String(ReportKey, s.Report).String(PlotKey, s.Plot).String(LockKey, s.Lock);
@@ -139,6 +143,7 @@ public static class TrainingEventJson
                 r.Int(RankKey), r.Num(AlphaKey), r.OptionalStr(StoppedKey), r.Str(OutputKey), r.Long(TrainableKey), r.Long(PeakMemoryKey)),
             Sweep => new SweepEvent(r.Int(ChosenRankKey), r.Num(AlphaKey), (int?)r.OptionalLong(KneeRankKey), r.Str(ReasonKey), r.Str(ReportKey),
                 r.Str(PlotKey), r.Str(LockKey)),
+            Scheduler => new SchedulerEvent(r.Str(SchedulerKey), r.Str(JobKey), r.OptionalStr(StateKey), r.Str(MessageKey)),
             _ => null,
         };
         if (e is null) return false;

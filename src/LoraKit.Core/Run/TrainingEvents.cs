@@ -25,6 +25,16 @@ public sealed record InfoEvent(string Message) : TrainingEvent
     public override string Kind => TrainingEventJson.Info;
 }
 
+/// <summary>
+/// A cluster scheduler's progress on a sweep (Slurm job array, Kubernetes Indexed Job): a submission
+/// (<see cref="TrainingEvent.TrialRank"/> null) or a trial's change of state, with the scheduler's own job id
+/// (Slurm <c>123</c> or <c>123_4</c>; the Kubernetes Job name) and state (Slurm's PENDING, RUNNING, COMPLETED, …).
+/// </summary>
+public sealed record SchedulerEvent(string Scheduler, string Job, string? State, string Message) : TrainingEvent
+{
+    public override string Kind => TrainingEventJson.Scheduler;
+}
+
 /// <summary>An attempt starts: the adapter, its size and the base model's validation loss.</summary>
 public sealed record StartEvent(
     string Adapter, int Rank, double Alpha, double Scaling, IReadOnlyList<string> Targets, long TrainableParameters, long BaseParameters,

@@ -88,7 +88,6 @@ public sealed class ProcessTrialExecutor : ITrialExecutor
         if (process.ExitCode != 0 || done is null)
             throw new TrainingException(Rules.DiagnosticIds.TrainingFailed,
                 $"the rank {trial.Rank} trial exited with code {process.ExitCode}: {stderr.Result.Trim()}");
-        return new TrialResult(trial.Rank, trial.Alpha, done.ValidationLoss, done.BaseValidationLoss, done.Seconds, done.TokensPerSecond,
-            done.TrainableParameters, done.PeakMemoryBytes, trial.OutputDir, done.Stopped);
+        return TrialFiles.ToResult(trial, done);
     }
 }

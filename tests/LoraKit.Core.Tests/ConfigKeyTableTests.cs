@@ -145,6 +145,18 @@ public class ConfigKeyTableTests
     }
 
     [Fact]
+    public void Yarn_in_transformers_5_rope_parameters_uses_factor_as_given()
+    {
+        // transformers 5 writes original_max_position_embeddings = max_position_embeddings itself and applies factor as
+        // given (checked against its logits in LoraKit.Tests' hf-rope fixture); the legacy rope_scaling form of the same
+        // numbers is refused, since transformers before PR #40320 used max/original = 1 instead.
+        var v5 = Parse("\"max_position_embeddings\": 16, \"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16, \"rope_theta\": 10000.0}");
+        Assert.Equal(new RopeScaling { Type = RopeType.Yarn, Factor = 4, OriginalMaxPositionEmbeddings = 16 }, v5.RopeScaling);
+        var e = Refused("\"max_position_embeddings\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}");
+        Assert.Contains("or write it as transformers 5's rope_parameters", e.Message);
+    }
+
+    [Fact]
     public void Longrope_derives_its_factor_from_the_original_context()
     {
         var factors = "[" + string.Join(", ", Enumerable.Repeat("1.0", 8)) + "]";

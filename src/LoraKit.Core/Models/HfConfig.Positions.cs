@@ -119,12 +119,14 @@ public static partial class HfConfig
                     var factor = RequiredNum("factor");
                     var original = OriginalIn();
                     // transformers before PR #40320 (Aug 2025) replaced factor by max_position_embeddings / original
-                    // when rope_scaling names the original context; later versions use factor as given. Accept only
-                    // configs on which both agree.
-                    if (original is { } o && Math.Abs(factor - (double)dims.MaxPositionEmbeddings / o) > 1e-9 * factor)
+                    // when rope_scaling names the original context; later versions (transformers 5 included, checked
+                    // against 5.17 logits) use factor as given. transformers 5 writes rope_parameters, and fills in
+                    // original_max_position_embeddings = max_position_embeddings itself, so a rope_parameters config
+                    // means the current rule; a legacy rope_scaling config on which the two rules disagree is refused.
+                    if (hasScaling && original is { } o && Math.Abs(factor - (double)dims.MaxPositionEmbeddings / o) > 1e-9 * factor)
                         throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, K("factor"),
                             $"is {factor} but max_position_embeddings / original_max_position_embeddings = {dims.MaxPositionEmbeddings}/{o}; transformers versions disagree on which applies",
-                            $"set max_position_embeddings to {Math.Round(factor * o)} (= factor × original_max_position_embeddings)", obj["factor"]!.Line);
+                            $"set max_position_embeddings to {Math.Round(factor * o)} (= factor × original_max_position_embeddings; every version agrees), or write it as transformers 5's rope_parameters (factor used as given)", obj["factor"]!.Line);
                     var truncate = obj["truncate"];
                     if (truncate is not null && truncate.Kind is not (JsonKind.Null or JsonKind.Boolean))
                         throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, K("truncate"),

@@ -119,7 +119,9 @@ public static class RopeMath
         if (sequenceLength <= maxPositions) return Default(dim, theta);
         // base · ((factor·seq / max) − (factor − 1))^(dim / (dim − 2)), in float32 since seq is a 0-d tensor there.
         var grown = (float)factor * (float)sequenceLength / maxPositions - (float)(factor - 1);
-        var b = (float)theta * Pow(grown, (float)((double)dim / (dim - 2)));
+        // torch's tensor ** python-float keeps the exponent in double (checked against torch: a float32 exponent
+        // moves the grown base by 2 ulp and inv_freq by up to 2 ulp).
+        var b = (float)theta * (float)Math.Pow(grown, (double)dim / (dim - 2));
         var inv = new float[dim / 2];
         for (var i = 0; i < inv.Length; i++) inv[i] = 1f / Pow(b, Exponent(i, dim));
         return inv;

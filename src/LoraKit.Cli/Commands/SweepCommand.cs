@@ -58,7 +58,7 @@ internal static class SweepCommand
                 var trialOptions = o.Training(p, outDir, resolved.Name);
                 ITrialExecutor executor = p.GetValue(inProcess)
                     ? new InProcessTrialExecutor((device, dtype) => HfCheckpoint.Load(resolved.Folder, device, dtype), data)
-                    : new ProcessTrialExecutor(trial => ChildCommand(trial, p, resolved.Folder), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
+                    : new ProcessTrialExecutor(trial => ChildCommand(trial, p, resolved.Name), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
                 var provenance = new SweepProvenance(o.AdapterName(p), resolved.Name, dataset.ContentHash, dataset.Name, p.GetValue(o.Fraction));
                 var outcome = SweepRunner.Run(rankList, o.ToLoraConfig(p), trialOptions, executor, outDir, p.GetValue(lockFile)!, provenance,
                     LoraThresholds.Default, reporter.Report, cancel.Token);
@@ -107,7 +107,8 @@ internal static class SweepCommand
         string.IsNullOrWhiteSpace(text) ? null : text.Split(',').Select(s => int.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToList();
 
     /// <summary>The `lorakit train` command line of one trial: this program, the sweep's own options, the trial's rank.</summary>
-    private static (string, IReadOnlyList<string>) ChildCommand(TrialSpec trial, ParseResult p, string baseFolder)
+    /// <param name="baseAsGiven">The base as the user gave it, so each trial's adapter records it as base_model_name_or_path.</param>
+    private static (string, IReadOnlyList<string>) ChildCommand(TrialSpec trial, ParseResult p, string baseAsGiven)
     {
         var args = new List<string>();
         var host = Environment.ProcessPath ?? "dotnet";
@@ -117,7 +118,7 @@ internal static class SweepCommand
         var opts = trial.Options;
         args.AddRange(new[]
         {
-            "train", "--base", baseFolder, "--data", p.GetValue<string>("--data")!, "--name", $"{opts.AdapterName}-r{trial.Rank}", "--out", trial.OutputDir,
+            "train", "--base", baseAsGiven, "--data", p.GetValue<string>("--data")!, "--name", $"{opts.AdapterName}-r{trial.Rank}", "--out", trial.OutputDir,
             "--rank", trial.Rank.ToString(inv), "--alpha", trial.Alpha.ToString(inv), "--targets", string.Join(",", trial.TargetModules),
             "--dropout", trial.Dropout.ToString(inv), "--epochs", opts.Epochs.ToString(inv), "--max-steps", opts.MaxSteps.ToString(inv),
             "--batch-size", p.GetValue<int>("--batch-size").ToString(inv), "--grad-accum", opts.GradientAccumulation.ToString(inv),

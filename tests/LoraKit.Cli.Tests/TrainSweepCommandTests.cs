@@ -105,6 +105,9 @@ public class TrainSweepCommandTests
         Assert.Contains(locked!.Rank, new[] { 2, 4 });
         Assert.True(File.Exists(Path.Combine(outDir, "rank-2", "adapter_model.safetensors")));
         Assert.True(File.Exists(Path.Combine(outDir, "rank-4", "metrics.jsonl")));
+        // Each trial process gets the base as the user gave it, and its adapter records exactly that.
+        using var trialConfig = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(outDir, "rank-2", "adapter_config.json")));
+        Assert.Equal(b, trialConfig.RootElement.GetProperty("base_model_name_or_path").GetString());
     }
 }
 

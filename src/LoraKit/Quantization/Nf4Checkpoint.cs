@@ -55,12 +55,23 @@ public static class Nf4Checkpoint
     public const string NestedQuantMapSuffix = ".nested_quant_map";
     public const string QuantStateSuffix = ".quant_state.bitsandbytes__" + Nf4.QuantType;
 
-    /// <summary>True when the folder's config.json declares a bitsandbytes 4-bit checkpoint.</summary>
+    /// <summary>
+    /// True when the folder's config.json declares a bitsandbytes 4-bit checkpoint. A config.json that is not a
+    /// well-formed object (bad JSON, a key twice) is not one: the loader that reads it next reports its problem with
+    /// the file, the key and the fix.
+    /// </summary>
     public static bool IsQuantized(string folder)
     {
         var configPath = Path.Combine(folder, HfCheckpoint.ConfigFileName);
         if (!File.Exists(configPath)) return false;
-        return JsonNode.Parse(File.ReadAllText(configPath))?[QuantizationConfigKey] is JsonObject q && IsBitsAndBytes4Bit(q);
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(configPath)) is JsonObject config && config[QuantizationConfigKey] is JsonObject q && IsBitsAndBytes4Bit(q);
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -30,19 +30,26 @@ public sealed class LlamaModel : nn.Module
     /// input_ids [batch, seq] → final hidden states [batch, seq, hidden] (after the final norm).
     /// <paramref name="attentionMask"/> [batch, seq] of 1 (token) / 0 (padding) or null; padding keys are
     /// never attended to. <paramref name="positionIds"/> [batch, seq] or [seq], default 0 … seq−1.
+    /// With a <paramref name="cache"/>, <paramref name="inputIds"/> are the tokens after the cached ones: they
+    /// take positions cache.Length …, attend to every cached token and causally to each other, and their keys
+    /// and values are appended to the cache (no attention mask then).
     /// </summary>
-    public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
+    public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
     {
         if (inputIds.dim() != 2)
             throw new ArgumentException($"input_ids must be [batch, seq], got [{string.Join(", ", inputIds.shape)}]", nameof(inputIds));
         using var scope = torch.NewDisposeScope();
         var seq = inputIds.shape[1];
         var hidden = embed_tokens.call(inputIds);
-        var positions = positionIds ?? torch.arange(seq, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        if (cache is not null && attentionMask is not null)
+            throw new ArgumentException("a forward with a KV cache takes no attention mask (one unpadded sequence per cache)", nameof(attentionMask));
+        var past = cache?.Length ?? 0;
+        var positions = positionIds ?? torch.arange(past, past + seq, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
         var (cos, sin) = LlamaRotary.CosSin(positions, _inverseFrequencies, hidden.dtype);
-        var attend = attentionMask is null ? null : AttendMask(attentionMask, seq);
-        foreach (var layer in layers)
-            hidden = layer.forward(hidden, cos, sin, attend);
+        var attend = cache is not null ? cache.AttendMask(seq, inputIds.device) : attentionMask is null ? null : AttendMask(attentionMask, seq);
+        for (var i = 0; i < layers.Count; i++)
+            hidden = layers[i].forward(hidden, cos, sin, attend, cache?.Layer(i));
+        cache?.Advance(seq);
         return norm.call(hidden).MoveToOuterDisposeScope();
     }
 

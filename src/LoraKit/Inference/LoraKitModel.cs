@@ -36,13 +36,24 @@ public sealed class LoraKitModel : IDisposable
     public const long EvalBatchLogits = 64L << 20;
 
     private LoraKitModel(LlamaForCausalLM model, ILoraTokenizer tokenizer, string folder, string name, Device device)
+        : this(model, tokenizer, EosTokens.Of(folder, tokenizer), name)
     {
-        Model = model;
-        Tokenizer = tokenizer;
         BaseFolder = folder;
-        BaseName = name;
         Device = device;
-        EosTokenIds = EosTokens.Of(folder, tokenizer);
+    }
+
+    /// <summary>
+    /// Wraps a model already in memory (e.g. one just trained) with its tokenizer; it is disposed with this object.
+    /// <paramref name="eosTokenIds"/> null: the tokenizer's end-of-sequence token.
+    /// </summary>
+    public LoraKitModel(LlamaForCausalLM model, ILoraTokenizer tokenizer, IReadOnlyList<int>? eosTokenIds = null, string name = "model")
+    {
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        BaseName = name;
+        BaseFolder = "";
+        Device = model.parameters().First().device;
+        EosTokenIds = eosTokenIds ?? (tokenizer.EosId is int eos ? new[] { eos } : Array.Empty<int>());
         Model.eval();
     }
 
@@ -51,7 +62,7 @@ public sealed class LoraKitModel : IDisposable
 
     public ILoraTokenizer Tokenizer { get; }
 
-    /// <summary>The base model's folder (the builtin model's cache folder for <c>builtin</c>).</summary>
+    /// <summary>The base model's folder (the builtin model's cache folder for <c>builtin</c>; empty for a model built in memory).</summary>
     public string BaseFolder { get; }
 
     /// <summary>The base's name for tables: <c>builtin</c> or the folder's name.</summary>

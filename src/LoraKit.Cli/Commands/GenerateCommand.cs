@@ -52,11 +52,13 @@ internal static class GenerateCommand
                 };
                 options.Validate();
                 var inputs = single is not null ? new List<(int Line, string Prompt)> { (0, single) } : ReadPrompts(file!);
+                var texts = inputs.ConvertAll(i => p.GetValue(chat) ? ChatPrompt(p.GetValue(o.Base)!, i.Prompt) : i.Prompt);
                 using var model = o.Load(p, p.GetValue(adapter) is { } a ? new[] { a } : Array.Empty<string>(), stderr);
                 if (p.GetValue(adapter) is not null) model.UseAdapter(model.Adapters[0]);
-                foreach (var (line, text) in inputs)
+                for (var i = 0; i < inputs.Count; i++)
                 {
-                    var ids = model.EncodePrompt(p.GetValue(chat) ? ChatPrompt(text) : text);
+                    var (line, text) = inputs[i];
+                    var ids = model.EncodePrompt(texts[i]);
                     if (single is not null)
                     {
                         var clock = Stopwatch.StartNew();
@@ -86,10 +88,10 @@ internal static class GenerateCommand
 
     /// <summary>
     /// The hook for chat templates (issue 14, item 4): formats <paramref name="userMessage"/> as one user turn with
-    /// the model's chat template, ready for the assistant's answer. Until the template engine is connected it
-    /// refuses clearly rather than sending the raw text.
+    /// the chat template of <paramref name="baseModel"/>'s tokenizer_config.json, ready for the assistant's answer.
+    /// Until the template engine is connected it refuses clearly rather than sending the raw text.
     /// </summary>
-    internal static string ChatPrompt(string userMessage) =>
+    internal static string ChatPrompt(string baseModel, string userMessage) =>
         throw new NotSupportedException("--chat needs the chat template support (LoraKit issue 14, item 4), which this build does not have yet; format the prompt yourself and drop --chat");
 
     private static string Describe(StopReason reason) => reason switch

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, all
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
 switch (name)
@@ -20,6 +20,9 @@ switch (name)
     case "memory-estimate":
         MemoryEstimateBenchmark.Run(rest);
         break;
+    case "generation":
+        InferenceBenchmark.Run(rest);
+        break;
     case "memory-estimate-child":
         MemoryEstimateBenchmark.RunChild(int.Parse(rest[0], CultureInfo.InvariantCulture), int.Parse(rest[1], CultureInfo.InvariantCulture));
         break;
@@ -33,9 +36,11 @@ switch (name)
         TrainingStepBenchmark.Run(Array.Empty<string>());
         Console.WriteLine();
         MemoryEstimateBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        InferenceBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, all");
         return 2;
 }
 return 0;

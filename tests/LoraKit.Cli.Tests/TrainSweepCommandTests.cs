@@ -33,6 +33,25 @@ public class TrainSweepCommandTests
     }
 
     [Fact]
+    public void Train_quantize_nf4_trains_on_a_4bit_base_and_a_bad_value_names_the_option()
+    {
+        var (b, d, root) = Fixture();
+        var outDir = Path.Combine(root, "qlora");
+        var r = CliRunner.Run("train", "--base", b, "--data", d, "--out", outDir, "--max-steps", "12", "--lr", "1e-2", "--seq-len", "16",
+            "--batch-size", "8", "--eval-every", "6", "--device", "cpu", "--pad", "--quantize", "nf4");
+        Assert.True(r.ExitCode == 0, r.Out + r.Err);
+        Assert.Contains("decoder linears in 4-bit NF4", r.Out);
+        Assert.True(File.Exists(Path.Combine(outDir, "adapter_model.safetensors")));
+        var losses = File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("val_loss", out _)).Select(e => e.GetProperty("val_loss").GetDouble()).ToList();
+        Assert.True(losses[^1] < losses[0], $"validation loss {losses[0]} → {losses[^1]} did not fall on the 4-bit base");
+
+        var bad = CliRunner.Run("train", "--base", b, "--data", d, "--out", Path.Combine(root, "bad"), "--max-steps", "1", "--quantize", "int8");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--quantize int8", bad.Out + bad.Err);
+    }
+
+    [Fact]
     public void Train_writes_peft_files_and_metrics_and_json_events()
     {
         var (b, d, root) = Fixture();
@@ -173,7 +192,7 @@ public class TrainRequestBindingTests
         r.Name = "Support"; r.Out = "/o"; r.Rank = 16; r.Alpha = 8; r.Targets = new[] { "q_proj", "o_proj" }; r.Dropout = 0.1; r.Epochs = 3;
         r.MaxSteps = 7; r.BatchSize = 2; r.GradientAccumulation = 4; r.LearningRate = 1e-3; r.WeightDecay = 0.01; r.Warmup = 0.1; r.MaxGradNorm = 0.5;
         r.Schedule = "linear"; r.SeqLen = 32; r.Pad = true; r.ValFraction = 0.2; r.Fraction = 0.5; r.EvalEvery = 5; r.CheckpointEvery = 10; r.Seed = 7;
-        r.Device = "cpu"; r.Events = "json"; r.AdapterAssembly = "/b/App.dll"; r.Adapter = "SupportAdapter"; r.Resume = true; r.AutoRank = true; r.StopOnPlateau = false;
+        r.Device = "cpu"; r.Events = "json"; r.AdapterAssembly = "/b/App.dll"; r.Adapter = "SupportAdapter"; r.Resume = true; r.AutoRank = true; r.StopOnPlateau = false; r.Quantize = "nf4";
         var args = r.ToArguments();
         // Every option of the table appears once, so a new option that the parser missed fails here.
         Assert.Equal(LoraKit.Run.TrainRequest.Options.Select(o => o.Name), args.Where(a => a.StartsWith("--", StringComparison.Ordinal)));

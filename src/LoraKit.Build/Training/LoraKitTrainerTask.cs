@@ -49,6 +49,7 @@ public sealed class LoraKitTrainerTask : ToolTask
     public string? OutputDir { get; set; }         // --out
     public string? Epochs { get; set; }            // --epochs
     public string? MaxSteps { get; set; }          // --max-steps
+    public string? Quantize { get; set; }          // --quantize (LoraKitQuantize: none or nf4)
 
     /// <summary>Sweep only: share of the training data per trial (--fraction).</summary>
     public string? SweepFraction { get; set; }
@@ -159,6 +160,7 @@ public sealed class LoraKitTrainerTask : ToolTask
         Set(train, "--out", nameof(OutputDir), OutputDir);
         Set(train, "--epochs", nameof(Epochs), Epochs);
         Set(train, "--max-steps", nameof(MaxSteps), MaxSteps);
+        Set(train, "--quantize", nameof(Quantize), Quantize);
         IReadOnlyList<string> args;
         if (sweep)
         {

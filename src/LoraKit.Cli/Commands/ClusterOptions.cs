@@ -20,7 +20,7 @@ internal sealed class ClusterOptions
     public readonly Option<string?> Account = new("--account") { Description = "slurm: sbatch --account." };
     public readonly Option<string[]> SlurmArgs = new("--slurm-arg") { Description = "slurm: one more sbatch option, passed as given (repeatable), e.g. --slurm-arg=--mem=16G.", AllowMultipleArgumentsPerToken = false };
 
-    public readonly Option<string?> K8sImage = new("--k8s-image") { Description = "k8s: the container image; it must hold the trainer at the same paths as here (dotnet, LoraKit.Cli.dll)." };
+    public readonly Option<string?> K8sImage = new("--k8s-image") { Description = "k8s: the container image; it must hold the trainer at the same paths as here (dotnet and the lorakit trainer)." };
     public readonly Option<string?> K8sPvc = new("--k8s-pvc") { Description = "k8s: the PersistentVolumeClaim of the shared folder (mounted at --shared-dir in every pod)." };
     public readonly Option<string?> K8sNamespace = new("--k8s-namespace") { Description = "k8s: the namespace of the Job (default: kubectl's)." };
     public readonly Option<bool> Apply = new("--apply") { Description = "k8s: kubectl apply the manifest and wait for the trials (default: only write it)." };

@@ -51,10 +51,10 @@ internal sealed class EventReporter
         switch (e)
         {
             case InfoEvent i:
-                WriteLine(i.Message);
+                WriteLine($"{trial}{i.Message}");
                 break;
             case SchedulerEvent c:
-                WriteLine(c.TrialRank is { } trialRank ? $"rank {trialRank} trial: {c.Message}" : c.Message);
+                WriteLine($"{trial}{c.Message}");
                 break;
             case DiagnosticEvent d:
                 WriteLine($"{trial}{TrainingEventJson.SeverityName(d.Severity)} {d.Code}: {d.Message}");

@@ -46,7 +46,7 @@ internal static class SweepCommand
                 var outDir = request.Out ?? Path.Combine("lora-output", setup.AdapterName, "sweep");
                 var trialOptions = setup.Training(outDir, resolved.Name);
                 ITrialExecutor executor = p.GetValue(inProcess)
-                    ? new InProcessTrialExecutor((device, dtype) => HfCheckpoint.Load(resolved.Folder, device, dtype), data)
+                    ? new InProcessTrialExecutor(setup.BaseFactory(resolved.Folder), data)
                     : cluster.Create(p, trial => ChildCommand(trial, request, resolved.Name), dataset.ContentHash, outDir, p.GetValue(parallel))
                       ?? new ProcessTrialExecutor(trial => ChildCommand(trial, request, resolved.Name), p.GetValue(parallel), ParseGpus(p.GetValue(gpus)));
                 var provenance = new SweepProvenance(setup.AdapterName, resolved.Name, dataset.ContentHash, dataset.Name, request.Fraction);

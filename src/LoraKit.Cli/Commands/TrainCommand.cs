@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.IO;
 using LoraKit.Builtin;
 using LoraKit.Modeling;
+using LoraKit.Quantization;
 using LoraKit.Rules;
+using LoraKit.Run;
 using LoraKit.Training;
 
 namespace LoraKit.Cli.Commands;
@@ -23,8 +25,11 @@ internal static class TrainCommand
                 var resolved = BaseModelSource.Open(request.Base, reporter.Info);
                 var (data, _, summary) = setup.LoadData(resolved.Tokenizer);
                 reporter.Info($"base {resolved.Name}; data {summary}");
+                var baseFactory = setup.BaseFactory(resolved.Folder);
+                if (request.Quantize == TrainRequest.QuantizeNf4 || Nf4Checkpoint.IsQuantized(resolved.Folder))
+                    reporter.Info("QLoRA: the base's decoder linears in 4-bit NF4 (bitsandbytes' format), embeddings, norms and head as loaded, LoRA in fp32");
                 var options = setup.Training(setup.OutputDir, resolved.Name);
-                var trainer = new LoraTrainer((device, dtype) => HfCheckpoint.Load(resolved.Folder, device, dtype), config, data, options, reporter.Report, cancel);
+                var trainer = new LoraTrainer(baseFactory, config, data, options, reporter.Report, cancel);
                 var result = trainer.Run();
                 reporter.Finish();
                 if (!reporter.Json)

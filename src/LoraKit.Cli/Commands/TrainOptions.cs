@@ -7,7 +7,11 @@ using System.Linq;
 using LoraKit.Data;
 using LoraKit.Rules;
 using LoraKit.Run;
+using LoraKit.Modeling;
+using LoraKit.Quantization;
 using LoraKit.Training;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace LoraKit.Cli.Commands;
 
@@ -128,6 +132,21 @@ internal sealed class TrainSetup
         AutoRank = Request.AutoRank,
         StopOnPlateau = Request.StopOnPlateau,
     };
+
+    /// <summary>
+    /// How the trainer builds a fresh base (every attempt and trial starts from one): 16/32-bit as stored, or with its
+    /// decoder linears in NF4 (--quantize nf4, or a bitsandbytes 4-bit checkpoint).
+    /// </summary>
+    public Func<Device, ScalarType, LlamaForCausalLM> BaseFactory(string folder)
+    {
+        var quantize = Request.Quantize switch
+        {
+            TrainRequest.QuantizeNone => false,
+            TrainRequest.QuantizeNf4 => true,
+            var q => throw new ArgumentException($"--quantize {q} is not one of {TrainRequest.QuantizeNone}, {TrainRequest.QuantizeNf4}"),
+        };
+        return (device, dtype) => Nf4Checkpoint.LoadBase(folder, device, dtype, quantize);
+    }
 
     /// <summary>Loads, splits and tokenises the data. The split is by content hash; the fraction keeps a nested subset of the training part.</summary>
     public (ITrainingData Data, Dataset Dataset, string Summary) LoadData(ILoraTokenizer tokenizer)

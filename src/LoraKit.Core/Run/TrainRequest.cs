@@ -73,6 +73,15 @@ public sealed class TrainRequest
     /// <summary>Stop early when the validation loss plateaus (with --auto-rank the run restarts at a higher rank instead).</summary>
     public bool StopOnPlateau { get; set; } = true;
 
+    /// <summary>
+    /// <see cref="QuantizeNone"/> or <see cref="QuantizeNf4"/>: the base's decoder linears quantized to 4-bit NF4 on load
+    /// (QLoRA). A bitsandbytes 4-bit checkpoint is loaded 4-bit whatever this says.
+    /// </summary>
+    public string Quantize { get; set; } = QuantizeNone;
+
+    public const string QuantizeNone = "none";
+    public const string QuantizeNf4 = "nf4";
+
     public const string EventsText = "text";
     public const string EventsJson = "json";
 
@@ -180,6 +189,8 @@ public sealed class TrainRequest
         TrainOption.Flag("--resume", "Continue from the checkpoint in the output folder (same rank only).", r => r.Resume, (r, v) => r.Resume = v, trainOnly: true),
         TrainOption.Flag("--auto-rank", "On a loss plateau, restart from scratch at 2× rank and alpha (the rank-escalation plan).",
             r => r.AutoRank, (r, v) => r.AutoRank = v, trainOnly: true),
+        TrainOption.Text("--quantize", "none, or nf4: the base's decoder linears in 4-bit NF4 on load (QLoRA); a bitsandbytes 4-bit checkpoint loads 4-bit either way.",
+            r => r.Quantize, (r, v) => r.Quantize = v),
         TrainOption.Flag("--stop-on-plateau", "Stop early when the validation loss plateaus (LORA3002); false: warn and train on.",
             r => r.StopOnPlateau, (r, v) => r.StopOnPlateau = v),
     };

@@ -50,8 +50,10 @@ public sealed class LlamaAttention : nn.Module
     /// hidden [batch, seq, hidden] → [batch, seq, hidden]. <paramref name="cos"/>/<paramref name="sin"/> come
     /// from <see cref="LlamaRotary.CosSin"/>. <paramref name="attendMask"/> is null for plain causal attention,
     /// else a boolean [batch, 1, seq, seq] mask, true where a query may attend to a key (causality included).
+    /// With a <paramref name="cache"/>, the new keys and values are appended to it and the queries attend to all
+    /// of its keys; the mask is then [batch, 1, seq, cached + seq] (see <see cref="KvCache.AttendMask"/>).
     /// </summary>
-    public Tensor forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attendMask)
+    public Tensor forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attendMask, LayerKvCache? cache = null)
     {
         using var scope = torch.NewDisposeScope();
         var batch = hidden.shape[0];
@@ -68,6 +70,7 @@ public sealed class LlamaAttention : nn.Module
 
         q = LlamaRotary.Apply(q, cos, sin);
         k = LlamaRotary.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(k, v);
         k = RepeatKv(k, _heads / _kvHeads);
         v = RepeatKv(v, _heads / _kvHeads);
 

@@ -22,10 +22,10 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attendMask)
+    public Tensor forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attendMask, LayerKvCache? cache = null)
     {
         using var scope = torch.NewDisposeScope();
-        var h = hidden + self_attn.forward(input_layernorm.call(hidden), cos, sin, attendMask);
+        var h = hidden + self_attn.forward(input_layernorm.call(hidden), cos, sin, attendMask, cache);
         var output = h + mlp.call(post_attention_layernorm.call(h));
         return output.MoveToOuterDisposeScope();
     }

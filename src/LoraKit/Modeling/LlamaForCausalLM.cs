@@ -101,6 +101,23 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return lm_head.call(hidden).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Incremental decoding: logits [batch, new, vocab] of <paramref name="inputIds"/> [batch, new], the tokens
+    /// after those <paramref name="cache"/> holds (see <see cref="KvCache"/>); their keys and values are appended.
+    /// </summary>
+    public Tensor forward(Tensor inputIds, KvCache cache)
+    {
+        if (cache is null) throw new ArgumentNullException(nameof(cache));
+        if (cache.LayerCount != model.layers.Count)
+            throw new ArgumentException($"the cache has {cache.LayerCount} layers, the model {model.layers.Count}", nameof(cache));
+        using var scope = torch.NewDisposeScope();
+        var hidden = model.forward(inputIds, null, null, cache);
+        return lm_head.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A cache for this model's layers with room for <paramref name="capacity"/> tokens (see <see cref="KvCache"/>).</summary>
+    public KvCache NewCache(int capacity = 0) => new(model.layers.Count, capacity);
+
     /// <summary>Mean next-token cross-entropy of this model on <paramref name="inputIds"/> (see <see cref="CausalLmLoss"/>).</summary>
     public Tensor Loss(Tensor inputIds, Tensor labels, Tensor? attentionMask = null)
     {

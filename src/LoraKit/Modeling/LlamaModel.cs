@@ -37,27 +37,44 @@ public sealed class LlamaModel : nn.Module
     /// <paramref name="attentionMask"/> [batch, seq] of 1 (token) / 0 (padding) or null; padding keys are
     /// never attended to. <paramref name="positionIds"/> [batch, seq] or [seq], default 0 … seq−1.
     /// Layers with a sliding window (<see cref="LlamaDimensions.AttentionWindow"/>) see only the last W keys.
+    /// With a <paramref name="cache"/>, <paramref name="inputIds"/> are the tokens after the cached ones: they
+    /// take positions cache.Length …, attend to every cached token and causally to each other, and their keys
+    /// and values are appended to the cache (no attention mask then).
     /// </summary>
-    public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
+    public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
     {
         if (inputIds.dim() != 2)
             throw new ArgumentException($"input_ids must be [batch, seq], got [{string.Join(", ", inputIds.shape)}]", nameof(inputIds));
         using var scope = torch.NewDisposeScope();
         var seq = inputIds.shape[1];
         var hidden = embed_tokens.call(inputIds);
-        var positions = positionIds ?? torch.arange(seq, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        // dynamic NTK and longrope depend on seq_len = max(position_ids) + 1, as transformers' dynamic_rope_update.
+        if (cache is not null && attentionMask is not null)
+            throw new ArgumentException("a forward with a KV cache takes no attention mask (one unpadded sequence per cache)", nameof(attentionMask));
+        var past = cache?.Length ?? 0;
+        var positions = positionIds ?? torch.arange(past, past + seq, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        // dynamic NTK and longrope depend on seq_len = max(position_ids) + 1, as transformers' dynamic_rope_update
+        // (with a cache: the cached tokens count, as transformers' growing max_seq_len_cached does while generating).
         var inverseFrequencies = RopeMath.DependsOnSequence(_dims)
             ? RopeMath.InverseFrequencies(_dims, positions.max().item<long>() + 1)
             : _inverseFrequencies;
         var (cos, sin) = LlamaRotary.CosSin(positions, inverseFrequencies, hidden.dtype, _attentionFactor);
-        var full = attentionMask is null ? null : AttendMask(attentionMask, seq);
-        // A window only changes the mask when some query has more than W keys before it; otherwise the full
-        // mask (or SDPA's is_causal without padding) is the same attention.
         var window = _dims.SlidingWindow;
-        var sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device) : full;
+        Tensor? full, sliding;
+        if (cache is not null)
+        {
+            full = cache.AttendMask(seq, inputIds.device);
+            sliding = window > 0 ? cache.AttendMask(seq, inputIds.device, window) : full;
+        }
+        else
+        {
+            full = attentionMask is null ? null : AttendMask(attentionMask, seq);
+            // A window only changes the mask when some query has more than W keys before it; otherwise the full
+            // mask (or SDPA's is_causal without padding) is the same attention.
+            sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device) : full;
+        }
         for (var i = 0; i < layers.Count; i++)
-            hidden = layers[i].forward(hidden, cos, sin, _dims.AttentionWindow(i) > 0 ? sliding : full);
+            hidden = layers[i].forward(hidden, cos, sin, _dims.AttentionWindow(i) > 0 ? sliding : full, cache?.Layer(i));
+        cache?.Advance(seq);
         return norm.call(hidden).MoveToOuterDisposeScope();
     }
 

@@ -75,6 +75,14 @@ public static class Nf4Checkpoint
     }
 
     /// <summary>
+    /// The one way a base model folder is loaded for training, evaluation and generation: a bitsandbytes 4-bit
+    /// checkpoint as stored (4-bit), a 16/32-bit one quantized on load when <paramref name="quantizeOnLoad"/>, else as
+    /// stored in <paramref name="dtype"/>.
+    /// </summary>
+    public static LlamaForCausalLM LoadBase(string folder, Device? device, ScalarType dtype, bool quantizeOnLoad) =>
+        quantizeOnLoad || IsQuantized(folder) ? LoadQuantized(folder, device, dtype) : HfCheckpoint.Load(folder, device, dtype);
+
+    /// <summary>
     /// Loads a model: a bitsandbytes 4-bit checkpoint as stored (its NF4 layers kept 4-bit), or a 16/32-bit one
     /// quantized on load (<see cref="Nf4Model.QuantizeInPlace"/>). The rest of the model is built in <paramref name="dtype"/>.
     /// <paramref name="computeDtype"/> overrides the checkpoint's bnb_4bit_compute_dtype; quantizing on load, null

@@ -13,9 +13,17 @@ public sealed class KvCacheTests
     [Theory]
     [InlineData("llama")]
     [InlineData("qwen3")]
+    [InlineData("window")]          // every layer a window of 3 keys (Mistral): the cache must drop keys as the full mask does
+    [InlineData("window-from-1")]   // full attention in layer 0, the window from layer 1 on (Qwen2's max_window_layers)
     public void Chunked_decoding_with_the_cache_equals_the_full_forward(string kind)
     {
-        var dims = kind == "llama" ? TinyLlamas.UntiedGqa : TinyLlamas.Qwen3;
+        var dims = kind switch
+        {
+            "llama" => TinyLlamas.UntiedGqa,
+            "qwen3" => TinyLlamas.Qwen3,
+            "window" => TinyLlamas.UntiedGqa with { SlidingWindow = 3 },
+            _ => TinyLlamas.UntiedGqa with { SlidingWindow = 3, FirstSlidingLayer = 1 },
+        };
         using var model = LlamaForCausalLM.Create(dims, seed: 3);
         model.eval();
         using var noGrad = torch.no_grad();
@@ -23,6 +31,7 @@ public sealed class KvCacheTests
         using var full = model.forward(ids);
         using var cache = model.NewCache(capacity: 4); // grows twice on the way
         var offset = 0L;
+        // The full forward with a window is itself checked against transformers (TransformersRopeReferenceTests).
         foreach (var chunk in new long[] { 5, 1, 1, 3, 2 })
         {
             using var part = model.forward(ids.narrow(1, offset, chunk), cache);

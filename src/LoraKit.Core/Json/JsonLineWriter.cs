@@ -77,6 +77,35 @@ public sealed class JsonLineWriter
     /// <summary>The text of a non-finite double as written: "NaN", "Infinity" or "-Infinity".</summary>
     public static string NonFinite(double value) => double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity";
 
+    /// <summary>
+    /// Appends <paramref name="value"/> as a quoted JSON string escaped only where JSON requires it, as Rust's serde_json
+    /// and Python's <c>json.dumps(ensure_ascii=False)</c> write strings: <c>\"</c>, <c>\\</c>, <c>\b \f \n \r \t</c>, other
+    /// control characters as <c>\u00XX</c>, everything else as is. Files other tools read byte for byte (safetensors
+    /// headers) and Jinja's <c>tojson</c> use it.
+    /// </summary>
+    public static void QuoteAsSerde(StringBuilder sb, string value)
+    {
+        sb.Append('"');
+        foreach (var c in value)
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\b': sb.Append("\\b"); break;
+                case '\f': sb.Append("\\f"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c < 0x20) sb.Append("\\u00").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
+                    else sb.Append(c);
+                    break;
+            }
+        }
+        sb.Append('"');
+    }
+
     /// <summary>Appends <paramref name="value"/> as a quoted JSON string.</summary>
     public static void Quote(StringBuilder sb, string value)
     {

@@ -97,9 +97,9 @@ public static class SafeTensorsWriter
             {
                 if (!firstKey) sb.Append(',');
                 firstKey = false;
-                AppendString(sb, key);
+                LoraKit.Json.JsonLineWriter.QuoteAsSerde(sb, key);
                 sb.Append(':');
-                AppendString(sb, metadata[key]);
+                LoraKit.Json.JsonLineWriter.QuoteAsSerde(sb, metadata[key]);
             }
             sb.Append('}');
             first = false;
@@ -108,7 +108,7 @@ public static class SafeTensorsWriter
         {
             if (!first) sb.Append(',');
             first = false;
-            AppendString(sb, t.Name);
+            LoraKit.Json.JsonLineWriter.QuoteAsSerde(sb, t.Name);
             sb.Append(":{\"dtype\":\"").Append(t.DType.HeaderName()).Append("\",\"shape\":[");
             for (var i = 0; i < t.Shape.Length; i++)
             {
@@ -223,29 +223,5 @@ public static class SafeTensorsWriter
             var part = flat.narrow(0, start, Math.Min(chunkElements, total - start));
             stream.Write(part.bytes);
         }
-    }
-
-    /// <summary>A JSON string as serde_json writes it: only '"', '\\' and control characters are escaped.</summary>
-    private static void AppendString(StringBuilder sb, string value)
-    {
-        sb.Append('"');
-        foreach (var c in value)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u00").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
     }
 }

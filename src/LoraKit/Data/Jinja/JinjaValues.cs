@@ -175,7 +175,7 @@ internal static class Py
             case double d:
                 sb.Append(double.IsNaN(d) ? "NaN" : double.IsPositiveInfinity(d) ? "Infinity" : double.IsNegativeInfinity(d) ? "-Infinity" : FloatRepr(d));
                 return;
-            case string s: JsonString(sb, s); return;
+            case string s: LoraKit.Json.JsonLineWriter.QuoteAsSerde(sb, s); return;
             case List<object?> list:
                 WriteContainer(sb, '[', ']', list.Count, indent, depth, itemSep, i => WriteJson(sb, list[i], indent, depth + 1, itemSep, keySep));
                 return;
@@ -184,7 +184,7 @@ internal static class Py
                     var entries = dict.ToList();
                     WriteContainer(sb, '{', '}', entries.Count, indent, depth, itemSep, i =>
                     {
-                        JsonString(sb, entries[i].Key);
+                        LoraKit.Json.JsonLineWriter.QuoteAsSerde(sb, entries[i].Key);
                         sb.Append(keySep);
                         WriteJson(sb, entries[i].Value, indent, depth + 1, itemSep, keySep);
                     });
@@ -211,29 +211,6 @@ internal static class Py
         }
         if (indent is int m) sb.Append('\n').Append(' ', m * depth);
         sb.Append(close);
-    }
-
-    private static void JsonString(StringBuilder sb, string s)
-    {
-        sb.Append('"');
-        foreach (var c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
     }
 
     /// <summary>A JSON element as a template value: objects become dicts (key order kept), arrays lists, integers long.</summary>

@@ -97,6 +97,7 @@ public class ConfigKeyTableTests
     [InlineData("\"quantization_config\": {\"quant_method\": \"gptq\"}", "LORA2004", "'quantization_config' has quant_method \"gptq\"; LoraKit loads bitsandbytes 4-bit checkpoints only")]
     [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}", "LORA2004", "'quantization_config' is not 4-bit")]
     [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"fp4\"}", "LORA2004", "only \"nf4\" is supported")]
+    [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"nf4\", \"llm_int8_skip_modules\": [\"lm_head\", \"mlp\"]}", "LORA2004", "lists llm_int8_skip_modules")]
     [InlineData("\"attn_logit_softcapping\": 50.0", "LORA2004", "'attn_logit_softcapping'")]
     [InlineData("\"architectures\": [\"Phi3ForCausalLM\"]", "LORA2004", "'architectures' names Phi3ForCausalLM, a class LoraKit does not build")]
     [InlineData("\"architectures\": [\"MistralForCausalLM\"]", "LORA2004", "while model_type is \"llama\"")]

@@ -248,6 +248,8 @@ public static class HfConfigKeys
             return $"has bnb_4bit_quant_type \"{Text("bnb_4bit_quant_type") ?? "fp4"}\"; only \"{Quantization.Nf4.QuantType}\" is supported";
         if ((Text("bnb_4bit_quant_storage") ?? "uint8") != "uint8")
             return $"has bnb_4bit_quant_storage \"{Text("bnb_4bit_quant_storage")}\"; only uint8 storage is supported";
+        if (q["llm_int8_skip_modules"] is { Kind: JsonKind.Array } skip && skip.Items.Count > 0)
+            return "lists llm_int8_skip_modules; LoraKit loads checkpoints with every decoder linear quantized and the head not";
         return null;
     }
 

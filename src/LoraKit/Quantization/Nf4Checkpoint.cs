@@ -105,10 +105,11 @@ public static class Nf4Checkpoint
             throw new FileNotFoundException($"{folder} has no {HfCheckpoint.ConfigFileName}; a Hugging Face model folder holds config.json and model.safetensors.", configPath);
         var quantization = JsonNode.Parse(File.ReadAllText(configPath))?[QuantizationConfigKey] as JsonObject
             ?? throw new Nf4FormatException($"{configPath} has no {QuantizationConfigKey}; this is not a bitsandbytes 4-bit checkpoint (load it with HfCheckpoint.Load, or quantize on load)");
-        CheckQuantizationConfig(quantization, configPath);
+        // The config key table (Core) decides which quantization_config LoraKit loads — bitsandbytes, 4-bit, nf4, uint8
+        // storage, every decoder linear quantized — and refuses the rest with LORA2004 naming the file, line and key.
+        var dims = HfConfig.Load(configPath);
         var compute = computeDtype ?? ParseComputeDtype(quantization, configPath);
 
-        var dims = HfConfig.Load(configPath);
         var model = new LlamaForCausalLM(dims, device, dtype);
         try
         {
@@ -319,23 +320,6 @@ public static class Nf4Checkpoint
 
     private static bool IsBitsAndBytes4Bit(JsonObject q) =>
         q["quant_method"]?.GetValue<string>() == "bitsandbytes" && (q["load_in_4bit"]?.GetValue<bool>() ?? q["_load_in_4bit"]?.GetValue<bool>() ?? false);
-
-    private static void CheckQuantizationConfig(JsonObject q, string configPath)
-    {
-        var method = q["quant_method"]?.ToString();
-        if (method != "bitsandbytes")
-            throw new Nf4FormatException($"{configPath}: {QuantizationConfigKey}.quant_method is \"{method}\"; LoraKit loads bitsandbytes 4-bit checkpoints only");
-        if (!IsBitsAndBytes4Bit(q))
-            throw new Nf4FormatException($"{configPath}: {QuantizationConfigKey} is not 4-bit (load_in_4bit is not true); LoraKit does not load 8-bit checkpoints — use the 16-bit model");
-        var type = q["bnb_4bit_quant_type"]?.ToString() ?? "fp4";
-        if (type != Nf4.QuantType)
-            throw new Nf4FormatException($"{configPath}: {QuantizationConfigKey}.bnb_4bit_quant_type is \"{type}\"; only \"nf4\" is supported — quantize the 16-bit model with lorakit quantize");
-        var storage = q["bnb_4bit_quant_storage"]?.ToString() ?? "uint8";
-        if (storage != "uint8")
-            throw new Nf4FormatException($"{configPath}: {QuantizationConfigKey}.bnb_4bit_quant_storage is \"{storage}\"; only uint8 storage is supported");
-        if (q["llm_int8_skip_modules"] is JsonArray skip && skip.Count > 0)
-            throw new Nf4FormatException($"{configPath}: {QuantizationConfigKey}.llm_int8_skip_modules lists {skip.ToJsonString()}; LoraKit expects every decoder linear quantized and the head not — unsupported");
-    }
 
     private static ScalarType ParseComputeDtype(JsonObject q, string configPath)
     {

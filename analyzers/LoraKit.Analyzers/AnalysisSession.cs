@@ -24,6 +24,7 @@ internal sealed class AnalysisSession
     public const string GpuMemoryProperty = "build_property.LoraKitGpuMemoryGiB";
     public const string BatchSizeProperty = "build_property.LoraKitBatchSize";
     public const string SequenceLengthProperty = "build_property.LoraKitSequenceLength";
+    public const string QuantizeProperty = "build_property.LoraKitQuantize";
     public const string ProjectDirProperty = "build_property.ProjectDir";
 
     private readonly LoraTypes _types;
@@ -38,6 +39,7 @@ internal sealed class AnalysisSession
     private readonly double _gpuMemoryGiB;
     private readonly int _batchSize;
     private readonly int _sequenceLength;
+    private readonly LoraQuantization _quantize;
     private readonly List<string> _buildPropertyErrors = new();
 
     public AnalysisSession(LoraTypes types, AnalyzerOptions options, CancellationToken ct)
@@ -49,6 +51,7 @@ internal sealed class AnalysisSession
         _gpuMemoryGiB = ReadNumber(global, GpuMemoryProperty, 0, "a positive number of GiB, e.g. 24", v => v > 0);
         _batchSize = (int)ReadNumber(global, BatchSizeProperty, 1, "a whole number of at least 1, e.g. 4", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
         _sequenceLength = (int)ReadNumber(global, SequenceLengthProperty, 512, "a whole number of at least 1, e.g. 2048", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
+        _quantize = ReadQuantize(global);
         _lock = new Lazy<(LoraLock?, Diagnostic?)>(() => ReadLock(ct), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
@@ -99,6 +102,7 @@ internal sealed class AnalysisSession
         }
 
         var name = adapter.Name;
+        var quantization = Quantization(context, args, syntax, name);
         var model = attribute.ConstructorArguments.Length == 1 ? attribute.ConstructorArguments[0].Value as INamedTypeSymbol : null;
         ModelShape? shape = null;
         if (model is not null)
@@ -120,10 +124,11 @@ internal sealed class AnalysisSession
             {
                 var memory = new MemoryOptions
                 {
+                    BasePrecision = quantization == LoraQuantization.Nf4 ? WeightPrecision.NF4 : WeightPrecision.BFloat16,
                     BatchSize = args.TryGetValue("BatchSize", out var bs) && bs.Value is int batch && batch > 0 ? batch : _batchSize,
                     SequenceLength = args.TryGetValue("SequenceLength", out var sl) && sl.Value is int seq && seq > 0 ? seq : _sequenceLength,
                 };
-                var finding = LoraRuleChecker.CheckMemory(MemoryEstimator.Estimate(shape, config, memory), _gpuMemoryGiB, name);
+                var finding = LoraRuleChecker.CheckMemory(MemoryEstimator.Estimate(shape, config, memory), _gpuMemoryGiB, name, memory.BasePrecision);
                 if (finding is not null) findings = findings.Concat(new[] { finding });
             }
         }
@@ -138,6 +143,21 @@ internal sealed class AnalysisSession
             var (location, missing) = LocateInAttribute(syntax, finding);
             context.ReportDiagnostic(Create(finding, location, config, thresholds, shape, missing));
         }
+    }
+
+    /// <summary>
+    /// The base's storage for LORA1006: the attribute's Quantize when written, else the MSBuild property LoraKitQuantize,
+    /// else none. A value outside the enum is LORA1008 on the argument, and the MSBuild value applies.
+    /// </summary>
+    private LoraQuantization Quantization(SymbolAnalysisContext context, Dictionary<string, TypedConstant> args, AttributeSyntax syntax, string name)
+    {
+        if (!args.TryGetValue(nameof(LoraAdapterAttribute.Quantize), out var written) || written.Value is not int value) return _quantize;
+        if (Enum.IsDefined(typeof(LoraQuantization), value)) return (LoraQuantization)value;
+        context.ReportDiagnostic(Diagnostic.Create(LoraDescriptors.InvalidConfiguration,
+            ModelReader.ArgumentLocation(syntax, nameof(LoraAdapterAttribute.Quantize)) ?? syntax.GetLocation(),
+            $"{name}: Quantize = {value.ToString(CultureInfo.InvariantCulture)} is not a LoraQuantization ({nameof(LoraQuantization.None)}, {nameof(LoraQuantization.Nf4)}); " +
+            $"the MSBuild value ({LoraQuantizationNames.Of(_quantize)}) applies"));
+        return _quantize;
     }
 
     private static (Location Location, bool AlphaMissing) LocateInAttribute(AttributeSyntax syntax, RuleFinding finding)
@@ -362,6 +382,16 @@ internal sealed class AnalysisSession
 
     private static string? Read(AnalyzerConfigOptions options, string key) =>
         options.TryGetValue(key, out var v) && !string.IsNullOrWhiteSpace(v) ? v.Trim() : null;
+
+    private LoraQuantization ReadQuantize(AnalyzerConfigOptions options)
+    {
+        var raw = Read(options, QuantizeProperty);
+        if (raw is null) return LoraQuantization.None;
+        if (LoraQuantizationNames.TryParse(raw, out var quantization)) return quantization;
+        _buildPropertyErrors.Add($"MSBuild property {QuantizeProperty.Substring("build_property.".Length)} = {raw}: not one of {LoraQuantizationNames.Allowed}; " +
+            $"the default ({LoraQuantizationNames.None}) applies");
+        return LoraQuantization.None;
+    }
 
     private double ReadNumber(AnalyzerConfigOptions options, string key, double fallback, string expected, Func<double, bool> valid)
     {

@@ -127,6 +127,8 @@ internal static class Emitter
         w.Line($"public const long BaseParameters = {Long(plan.BaseParameters)};");
         w.Line("/// <summary>TrainableParameters as a percentage of BaseParameters.</summary>");
         w.Line($"public const double BudgetPercent = {Double(plan.BudgetPercent)};");
+        w.Line("/// <summary>How the base is stored while this adapter trains: [LoraAdapter(Quantize = …)], else the MSBuild property LoraKitQuantize at compile time, else None.</summary>");
+        w.Line($"public const global::LoraKit.LoraQuantization Quantize = global::LoraKit.LoraQuantization.{(LoraQuantization)plan.Quantize};");
         w.Line("/// <summary>How many module instances the targets adapt.</summary>");
         w.Line($"public const int AdaptedModules = {Int(plan.AdaptedModules)};");
         if (layered.Count > 0) w.Line($"public const int LayerCount = {Int(plan.LayerCount)};");
@@ -155,7 +157,9 @@ internal static class Emitter
             w.Line("#pragma warning restore CA2255");
         }
         w.Line("public static void Register() => global::LoraKit.LoraAdapterRegistry.Register(new global::LoraKit.LoraAdapterDescriptor(");
-        w.Line($"    {Str(name)}, {Str(plan.Type.FullName)}, ModelName, typeof({plan.Type.GlobalName}), () => Config, TrainableParameters, BaseParameters));");
+        // Only a Quantize written on the attribute travels: otherwise the run's --quantize / LoraKitQuantize decides.
+        w.Line($"    {Str(name)}, {Str(plan.Type.FullName)}, ModelName, typeof({plan.Type.GlobalName}), () => Config, TrainableParameters, BaseParameters)" +
+               (plan.QuantizeOnAdapter ? " { Quantize = Quantize });" : ");"));
         w.Close();
         return End(w, plan.Type);
     }

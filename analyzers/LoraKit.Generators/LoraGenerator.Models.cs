@@ -45,13 +45,17 @@ internal sealed record AdapterDescription(
     int Bias,
     bool UseRsLora,
     int InitWeights,
+    int? Quantize,
     bool HasErrors);
 
 /// <summary>An AdditionalFile that may be a Hugging Face config.json.</summary>
 internal sealed record ConfigText(string Path, string? Text);
 
-/// <summary>What resolving a ConfigFile needs: the candidate files and the project folder.</summary>
-internal sealed record ModelInputs(EquatableArray<ConfigText> ConfigFiles, string? ProjectDir);
+/// <summary>
+/// What the plans need from outside the attributes: the candidate config files and the project folder (to resolve a
+/// ConfigFile), and the MSBuild property LoraKitQuantize (for adapters whose attribute does not set Quantize).
+/// </summary>
+internal sealed record ModelInputs(EquatableArray<ConfigText> ConfigFiles, string? ProjectDir, int DefaultQuantize);
 
 /// <summary>What the compilation offers the generated code.</summary>
 /// <param name="HasRuntime">LoraKit's TorchSharp runtime (LoraKit.dll) is referenced: emit the module API.</param>
@@ -110,6 +114,8 @@ internal sealed record AdapterPlan(
     int Bias,
     bool UseRsLora,
     int InitWeights,
+    int Quantize,
+    bool QuantizeOnAdapter,
     double Scaling,
     long TrainableParameters,
     long BaseParameters,

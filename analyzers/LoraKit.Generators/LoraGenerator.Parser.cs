@@ -51,6 +51,7 @@ internal static class Parser
             Int(named, "Bias", 0),
             Bool(named, "UseRsLora"),
             Int(named, "InitWeights", 0),
+            named.TryGetValue("Quantize", out var q) && q.Value is int quantize ? quantize : null,
             errors);
     }
 

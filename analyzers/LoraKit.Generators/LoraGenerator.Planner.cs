@@ -20,7 +20,7 @@ internal static class Planner
     {
         "Rank", "Alpha", "Dropout", "Scaling", "TrainableParameters", "BaseParameters", "BudgetPercent", "AdaptedModules",
         "AdapterName", "ModelName", "Config", "Model", "Layers", "Layer", "LayerCount", "AttachTo", "Load", "Save", "Merge",
-        "Unmerge", "Register", "LoraParameters", "Injection", "Find", "FindOrNull", "Checked",
+        "Unmerge", "Register", "LoraParameters", "Injection", "Find", "FindOrNull", "Checked", "Quantize",
     };
 
     private static readonly HashSet<string> LayerMembers = new(StringComparer.Ordinal) { "Index", "Layer" };
@@ -50,7 +50,8 @@ internal static class Planner
         // The runtime refuses these (LORA1003, LORA1004, LORA1005): nothing typed to offer for them.
         if (config.Rank < 1 || config.TargetModules.Count == 0 || !(config.Dropout >= 0 && config.Dropout < 1)
             || double.IsNaN(config.Alpha) || double.IsInfinity(config.Alpha)
-            || !Enum.IsDefined(typeof(LoraBias), config.Bias) || !Enum.IsDefined(typeof(LoraInitWeights), config.InitWeights))
+            || !Enum.IsDefined(typeof(LoraBias), config.Bias) || !Enum.IsDefined(typeof(LoraInitWeights), config.InitWeights)
+            || (adapter.Quantize is { } q && !Enum.IsDefined(typeof(LoraQuantization), q)))
             return null;
         var match = TargetMatcher.Match(shape, config.TargetModules);
         if (match.Unmatched.Count > 0 || match.Modules.Count == 0) return null;
@@ -84,6 +85,8 @@ internal static class Planner
             adapter.Bias,
             config.UseRsLora,
             adapter.InitWeights,
+            adapter.Quantize ?? inputs.DefaultQuantize,
+            adapter.Quantize is not null,
             config.Scaling,
             count.TrainableParameters,
             count.BaseParameters,

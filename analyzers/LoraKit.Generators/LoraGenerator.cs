@@ -28,6 +28,7 @@ public sealed class LoraGenerator : IIncrementalGenerator
     }
 
     private const string ProjectDirProperty = "build_property.ProjectDir";
+    private const string QuantizeProperty = "build_property.LoraKitQuantize";
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
@@ -47,11 +48,14 @@ public sealed class LoraGenerator : IIncrementalGenerator
             .Select(static (f, ct) => new ConfigText(f.Path, f.GetText(ct)?.ToString()))
             .WithTrackingName(Steps.ConfigFiles);
 
-        var projectDir = context.AnalyzerConfigOptionsProvider
-            .Select(static (o, _) => o.GlobalOptions.TryGetValue(ProjectDirProperty, out var dir) ? dir : null);
+        // An invalid LoraKitQuantize counts as none here; the analyzers report it (LORA1008).
+        var buildProperties = context.AnalyzerConfigOptionsProvider
+            .Select(static (o, _) => (
+                ProjectDir: o.GlobalOptions.TryGetValue(ProjectDirProperty, out var dir) ? dir : null,
+                Quantize: o.GlobalOptions.TryGetValue(QuantizeProperty, out var q) && LoraQuantizationNames.TryParse(q.Trim(), out var parsed) ? (int)parsed : 0));
 
-        var inputs = configFiles.Collect().Combine(projectDir)
-            .Select(static (x, _) => new ModelInputs(new EquatableArray<ConfigText>(x.Left), x.Right))
+        var inputs = configFiles.Collect().Combine(buildProperties)
+            .Select(static (x, _) => new ModelInputs(new EquatableArray<ConfigText>(x.Left), x.Right.ProjectDir, x.Right.Quantize))
             .WithTrackingName(Steps.ModelInputs);
 
         var capabilities = context.CompilationProvider

@@ -107,13 +107,18 @@ public static class LoraRuleChecker
     }
 
     /// <summary>LORA1006: the estimated peak training memory exceeds the GPU's memory.</summary>
-    public static RuleFinding? CheckMemory(Memory.MemoryEstimate estimate, double gpuMemoryGiB, string adapterName)
+    public static RuleFinding? CheckMemory(Memory.MemoryEstimate estimate, double gpuMemoryGiB, string adapterName,
+        Memory.WeightPrecision basePrecision = Memory.WeightPrecision.BFloat16)
     {
         if (gpuMemoryGiB <= 0 || estimate.TotalGiB <= gpuMemoryGiB) return null;
+        // A base already in 4 or 8 bits says so, and "quantise the base" is no longer advice that helps.
+        var quantized = basePrecision is Memory.WeightPrecision.NF4 or Memory.WeightPrecision.Int8;
         return new(DiagnosticIds.GpuMemory, RuleSeverity.Warning, "Rank",
             $"{adapterName}: estimated peak training memory {Format.GiB(estimate.Total)} exceeds the GPU's {Format.Number(gpuMemoryGiB)} GiB " +
-            $"(base weights {Format.GiB(estimate.BaseWeights)}, LoRA state {Format.GiB(estimate.LoraWeights + estimate.LoraGradients + estimate.OptimizerState)}, " +
-            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, quantise the base, lower the rank or target fewer modules");
+            $"(base weights {Format.GiB(estimate.BaseWeights)}{(quantized ? " in " + basePrecision : "")}, " +
+            $"LoRA state {Format.GiB(estimate.LoraWeights + estimate.LoraGradients + estimate.OptimizerState)}, " +
+            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, " +
+            (quantized ? "" : "quantise the base, ") + "lower the rank or target fewer modules");
     }
 
     /// <summary>LORA1007: the rank differs from the one the last sweep locked (Seed A: "Lock that rank and run full training").</summary>

@@ -3,6 +3,8 @@ using System.Linq;
 using LoraKit.Rules;
 using Microsoft.CodeAnalysis.CSharp;
 
+using LoraKit.Roslyn;
+
 namespace LoraKit.Generators;
 
 /// <summary>Writes the partial classes. Pure string work over the plans; every number is already computed.</summary>
@@ -128,7 +130,7 @@ internal static class Emitter
         w.Line("/// <summary>TrainableParameters as a percentage of BaseParameters.</summary>");
         w.Line($"public const double BudgetPercent = {Double(plan.BudgetPercent)};");
         w.Line("/// <summary>How the base is stored while this adapter trains: [LoraAdapter(Quantize = …)], else the MSBuild property LoraKitQuantize at compile time, else None.</summary>");
-        w.Line($"public const global::LoraKit.LoraQuantization Quantize = global::LoraKit.LoraQuantization.{(LoraQuantization)plan.Quantize};");
+        w.Line($"public const global::LoraKit.LoraQuantization Quantize = global::LoraKit.LoraQuantization.{plan.Quantize};");
         w.Line("/// <summary>How many module instances the targets adapt.</summary>");
         w.Line($"public const int AdaptedModules = {Int(plan.AdaptedModules)};");
         if (layered.Count > 0) w.Line($"public const int LayerCount = {Int(plan.LayerCount)};");
@@ -139,9 +141,9 @@ internal static class Emitter
         w.Line("Alpha = Alpha,");
         w.Line("Dropout = Dropout,");
         w.Line($"TargetModules = new string[] {{ {string.Join(", ", plan.TargetModules.Select(Str))} }},");
-        w.Line($"Bias = global::LoraKit.LoraBias.{(LoraBias)plan.Bias},");
+        w.Line($"Bias = global::LoraKit.LoraBias.{plan.Bias},");
         w.Line($"UseRsLora = {Bool(plan.UseRsLora)},");
-        w.Line($"InitWeights = global::LoraKit.LoraInitWeights.{(LoraInitWeights)plan.InitWeights},");
+        w.Line($"InitWeights = global::LoraKit.LoraInitWeights.{plan.InitWeights},");
         w.Close(";");
 
         if (capabilities.HasRuntime) EmitModuleApi(w, plan, layered, single);

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using LoraKit.Roslyn;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
@@ -27,17 +28,14 @@ public sealed class LoraGenerator : IIncrementalGenerator
         public static readonly string[] All = { ModelDescriptions, AdapterDescriptions, ConfigFiles, ModelInputs, Capabilities, ModelPlans, AdapterPlans };
     }
 
-    private const string ProjectDirProperty = "build_property.ProjectDir";
-    private const string QuantizeProperty = "build_property.LoraKitQuantize";
-
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        var models = context.SyntaxProvider.ForAttributeWithMetadataName(Parser.ModelAttribute,
+        var models = context.SyntaxProvider.ForAttributeWithMetadataName(LoraAttributeReader.ModelAttribute,
                 static (node, _) => node is ClassDeclarationSyntax,
                 static (ctx, _) => Parser.ParseModel(ctx))
             .WithTrackingName(Steps.ModelDescriptions);
 
-        var adapters = context.SyntaxProvider.ForAttributeWithMetadataName(Parser.AdapterAttribute,
+        var adapters = context.SyntaxProvider.ForAttributeWithMetadataName(LoraAttributeReader.AdapterAttribute,
                 static (node, _) => node is ClassDeclarationSyntax,
                 static (ctx, _) => Parser.ParseAdapter(ctx))
             .WithTrackingName(Steps.AdapterDescriptions);
@@ -51,8 +49,8 @@ public sealed class LoraGenerator : IIncrementalGenerator
         // An invalid LoraKitQuantize counts as none here; the analyzers report it (LORA1008).
         var buildProperties = context.AnalyzerConfigOptionsProvider
             .Select(static (o, _) => (
-                ProjectDir: o.GlobalOptions.TryGetValue(ProjectDirProperty, out var dir) ? dir : null,
-                Quantize: o.GlobalOptions.TryGetValue(QuantizeProperty, out var q) && LoraQuantizationNames.TryParse(q.Trim(), out var parsed) ? (int)parsed : 0));
+                ProjectDir: o.GlobalOptions.TryGetValue(LoraBuildProperties.ProjectDir, out var dir) ? dir : null,
+                Quantize: o.GlobalOptions.TryGetValue(LoraBuildProperties.Quantize, out var q) && LoraBuildProperties.TryReadQuantize(q, out var parsed) ? parsed : LoraQuantization.None));
 
         var inputs = configFiles.Collect().Combine(buildProperties)
             .Select(static (x, _) => new ModelInputs(new EquatableArray<ConfigText>(x.Left), x.Right.ProjectDir, x.Right.Quantize))

@@ -76,6 +76,22 @@ public class ScopeTests
         }
     }
 
+    [Fact]
+    public void Descriptions_give_Cores_default_thresholds()
+    {
+        // The catalog writes its numbers from LoraThresholds.Default; these are the values the seed articles give
+        // (alpha = 2r, 0.05–1 % budget, ranks 1–256, dropout below 0.5 with 0.05–0.2 typical), as docs/rules shows them.
+        var byId = new LoraAnalyzer().SupportedDiagnostics.ToDictionary(d => d.Id);
+        string Description(string id) => byId[id].Description.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("alpha = 2·r keeps the effective learning rate stable across ranks (lorakit.alpha_ratio)", Description("LORA1001"));
+        Assert.Contains("should be 0.05 %–1 % of the base model's (lorakit.budget_min_percent, lorakit.budget_max_percent)", Description("LORA1002"));
+        Assert.Contains("LoRA ranks range from 1 to 256 (lorakit.max_rank)", Description("LORA1003"));
+        Assert.Equal("LoRA dropout outside [0, 0.5)", byId["LORA1005"].Title.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("typical values are 0.05–0.2.", Description("LORA1005"));
+        Assert.Contains("LoraKitQuantize", Description("LORA1006"));
+        Assert.Contains("above the MSBuild property LoraKitGpuMemoryGiB", Description("LORA1006"));
+    }
+
     internal static string RepoRoot()
     {
         var dir = new System.IO.DirectoryInfo(System.AppContext.BaseDirectory);

@@ -92,6 +92,19 @@ public class ScopeTests
         Assert.Contains("above the MSBuild property LoraKitGpuMemoryGiB", Description("LORA1006"));
     }
 
+    [Fact]
+    public void Test_compilations_use_the_SDKs_reference_pack()
+    {
+        // Under an SDK install (dotnet/sdk beside dotnet/shared) the pack of the running runtime's version is there;
+        // compiling against it is what a real build does, and it needs no download.
+        var runtimeDir = System.IO.Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        var dotnetRoot = System.IO.Path.GetFullPath(System.IO.Path.Combine(runtimeDir, "..", "..", ".."));
+        Assert.True(System.IO.Directory.Exists(System.IO.Path.Combine(dotnetRoot, "sdk")), $"no SDK beside {runtimeDir}");
+        var pack = AnalyzerVerifier.ReferencePack(runtimeDir);
+        Assert.NotNull(pack);
+        Assert.Contains(AnalyzerVerifier.References(withLoraKit: false), r => r.Display == System.IO.Path.Combine(pack!, "System.Runtime.dll"));
+    }
+
     internal static string RepoRoot()
     {
         var dir = new System.IO.DirectoryInfo(System.AppContext.BaseDirectory);

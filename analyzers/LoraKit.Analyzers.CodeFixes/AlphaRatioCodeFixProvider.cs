@@ -1,14 +1,3 @@
-using System.Composition;
-using System.Globalization;
-using System.Threading;
-using System.Threading.Tasks;
-using LoraKit.Rules;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
-using Microsoft.CodeAnalysis.CodeFixes;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
-
 namespace LoraKit.Analyzers.CodeFixes;
 
 /// <summary>LORA1001: sets Alpha to the configured ratio × Rank, adding Alpha when it was left at its default.</summary>

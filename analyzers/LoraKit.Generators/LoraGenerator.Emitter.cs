@@ -42,15 +42,16 @@ internal static class Emitter
             w.Line();
             w.Line("/// <summary>The dimensions as LoraKit's runtime and Core take them (a fresh instance each call).</summary>");
             w.Open("public static global::LoraKit.Models.LlamaDimensions Dimensions => new global::LoraKit.Models.LlamaDimensions");
-            w.Line($"ModelType = {Str(d.ModelType)},");
-            w.Line($"HiddenSize = {Int(d.HiddenSize)},");
-            w.Line($"IntermediateSize = {Int(d.IntermediateSize)},");
-            w.Line($"Layers = {Int(d.Layers)},");
-            w.Line($"AttentionHeads = {Int(d.AttentionHeads)},");
+            // The constants above are the one home of these values; KeyValueHeads/HeadDim stay as described (0 = derive).
+            w.Line("ModelType = ModelType,");
+            w.Line("HiddenSize = HiddenSize,");
+            w.Line("IntermediateSize = IntermediateSize,");
+            w.Line("Layers = Layers,");
+            w.Line("AttentionHeads = AttentionHeads,");
             w.Line($"KeyValueHeads = {Int(d.KeyValueHeads)},");
-            w.Line($"VocabSize = {Int(d.VocabSize)},");
+            w.Line("VocabSize = VocabSize,");
             w.Line($"HeadDim = {Int(d.HeadDim)},");
-            w.Line($"TieWordEmbeddings = {Bool(d.TieWordEmbeddings)},");
+            w.Line("TieWordEmbeddings = TieWordEmbeddings,");
             w.Line($"QkvBias = {Bool(d.QkvBias)},");
             w.Line($"OutputProjectionBias = {Bool(d.OutputProjectionBias)},");
             w.Line($"MlpBias = {Bool(d.MlpBias)},");

@@ -1,14 +1,3 @@
-using System.Composition;
-using System.Globalization;
-using System.Threading;
-using System.Threading.Tasks;
-using LoraKit.Rules;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
-using Microsoft.CodeAnalysis.CodeFixes;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
-
 namespace LoraKit.Analyzers.CodeFixes;
 
 /// <summary>LORA1001: sets Alpha to the configured ratio × Rank, adding Alpha when it was left at its default.</summary>
@@ -40,14 +29,14 @@ public sealed class AlphaRatioCodeFixProvider : LoraCodeFixProvider
                 newRoot = root.ReplaceNode(argument.Expression, value.WithTriviaFrom(argument.Expression));
                 break;
             case AttributeArgumentSyntax rank when rank.Parent is AttributeArgumentListSyntax list:
-                var alphaArg = SyntaxFactory.AttributeArgument(SyntaxFactory.NameEquals("Alpha"), null, value);
+                var alphaArg = SyntaxFactory.AttributeArgument(SyntaxFactory.NameEquals(nameof(LoraAdapterAttribute.Alpha)), null, value);
                 newRoot = root.ReplaceNode(list, list.WithArguments(list.Arguments.Insert(list.Arguments.IndexOf(rank) + 1, alphaArg)));
                 break;
             case AssignmentExpressionSyntax assignment when !missing:
                 newRoot = root.ReplaceNode(assignment.Right, value.WithTriviaFrom(assignment.Right));
                 break;
             case AssignmentExpressionSyntax rankAssignment when rankAssignment.Parent is InitializerExpressionSyntax initializer:
-                var alphaAssignment = SyntaxFactory.AssignmentExpression(SyntaxKind.SimpleAssignmentExpression, SyntaxFactory.IdentifierName("Alpha"), value);
+                var alphaAssignment = SyntaxFactory.AssignmentExpression(SyntaxKind.SimpleAssignmentExpression, SyntaxFactory.IdentifierName(nameof(LoraConfig.Alpha)), value);
                 newRoot = root.ReplaceNode(initializer, initializer.WithExpressions(initializer.Expressions.Insert(initializer.Expressions.IndexOf(rankAssignment) + 1, alphaAssignment)));
                 break;
             default:

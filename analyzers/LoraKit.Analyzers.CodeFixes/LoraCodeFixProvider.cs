@@ -1,8 +1,4 @@
 using System.Collections.Immutable;
-using System.Threading.Tasks;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
-using Microsoft.CodeAnalysis.CodeFixes;
 
 namespace LoraKit.Analyzers.CodeFixes;
 
@@ -31,4 +27,8 @@ public abstract class LoraCodeFixProvider : CodeFixProvider
 
     /// <summary>The fix for <paramref name="diagnostic"/>, found at <paramref name="node"/>; null when there is none.</summary>
     protected abstract CodeAction? CreateFix(Document document, SyntaxNode node, Diagnostic diagnostic);
+
+    /// <summary>An action that replaces one node; its title is its equivalence key (what Fix All groups by).</summary>
+    protected static CodeAction Replace(Document document, SyntaxNode old, SyntaxNode replacement, string title) =>
+        CodeAction.Create(title, ct => SyntaxHelpers.ReplaceAsync(document, old, replacement, ct), equivalenceKey: title);
 }

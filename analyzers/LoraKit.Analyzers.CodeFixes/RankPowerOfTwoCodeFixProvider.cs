@@ -1,12 +1,3 @@
-using System.Composition;
-using System.Globalization;
-using LoraKit.Rules;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
-using Microsoft.CodeAnalysis.CodeFixes;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
-
 namespace LoraKit.Analyzers.CodeFixes;
 
 /// <summary>LORA1003: rounds a rank that is not a power of two to the nearest one (ties up, as <see cref="LoraRuleChecker.NearestPowerOfTwo"/>).</summary>
@@ -23,7 +14,6 @@ public sealed class RankPowerOfTwoCodeFixProvider : LoraCodeFixProvider
             !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var rank)) return null;
         var expression = (node.FirstAncestorOrSelf<AttributeArgumentSyntax>()?.Expression) ?? node.FirstAncestorOrSelf<AssignmentExpressionSyntax>()?.Right;
         if (expression is null) return null;
-        return CodeAction.Create(Title, ct => SyntaxHelpers.ReplaceAsync(document, expression,
-            SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(rank)), ct), equivalenceKey: Title);
+        return Replace(document, expression, SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(rank)), Title);
     }
 }

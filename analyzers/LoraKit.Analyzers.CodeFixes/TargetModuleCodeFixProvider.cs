@@ -1,11 +1,3 @@
-using System.Composition;
-using LoraKit.Rules;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
-using Microsoft.CodeAnalysis.CodeFixes;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
-
 namespace LoraKit.Analyzers.CodeFixes;
 
 /// <summary>LORA1004: replaces a target that matches nothing with the closest existing module name (<see cref="Models.TargetMatcher.SuggestClosest(Models.ModelShape, string)"/>).</summary>
@@ -18,8 +10,6 @@ public sealed class TargetModuleCodeFixProvider : LoraCodeFixProvider
     {
         if (!diagnostic.Properties.TryGetValue(LoraDiagnosticProperties.SuggestedTarget, out var suggestion) || suggestion is null) return null;
         if (node is not LiteralExpressionSyntax literal || !literal.IsKind(SyntaxKind.StringLiteralExpression)) return null;
-        var title = $"Use '{suggestion}'";
-        return CodeAction.Create(title, ct => SyntaxHelpers.ReplaceAsync(document, literal,
-            SyntaxFactory.LiteralExpression(SyntaxKind.StringLiteralExpression, SyntaxFactory.Literal(suggestion)), ct), equivalenceKey: title);
+        return Replace(document, literal, SyntaxFactory.LiteralExpression(SyntaxKind.StringLiteralExpression, SyntaxFactory.Literal(suggestion)), $"Use '{suggestion}'");
     }
 }

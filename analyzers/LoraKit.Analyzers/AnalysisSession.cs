@@ -7,6 +7,7 @@ using System.Linq;
 using System.Threading;
 using LoraKit.Memory;
 using LoraKit.Models;
+using LoraKit.Roslyn;
 using LoraKit.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -21,11 +22,6 @@ namespace LoraKit.Analyzers;
 /// </summary>
 internal sealed class AnalysisSession
 {
-    public const string GpuMemoryProperty = "build_property.LoraKitGpuMemoryGiB";
-    public const string BatchSizeProperty = "build_property.LoraKitBatchSize";
-    public const string SequenceLengthProperty = "build_property.LoraKitSequenceLength";
-    public const string ProjectDirProperty = "build_property.ProjectDir";
-
     private readonly LoraTypes _types;
     private readonly AnalyzerOptions _options;
     private readonly string? _projectDir;
@@ -38,6 +34,7 @@ internal sealed class AnalysisSession
     private readonly double _gpuMemoryGiB;
     private readonly int _batchSize;
     private readonly int _sequenceLength;
+    private readonly LoraQuantization _quantize;
     private readonly List<string> _buildPropertyErrors = new();
 
     public AnalysisSession(LoraTypes types, AnalyzerOptions options, CancellationToken ct)
@@ -45,10 +42,11 @@ internal sealed class AnalysisSession
         _types = types;
         _options = options;
         var global = options.AnalyzerConfigOptionsProvider.GlobalOptions;
-        _projectDir = Read(global, ProjectDirProperty);
-        _gpuMemoryGiB = ReadNumber(global, GpuMemoryProperty, 0, "a positive number of GiB, e.g. 24", v => v > 0);
-        _batchSize = (int)ReadNumber(global, BatchSizeProperty, 1, "a whole number of at least 1, e.g. 4", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
-        _sequenceLength = (int)ReadNumber(global, SequenceLengthProperty, 512, "a whole number of at least 1, e.g. 2048", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
+        _projectDir = Read(global, LoraBuildProperties.ProjectDir);
+        _gpuMemoryGiB = ReadNumber(global, LoraBuildProperties.GpuMemoryGiB, 0, "a positive number of GiB, e.g. 24", v => v > 0);
+        _batchSize = (int)ReadNumber(global, LoraBuildProperties.BatchSize, 1, "a whole number of at least 1, e.g. 4", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
+        _sequenceLength = (int)ReadNumber(global, LoraBuildProperties.SequenceLength, 512, "a whole number of at least 1, e.g. 2048", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
+        _quantize = ReadQuantize(global);
         _lock = new Lazy<(LoraLock?, Diagnostic?)>(() => ReadLock(ct), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
@@ -82,24 +80,13 @@ internal sealed class AnalysisSession
         var thresholds = GetThresholds(syntax.SyntaxTree, syntax.GetLocation(), context.ReportDiagnostic);
         ReportGlobalErrors(context.ReportDiagnostic);
 
-        var args = ModelReader.Named(attribute);
-        var config = new LoraConfig();
-        if (args.TryGetValue("Rank", out var rank) && rank.Value is int r) config.Rank = r;
-        if (args.TryGetValue("Alpha", out var alpha) && alpha.Value is double a) config.Alpha = a;
-        if (args.TryGetValue("Dropout", out var dropout) && dropout.Value is double d) config.Dropout = d;
-        if (args.TryGetValue("Bias", out var bias) && bias.Value is int b) config.Bias = (LoraBias)b;
-        if (args.TryGetValue("UseRsLora", out var rs) && rs.Value is bool useRs) config.UseRsLora = useRs;
-        if (args.TryGetValue("InitWeights", out var init) && init.Value is int i) config.InitWeights = (LoraInitWeights)i;
-        var targetsKnown = true;
-        if (args.TryGetValue("TargetModules", out var targets))
-        {
-            if (targets.Kind == TypedConstantKind.Array && !targets.IsNull)
-                config.TargetModules = targets.Values.Select(v => v.Value as string).Where(s => s is not null).Select(s => s!).ToArray();
-            else targetsKnown = false;
-        }
+        var values = LoraAttributeReader.ReadAdapter(attribute);
+        var config = values.ToConfig();
+        var targetsKnown = values.TargetModules is not null;
 
         var name = adapter.Name;
-        var model = attribute.ConstructorArguments.Length == 1 ? attribute.ConstructorArguments[0].Value as INamedTypeSymbol : null;
+        var quantization = Quantization(context, values, syntax, name);
+        var model = LoraAttributeReader.ModelType(attribute);
         ModelShape? shape = null;
         if (model is not null)
         {
@@ -120,10 +107,11 @@ internal sealed class AnalysisSession
             {
                 var memory = new MemoryOptions
                 {
-                    BatchSize = args.TryGetValue("BatchSize", out var bs) && bs.Value is int batch && batch > 0 ? batch : _batchSize,
-                    SequenceLength = args.TryGetValue("SequenceLength", out var sl) && sl.Value is int seq && seq > 0 ? seq : _sequenceLength,
+                    BasePrecision = quantization == LoraQuantization.Nf4 ? WeightPrecision.NF4 : WeightPrecision.BFloat16,
+                    BatchSize = values.BatchSize > 0 ? values.BatchSize : _batchSize,
+                    SequenceLength = values.SequenceLength > 0 ? values.SequenceLength : _sequenceLength,
                 };
-                var finding = LoraRuleChecker.CheckMemory(MemoryEstimator.Estimate(shape, config, memory), _gpuMemoryGiB, name);
+                var finding = LoraRuleChecker.CheckMemory(MemoryEstimator.Estimate(shape, config, memory), _gpuMemoryGiB, name, memory.BasePrecision);
                 if (finding is not null) findings = findings.Concat(new[] { finding });
             }
         }
@@ -140,14 +128,30 @@ internal sealed class AnalysisSession
         }
     }
 
+    /// <summary>
+    /// The base's storage for LORA1006: the attribute's Quantize when written, else the MSBuild property LoraKitQuantize,
+    /// else none. A value outside the enum is LORA1008 on the argument, and the MSBuild value applies.
+    /// </summary>
+    private LoraQuantization Quantization(SymbolAnalysisContext context, AdapterValues values, AttributeSyntax syntax, string name)
+    {
+        if (values.HasUndefinedQuantize)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(LoraDescriptors.InvalidConfiguration,
+                ModelReader.ArgumentLocation(syntax, nameof(LoraAdapterAttribute.Quantize)) ?? syntax.GetLocation(),
+                $"{name}: {nameof(LoraAdapterAttribute.Quantize)} = {((int)values.Quantize!).ToString(CultureInfo.InvariantCulture)} is not a {nameof(LoraQuantization)} " +
+                $"({nameof(LoraQuantization.None)}, {nameof(LoraQuantization.Nf4)}); the MSBuild value ({LoraQuantizationNames.Of(_quantize)}) applies"));
+        }
+        return values.QuantizeOr(_quantize);
+    }
+
     private static (Location Location, bool AlphaMissing) LocateInAttribute(AttributeSyntax syntax, RuleFinding finding)
     {
         if (finding.Id == DiagnosticIds.GpuMemory) return (syntax.GetLocation(), false);
         var property = ModelReader.Argument(syntax, finding.Property);
-        if (property is null && finding.Property == "Alpha")
+        if (property is null && finding.Property == nameof(LoraAdapterAttribute.Alpha))
         {
             // Alpha left at its default: point at the Rank it disagrees with (the fix adds Alpha there).
-            var rankArg = ModelReader.Argument(syntax, "Rank");
+            var rankArg = ModelReader.Argument(syntax, nameof(LoraAdapterAttribute.Rank));
             return (rankArg?.GetLocation() ?? syntax.GetLocation(), true);
         }
         if (property is null) return (syntax.GetLocation(), false);
@@ -185,19 +189,19 @@ internal sealed class AnalysisSession
             locations[propertyName] = assignment.Syntax;
             switch (propertyName)
             {
-                case "Rank":
+                case nameof(LoraConfig.Rank):
                     if (value.HasValue && value.Value is int r) config.Rank = r; else rankKnown = false;
                     break;
-                case "Alpha":
+                case nameof(LoraConfig.Alpha):
                     if (value.HasValue && value.Value is not null) config.Alpha = Convert.ToDouble(value.Value, CultureInfo.InvariantCulture); else alphaKnown = false;
                     break;
-                case "Dropout":
+                case nameof(LoraConfig.Dropout):
                     if (value.HasValue && value.Value is not null) config.Dropout = Convert.ToDouble(value.Value, CultureInfo.InvariantCulture); else dropoutKnown = false;
                     break;
-                case "UseRsLora":
+                case nameof(LoraConfig.UseRsLora):
                     if (value.HasValue && value.Value is bool rs) config.UseRsLora = rs; else alphaKnown = false;
                     break;
-                case "InitWeights":
+                case nameof(LoraConfig.InitWeights):
                     if (value.HasValue && value.Value is int i) config.InitWeights = (LoraInitWeights)i; else alphaKnown = false;
                     break;
             }
@@ -214,8 +218,8 @@ internal sealed class AnalysisSession
             var missing = false;
             if (!locations.TryGetValue(finding.Property, out var node))
             {
-                missing = finding.Property == "Alpha";
-                locations.TryGetValue("Rank", out node);
+                missing = finding.Property == nameof(LoraConfig.Alpha);
+                locations.TryGetValue(nameof(LoraConfig.Rank), out node);
             }
             report(Create(finding, node?.GetLocation() ?? creation.Syntax.GetLocation(), config, thresholds, null, missing));
         }
@@ -316,6 +320,9 @@ internal sealed class AnalysisSession
         report(Diagnostic.Create(LoraDescriptors.InvalidConfiguration, first, message));
     }
 
+    /// <summary>[LoraAdapter] as written without the Attribute suffix.</summary>
+    private static readonly string AdapterShortName = nameof(LoraAdapterAttribute).Substring(0, nameof(LoraAdapterAttribute).Length - "Attribute".Length);
+
     private static Location? FirstConstruct(SyntaxTree tree)
     {
         foreach (var node in tree.GetRoot().DescendantNodes())
@@ -333,7 +340,7 @@ internal sealed class AnalysisSession
                 SimpleNameSyntax n => n.Identifier.ValueText,
                 _ => null,
             };
-            if (last is "LoraAdapter" or "LoraAdapterAttribute" or "LoraConfig") return node.GetLocation();
+            if (last is not null && (last == AdapterShortName || last == nameof(LoraAdapterAttribute) || last == nameof(LoraConfig))) return node.GetLocation();
         }
         return null;
     }
@@ -363,12 +370,21 @@ internal sealed class AnalysisSession
     private static string? Read(AnalyzerConfigOptions options, string key) =>
         options.TryGetValue(key, out var v) && !string.IsNullOrWhiteSpace(v) ? v.Trim() : null;
 
+    private LoraQuantization ReadQuantize(AnalyzerConfigOptions options)
+    {
+        var raw = Read(options, LoraBuildProperties.Quantize);
+        if (LoraBuildProperties.TryReadQuantize(raw, out var quantization)) return quantization;
+        _buildPropertyErrors.Add($"MSBuild property {LoraBuildProperties.MSBuildName(LoraBuildProperties.Quantize)} = {raw}: not one of {LoraQuantizationNames.Allowed}; " +
+            $"the default ({LoraQuantizationNames.None}) applies");
+        return LoraQuantization.None;
+    }
+
     private double ReadNumber(AnalyzerConfigOptions options, string key, double fallback, string expected, Func<double, bool> valid)
     {
         var raw = Read(options, key);
         if (raw is null) return fallback;
         if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && valid(v)) return v;
-        var property = key.Substring("build_property.".Length);
+        var property = LoraBuildProperties.MSBuildName(key);
         _buildPropertyErrors.Add($"MSBuild property {property} = {raw}: not {expected}; the default applies");
         return fallback;
     }

@@ -1,5 +1,7 @@
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Globalization;
+using LoraKit.Roslyn;
 using LoraKit.Rules;
 using Microsoft.CodeAnalysis;
 
@@ -16,29 +18,34 @@ public static class LoraDescriptors
     public const string ModelCategory = "LoraKit.Model";
     public const string ConfigurationCategory = "LoraKit.Configuration";
 
+    // The numbers in titles and descriptions are LoraKit.Core's defaults (their one home, with their sources); the
+    // .editorconfig keys that change them are Core's constants too.
+    private static readonly LoraThresholds T = LoraThresholds.Default;
+
     public static readonly DiagnosticDescriptor AlphaRatio = Create(DiagnosticIds.AlphaRatio,
         "LoRA alpha/r ratio differs from the configured ratio", AdapterCategory, DiagnosticSeverity.Warning,
-        "alpha/r sets the scaling of the update; alpha = 2·r keeps the effective learning rate stable across ranks (lorakit.alpha_ratio).");
+        $"alpha/r sets the scaling of the update; alpha = {Format.Number(T.AlphaRatios[0])}·r keeps the effective learning rate stable across ranks ({LoraThresholds.AlphaRatioKey}).");
 
     public static readonly DiagnosticDescriptor ParameterBudget = Create(DiagnosticIds.ParameterBudget,
         "LoRA trainable parameters outside the budget", AdapterCategory, DiagnosticSeverity.Warning,
-        "Trainable LoRA parameters should be 0.05 %–1 % of the base model's (lorakit.budget_min_percent, lorakit.budget_max_percent).");
+        $"Trainable LoRA parameters should be {Format.Number(T.BudgetMinPercent)} %–{Format.Number(T.BudgetMaxPercent)} % of the base model's ({LoraThresholds.BudgetMinKey}, {LoraThresholds.BudgetMaxKey}).");
 
     public static readonly DiagnosticDescriptor RankRange = Create(DiagnosticIds.RankRange,
         "LoRA rank out of range or not a power of two", AdapterCategory, DiagnosticSeverity.Warning,
-        "LoRA ranks range from 1 to 256 (lorakit.max_rank) and are usually powers of two.");
+        $"LoRA ranks range from {T.MinRank.ToString(CultureInfo.InvariantCulture)} to {T.MaxRank.ToString(CultureInfo.InvariantCulture)} ({LoraThresholds.MaxRankKey}) and are usually powers of two.");
 
     public static readonly DiagnosticDescriptor TargetNotFound = Create(DiagnosticIds.TargetNotFound,
         "LoRA target module matches nothing in the model", AdapterCategory, DiagnosticSeverity.Error,
         "Every target must name an existing linear module (exact name or dotted suffix) or be \"all-linear\"; PEFT only notices when all targets miss.");
 
     public static readonly DiagnosticDescriptor DropoutRange = Create(DiagnosticIds.DropoutRange,
-        "LoRA dropout outside [0, 0.5)", AdapterCategory, DiagnosticSeverity.Warning,
-        "LoRA dropout is a regularizer; typical values are 0.05–0.2.");
+        $"LoRA dropout outside [0, {Format.Number(T.DropoutMaxExclusive)})", AdapterCategory, DiagnosticSeverity.Warning,
+        $"LoRA dropout is a regularizer; typical values are {Format.Number(T.DropoutAdviceMin)}–{Format.Number(T.DropoutAdviceMax)}.");
 
     public static readonly DiagnosticDescriptor GpuMemory = Create(DiagnosticIds.GpuMemory,
         "Estimated training memory exceeds the GPU's memory", AdapterCategory, DiagnosticSeverity.Warning,
-        "The estimate of peak training memory (LoraKit.Core's MemoryEstimator) is above the MSBuild property LoraKitGpuMemoryGiB.");
+        "The estimate of peak training memory (LoraKit.Core's MemoryEstimator; a bf16 base, or NF4 when the adapter's Quantize or " +
+        $"{LoraBuildProperties.MSBuildName(LoraBuildProperties.Quantize)} says so) is above the MSBuild property {LoraBuildProperties.MSBuildName(LoraBuildProperties.GpuMemoryGiB)}.");
 
     public static readonly DiagnosticDescriptor RankDiffersFromLock = Create(DiagnosticIds.RankDiffersFromLock,
         "LoRA rank differs from the rank locked by the last sweep", AdapterCategory, DiagnosticSeverity.Warning,

@@ -1,3 +1,4 @@
+using LoraKit.Roslyn;
 using Microsoft.CodeAnalysis;
 
 namespace LoraKit.Analyzers;
@@ -21,11 +22,11 @@ internal sealed class LoraTypes
     /// <summary>Null when the compilation does not reference LoraKit (no <c>LoraKit.LoraAdapterAttribute</c>).</summary>
     public static LoraTypes? Resolve(Compilation compilation)
     {
-        var adapter = compilation.GetTypeByMetadataName("LoraKit.LoraAdapterAttribute");
+        var adapter = compilation.GetTypeByMetadataName(LoraAttributeReader.AdapterAttribute);
         if (adapter is null) return null;
         return new LoraTypes(adapter,
-            compilation.GetTypeByMetadataName("LoraKit.LoraModelAttribute"),
-            compilation.GetTypeByMetadataName("LoraKit.LoraLinearAttribute"),
-            compilation.GetTypeByMetadataName("LoraKit.LoraConfig"));
+            compilation.GetTypeByMetadataName(LoraAttributeReader.ModelAttribute),
+            compilation.GetTypeByMetadataName(LoraAttributeReader.LinearAttribute),
+            compilation.GetTypeByMetadataName(LoraAttributeReader.LoraConfigType));
     }
 }

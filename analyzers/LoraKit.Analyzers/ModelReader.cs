@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Linq;
 using System.Threading;
 using LoraKit.Models;
+using LoraKit.Roslyn;
 using LoraKit.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -26,7 +27,10 @@ internal sealed class ModelResult
     public Diagnostic? Error { get; }
 }
 
-/// <summary>Reads <c>[LoraModel]</c> (dimensions, ConfigFile) and <c>[LoraLinear]</c> attributes.</summary>
+/// <summary>
+/// Turns <c>[LoraModel]</c> (dimensions, ConfigFile) and <c>[LoraLinear]</c> attributes, read by the shared
+/// <see cref="LoraAttributeReader"/>, into Core's shape, or the LORA2xxx at the argument at fault.
+/// </summary>
 internal static class ModelReader
 {
     public static ModelResult Read(INamedTypeSymbol model, LoraTypes types, ImmutableArray<AdditionalText> files, string? projectDir, CancellationToken ct)
@@ -35,30 +39,13 @@ internal static class ModelReader
         if (attribute is null) return new ModelResult(null, null);
         var syntax = attribute.ApplicationSyntaxReference?.GetSyntax(ct) as AttributeSyntax;
         var name = model.Name;
-        var architecture = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is int a ? (LoraArchitecture)a : LoraArchitecture.Llama;
-        var args = Named(attribute);
+        var values = LoraAttributeReader.ReadModel(attribute,
+            model.GetAttributes().Where(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, types.LinearAttribute)));
         try
         {
-            if (args.TryGetValue("ConfigFile", out var cf) && cf.Value is string configFile && configFile.Length > 0)
-                return new ModelResult(ReadConfigFile(name, configFile, syntax, files, projectDir, ct, out var error), error);
-            if (architecture == LoraArchitecture.Custom)
-                return new ModelResult(ReadCustom(model, name, args, types, ct), null);
-            var bias = Bool(args, "AttentionBias");
-            var dims = new LlamaDimensions
-            {
-                HiddenSize = Int(args, "HiddenSize"),
-                IntermediateSize = Int(args, "IntermediateSize"),
-                Layers = Int(args, "Layers"),
-                AttentionHeads = Int(args, "AttentionHeads"),
-                KeyValueHeads = Int(args, "KeyValueHeads"),
-                VocabSize = Int(args, "VocabSize"),
-                HeadDim = Int(args, "HeadDim"),
-                TieWordEmbeddings = Bool(args, "TieWordEmbeddings"),
-                QkvBias = bias,
-                OutputProjectionBias = bias,
-                MlpBias = Bool(args, "MlpBias"),
-            };
-            return new ModelResult(ModelShape.FromLlama(name, dims), null);
+            if (values.HasConfigFile)
+                return new ModelResult(ReadConfigFile(name, values.ConfigFile!, syntax, files, projectDir, ct, out var error), error);
+            return new ModelResult(values.ToShape(name), null);
         }
         catch (ModelDescriptionException e)
         {
@@ -69,7 +56,7 @@ internal static class ModelReader
     private static ModelShape? ReadConfigFile(string name, string configFile, AttributeSyntax? syntax, ImmutableArray<AdditionalText> files,
         string? projectDir, CancellationToken ct, out Diagnostic? error)
     {
-        var location = ArgumentLocation(syntax, "ConfigFile") ?? syntax?.GetLocation() ?? Location.None;
+        var location = ArgumentLocation(syntax, nameof(LoraModelAttribute.ConfigFile)) ?? syntax?.GetLocation() ?? Location.None;
         error = null;
         var file = AdditionalFileLocator.Find(files, projectDir, configFile);
         var text = file?.GetText(ct);
@@ -83,31 +70,13 @@ internal static class ModelReader
         }
         try
         {
-            return ModelShape.FromLlama(name, HfConfig.Parse(text.ToString(), configFile), configFile);
+            return ModelValues.FromConfigText(name, configFile, text.ToString());
         }
         catch (ModelDescriptionException e)
         {
             error = Diagnostic.Create(LoraDescriptors.For(e.Id), location, MessageOf(e));
             return null;
         }
-    }
-
-    private static ModelShape ReadCustom(INamedTypeSymbol model, string name, Dictionary<string, TypedConstant> args, LoraTypes types, CancellationToken ct)
-    {
-        var layers = new List<LinearLayer>();
-        foreach (var attr in model.GetAttributes())
-        {
-            if (!SymbolEqualityComparer.Default.Equals(attr.AttributeClass, types.LinearAttribute) || attr.ConstructorArguments.Length != 3) continue;
-            var named = Named(attr);
-            var layerName = attr.ConstructorArguments[0].Value as string ?? "";
-            var count = named.TryGetValue("Count", out var c) && c.Value is int n ? n : 1;
-            layers.Add(new LinearLayer(layerName, attr.ConstructorArguments[1].Value as int? ?? 0, attr.ConstructorArguments[2].Value as int? ?? 0, count, Bool(named, "Bias"))
-            {
-                IsOutputHead = Bool(named, "IsOutputHead"),
-            });
-        }
-        var other = args.TryGetValue("OtherParameters", out var o) ? Convert.ToInt64(o.Value, CultureInfo.InvariantCulture) : 0L;
-        return ModelShape.Custom(name, layers, other);
     }
 
     /// <summary>The exception's message without its leading "LORA2xxx: ", which the diagnostic already shows.</summary>
@@ -132,7 +101,7 @@ internal static class ModelReader
                 if (attr.ConstructorArguments.Length > 0 && attr.ConstructorArguments[0].Value as string == layer &&
                     attr.ApplicationSyntaxReference?.GetSyntax(ct) is AttributeSyntax linear)
                 {
-                    var member = field.EndsWith(".Count", StringComparison.Ordinal) ? ArgumentLocation(linear, "Count") : null;
+                    var member = field.EndsWith("." + nameof(LoraLinearAttribute.Count), StringComparison.Ordinal) ? ArgumentLocation(linear, nameof(LoraLinearAttribute.Count)) : null;
                     return member ?? linear.GetLocation();
                 }
             }
@@ -154,15 +123,4 @@ internal static class ModelReader
             if (arg.NameEquals?.Name.Identifier.ValueText == name) return arg;
         return null;
     }
-
-    internal static Dictionary<string, TypedConstant> Named(AttributeData attribute)
-    {
-        var d = new Dictionary<string, TypedConstant>(StringComparer.Ordinal);
-        foreach (var kv in attribute.NamedArguments) d[kv.Key] = kv.Value;
-        return d;
-    }
-
-    private static int Int(Dictionary<string, TypedConstant> args, string name) => args.TryGetValue(name, out var v) && v.Value is int i ? i : 0;
-
-    private static bool Bool(Dictionary<string, TypedConstant> args, string name) => args.TryGetValue(name, out var v) && v.Value is bool b && b;
 }

@@ -3,6 +3,8 @@ using System.Linq;
 using LoraKit.Rules;
 using Microsoft.CodeAnalysis.CSharp;
 
+using LoraKit.Roslyn;
+
 namespace LoraKit.Generators;
 
 /// <summary>Writes the partial classes. Pure string work over the plans; every number is already computed.</summary>
@@ -40,15 +42,16 @@ internal static class Emitter
             w.Line();
             w.Line("/// <summary>The dimensions as LoraKit's runtime and Core take them (a fresh instance each call).</summary>");
             w.Open("public static global::LoraKit.Models.LlamaDimensions Dimensions => new global::LoraKit.Models.LlamaDimensions");
-            w.Line($"ModelType = {Str(d.ModelType)},");
-            w.Line($"HiddenSize = {Int(d.HiddenSize)},");
-            w.Line($"IntermediateSize = {Int(d.IntermediateSize)},");
-            w.Line($"Layers = {Int(d.Layers)},");
-            w.Line($"AttentionHeads = {Int(d.AttentionHeads)},");
+            // The constants above are the one home of these values; KeyValueHeads/HeadDim stay as described (0 = derive).
+            w.Line("ModelType = ModelType,");
+            w.Line("HiddenSize = HiddenSize,");
+            w.Line("IntermediateSize = IntermediateSize,");
+            w.Line("Layers = Layers,");
+            w.Line("AttentionHeads = AttentionHeads,");
             w.Line($"KeyValueHeads = {Int(d.KeyValueHeads)},");
-            w.Line($"VocabSize = {Int(d.VocabSize)},");
+            w.Line("VocabSize = VocabSize,");
             w.Line($"HeadDim = {Int(d.HeadDim)},");
-            w.Line($"TieWordEmbeddings = {Bool(d.TieWordEmbeddings)},");
+            w.Line("TieWordEmbeddings = TieWordEmbeddings,");
             w.Line($"QkvBias = {Bool(d.QkvBias)},");
             w.Line($"OutputProjectionBias = {Bool(d.OutputProjectionBias)},");
             w.Line($"MlpBias = {Bool(d.MlpBias)},");
@@ -127,6 +130,8 @@ internal static class Emitter
         w.Line($"public const long BaseParameters = {Long(plan.BaseParameters)};");
         w.Line("/// <summary>TrainableParameters as a percentage of BaseParameters.</summary>");
         w.Line($"public const double BudgetPercent = {Double(plan.BudgetPercent)};");
+        w.Line("/// <summary>How the base is stored while this adapter trains: [LoraAdapter(Quantize = …)], else the MSBuild property LoraKitQuantize at compile time, else None.</summary>");
+        w.Line($"public const global::LoraKit.LoraQuantization Quantize = global::LoraKit.LoraQuantization.{plan.Quantize};");
         w.Line("/// <summary>How many module instances the targets adapt.</summary>");
         w.Line($"public const int AdaptedModules = {Int(plan.AdaptedModules)};");
         if (layered.Count > 0) w.Line($"public const int LayerCount = {Int(plan.LayerCount)};");
@@ -137,9 +142,9 @@ internal static class Emitter
         w.Line("Alpha = Alpha,");
         w.Line("Dropout = Dropout,");
         w.Line($"TargetModules = new string[] {{ {string.Join(", ", plan.TargetModules.Select(Str))} }},");
-        w.Line($"Bias = global::LoraKit.LoraBias.{(LoraBias)plan.Bias},");
+        w.Line($"Bias = global::LoraKit.LoraBias.{plan.Bias},");
         w.Line($"UseRsLora = {Bool(plan.UseRsLora)},");
-        w.Line($"InitWeights = global::LoraKit.LoraInitWeights.{(LoraInitWeights)plan.InitWeights},");
+        w.Line($"InitWeights = global::LoraKit.LoraInitWeights.{plan.InitWeights},");
         w.Close(";");
 
         if (capabilities.HasRuntime) EmitModuleApi(w, plan, layered, single);
@@ -155,7 +160,9 @@ internal static class Emitter
             w.Line("#pragma warning restore CA2255");
         }
         w.Line("public static void Register() => global::LoraKit.LoraAdapterRegistry.Register(new global::LoraKit.LoraAdapterDescriptor(");
-        w.Line($"    {Str(name)}, {Str(plan.Type.FullName)}, ModelName, typeof({plan.Type.GlobalName}), () => Config, TrainableParameters, BaseParameters));");
+        // Only a Quantize written on the attribute travels: otherwise the run's --quantize / LoraKitQuantize decides.
+        w.Line($"    {Str(name)}, {Str(plan.Type.FullName)}, ModelName, typeof({plan.Type.GlobalName}), () => Config, TrainableParameters, BaseParameters)" +
+               (plan.QuantizeOnAdapter ? " { Quantize = Quantize });" : ");"));
         w.Close();
         return End(w, plan.Type);
     }

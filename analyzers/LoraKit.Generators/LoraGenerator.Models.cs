@@ -1,3 +1,5 @@
+using LoraKit.Roslyn;
+
 namespace LoraKit.Generators;
 
 // The generator's pipeline models: plain, equatable records of strings and numbers. No ISymbol,
@@ -12,83 +14,35 @@ internal sealed record TypeName(string? Namespace, string Name, string FullName,
     public string GlobalName => "global::" + FullName;
 }
 
-/// <summary>One <c>[LoraLinear]</c> of a custom model, as written.</summary>
-internal sealed record LinearDescription(string Name, int InFeatures, int OutFeatures, int Count, bool Bias, bool IsOutputHead);
+/// <summary>A <c>[LoraModel]</c> class: its name and its attributes' values as the shared reader read them (not yet checked).</summary>
+internal sealed record ModelDescription(TypeName Type, ModelValues Values);
 
-/// <summary>A <c>[LoraModel]</c> attribute's values, as written (not yet checked).</summary>
-internal sealed record ModelDescription(
-    TypeName Type,
-    int Architecture,
-    string? ConfigFile,
-    int HiddenSize,
-    int IntermediateSize,
-    int Layers,
-    int AttentionHeads,
-    int KeyValueHeads,
-    int VocabSize,
-    int HeadDim,
-    bool TieWordEmbeddings,
-    bool AttentionBias,
-    bool MlpBias,
-    long OtherParameters,
-    EquatableArray<LinearDescription> Linears,
-    bool HasErrors);
-
-/// <summary>A <c>[LoraAdapter]</c> attribute's values with its model's description, as written.</summary>
-internal sealed record AdapterDescription(
-    TypeName Type,
-    ModelDescription? Model,
-    int Rank,
-    double Alpha,
-    double Dropout,
-    EquatableArray<string> TargetModules,
-    int Bias,
-    bool UseRsLora,
-    int InitWeights,
-    bool HasErrors);
+/// <summary>A <c>[LoraAdapter]</c> class with its attribute's values and its model's description, as written.</summary>
+/// <param name="HasErrors">The attribute does not bind, the adapter is abstract or its model type is missing.</param>
+internal sealed record AdapterDescription(TypeName Type, ModelDescription? Model, AdapterValues Values, bool HasErrors);
 
 /// <summary>An AdditionalFile that may be a Hugging Face config.json.</summary>
 internal sealed record ConfigText(string Path, string? Text);
 
-/// <summary>What resolving a ConfigFile needs: the candidate files and the project folder.</summary>
-internal sealed record ModelInputs(EquatableArray<ConfigText> ConfigFiles, string? ProjectDir);
+/// <summary>
+/// What the plans need from outside the attributes: the candidate config files and the project folder (to resolve a
+/// ConfigFile), and the MSBuild property LoraKitQuantize (for adapters whose attribute does not set Quantize).
+/// </summary>
+internal sealed record ModelInputs(EquatableArray<ConfigText> ConfigFiles, string? ProjectDir, LoraQuantization DefaultQuantize);
 
 /// <summary>What the compilation offers the generated code.</summary>
 /// <param name="HasRuntime">LoraKit's TorchSharp runtime (LoraKit.dll) is referenced: emit the module API.</param>
 /// <param name="HasModuleInitializer">ModuleInitializerAttribute exists (net5+): register adapters on load.</param>
 internal sealed record Capabilities(bool HasRuntime, bool HasModuleInitializer);
 
-/// <summary>Checked Llama dimensions (from the attribute or config.json), with derived values resolved.</summary>
-internal sealed record LlamaPlan(
-    string ModelType,
-    int HiddenSize,
-    int IntermediateSize,
-    int Layers,
-    int AttentionHeads,
-    int KeyValueHeads,
-    int EffectiveKeyValueHeads,
-    int VocabSize,
-    int HeadDim,
-    int EffectiveHeadDim,
-    bool TieWordEmbeddings,
-    bool QkvBias,
-    bool OutputProjectionBias,
-    bool MlpBias,
-    bool QkNorm,
-    double RopeTheta,
-    double RmsNormEps,
-    int MaxPositionEmbeddings,
-    int SlidingWindow,
-    int FirstSlidingLayer,
-    LoraKit.Models.RopeScaling? RopeScaling);
-
 /// <summary>A valid model, ready to emit.</summary>
+/// <param name="Llama">Core's checked dimensions (a value-equal record, so the plan caches); null for a custom model.</param>
+/// <param name="Linears">A custom model's layers as Core counts them.</param>
 internal sealed record ModelPlan(
     TypeName Type,
-    int Architecture,
     string? ConfigFile,
-    LlamaPlan? Llama,
-    EquatableArray<LinearDescription> Linears,
+    LoraKit.Models.LlamaDimensions? Llama,
+    EquatableArray<LinearValues> Linears,
     long OtherParameters,
     long BaseParameters);
 
@@ -107,9 +61,11 @@ internal sealed record AdapterPlan(
     double Alpha,
     double Dropout,
     EquatableArray<string> TargetModules,
-    int Bias,
+    LoraBias Bias,
     bool UseRsLora,
-    int InitWeights,
+    LoraInitWeights InitWeights,
+    LoraQuantization Quantize,
+    bool QuantizeOnAdapter,
     double Scaling,
     long TrainableParameters,
     long BaseParameters,

@@ -1,20 +1,14 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
+using LoraKit.Roslyn;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace LoraKit.Generators;
 
-/// <summary>The first transform: attribute data and symbols in, plain equatable descriptions out.</summary>
+/// <summary>The first transform: attribute data and symbols in, plain equatable descriptions out (read by the shared <see cref="LoraAttributeReader"/>).</summary>
 internal static class Parser
 {
-    public const string ModelAttribute = "LoraKit.LoraModelAttribute";
-    public const string AdapterAttribute = "LoraKit.LoraAdapterAttribute";
-    public const string LinearAttribute = "LoraKit.LoraLinearAttribute";
-
     public static ModelDescription? ParseModel(GeneratorAttributeSyntaxContext context)
     {
         if (context.TargetSymbol is not INamedTypeSymbol type) return null;
@@ -25,77 +19,24 @@ internal static class Parser
     {
         if (context.TargetSymbol is not INamedTypeSymbol type || context.Attributes.Length != 1) return null;
         var attribute = context.Attributes[0];
+        var values = LoraAttributeReader.ReadAdapter(attribute);
+        var modelType = LoraAttributeReader.ModelType(attribute);
+        var model = modelType is null ? null : ReadModel(modelType, isPartial: false);
         // An abstract adapter could not be instantiated by AttachTo/Load: leave it alone.
-        var errors = HasErrors(attribute) || type.IsAbstract;
-        ModelDescription? model = null;
-        if (attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is INamedTypeSymbol modelType && modelType.TypeKind != TypeKind.Error)
-            model = ReadModel(modelType, isPartial: false);
-        else
-            errors = true;
-        var named = Named(attribute);
-        var targets = LoraConfig.DefaultTargetModules.ToArray();
-        if (named.TryGetValue("TargetModules", out var t))
-        {
-            if (t.IsNull || t.Kind != TypedConstantKind.Array || t.Values.Any(v => v.Value is not string))
-                errors = true;
-            else
-                targets = t.Values.Select(v => (string)v.Value!).ToArray();
-        }
-        return new AdapterDescription(
-            NameOf(type, IsPartial(context.TargetNode)),
-            model,
-            Int(named, "Rank", LoraConfig.DefaultRank),
-            Double(named, "Alpha", LoraConfig.DefaultAlpha),
-            Double(named, "Dropout", 0),
-            new EquatableArray<string>(targets),
-            Int(named, "Bias", 0),
-            Bool(named, "UseRsLora"),
-            Int(named, "InitWeights", 0),
-            errors);
+        var errors = values.HasErrors || type.IsAbstract || modelType is null || values.TargetModules is null;
+        return new AdapterDescription(NameOf(type, IsPartial(context.TargetNode)), model, values, errors);
     }
 
     /// <summary>Reads a model class's [LoraModel] and [LoraLinear]s; null when it has no [LoraModel].</summary>
     private static ModelDescription? ReadModel(INamedTypeSymbol type, bool isPartial)
     {
         var attributes = type.GetAttributes();
-        var models = attributes.Where(a => a.AttributeClass?.ToDisplayString() == ModelAttribute).ToList();
+        var models = attributes.Where(a => LoraAttributeReader.Is(a, LoraAttributeReader.ModelAttribute)).ToList();
         if (models.Count == 0) return null;
-        var attribute = models[0];
-        // Described twice (CS0579 on partial declarations) is a compile error: mark it and emit nothing.
-        var errors = models.Count > 1 || HasErrors(attribute);
-        var architecture = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is int a ? a : 0;
-        var named = Named(attribute);
-        var linears = new List<LinearDescription>();
-        foreach (var linear in attributes.Where(x => x.AttributeClass?.ToDisplayString() == LinearAttribute))
-        {
-            if (linear.ConstructorArguments.Length != 3 || HasErrors(linear)
-                || linear.ConstructorArguments[0].Value is not string name
-                || linear.ConstructorArguments[1].Value is not int inFeatures
-                || linear.ConstructorArguments[2].Value is not int outFeatures)
-            {
-                errors = true;
-                continue;
-            }
-            var ln = Named(linear);
-            linears.Add(new LinearDescription(name, inFeatures, outFeatures, Int(ln, "Count", 1), Bool(ln, "Bias"), Bool(ln, "IsOutputHead")));
-        }
-        return new ModelDescription(
-            NameOf(type, isPartial),
-            architecture,
-            named.TryGetValue("ConfigFile", out var cf) ? cf.Value as string : null,
-            Int(named, "HiddenSize", 0),
-            Int(named, "IntermediateSize", 0),
-            Int(named, "Layers", 0),
-            Int(named, "AttentionHeads", 0),
-            Int(named, "KeyValueHeads", 0),
-            Int(named, "VocabSize", 0),
-            Int(named, "HeadDim", 0),
-            Bool(named, "TieWordEmbeddings"),
-            Bool(named, "AttentionBias"),
-            Bool(named, "MlpBias"),
-            named.TryGetValue("OtherParameters", out var o) && o.Value is not null ? Convert.ToInt64(o.Value, CultureInfo.InvariantCulture) : 0L,
-            new EquatableArray<LinearDescription>(linears),
-            errors);
+        // Described twice (CS0579 on partial declarations) is a compile error: the values say so and nothing is emitted.
+        var values = LoraAttributeReader.ReadModel(models[0], attributes.Where(a => LoraAttributeReader.Is(a, LoraAttributeReader.LinearAttribute)),
+            describedTwice: models.Count > 1);
+        return new ModelDescription(NameOf(type, isPartial), values);
     }
 
     private static TypeName NameOf(INamedTypeSymbol type, bool isPartial)
@@ -107,24 +48,4 @@ internal static class Parser
 
     private static bool IsPartial(SyntaxNode node) =>
         node is ClassDeclarationSyntax c && c.Modifiers.Any(m => m.IsKind(SyntaxKind.PartialKeyword));
-
-    private static bool HasErrors(AttributeData attribute) =>
-        attribute.AttributeClass is null or { TypeKind: TypeKind.Error } ||
-        attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) ||
-        attribute.NamedArguments.Any(a => a.Value.Kind == TypedConstantKind.Error);
-
-    private static Dictionary<string, TypedConstant> Named(AttributeData attribute)
-    {
-        var d = new Dictionary<string, TypedConstant>(StringComparer.Ordinal);
-        foreach (var kv in attribute.NamedArguments) d[kv.Key] = kv.Value;
-        return d;
-    }
-
-    private static int Int(Dictionary<string, TypedConstant> args, string name, int fallback) =>
-        args.TryGetValue(name, out var v) && v.Value is not null ? Convert.ToInt32(v.Value, CultureInfo.InvariantCulture) : fallback;
-
-    private static double Double(Dictionary<string, TypedConstant> args, string name, double fallback) =>
-        args.TryGetValue(name, out var v) && v.Value is not null ? Convert.ToDouble(v.Value, CultureInfo.InvariantCulture) : fallback;
-
-    private static bool Bool(Dictionary<string, TypedConstant> args, string name) => args.TryGetValue(name, out var v) && v.Value is true;
 }

@@ -2,8 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
-using LoraKit.Analyzers;
 using LoraKit.Models;
+using LoraKit.Roslyn;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 
@@ -20,7 +20,7 @@ internal static class Planner
     {
         "Rank", "Alpha", "Dropout", "Scaling", "TrainableParameters", "BaseParameters", "BudgetPercent", "AdaptedModules",
         "AdapterName", "ModelName", "Config", "Model", "Layers", "Layer", "LayerCount", "AttachTo", "Load", "Save", "Merge",
-        "Unmerge", "Register", "LoraParameters", "Injection", "Find", "FindOrNull", "Checked",
+        "Unmerge", "Register", "LoraParameters", "Injection", "Find", "FindOrNull", "Checked", "Quantize",
     };
 
     private static readonly HashSet<string> LayerMembers = new(StringComparer.Ordinal) { "Index", "Layer" };
@@ -37,20 +37,13 @@ internal static class Planner
         if (adapter.HasErrors || adapter.Model is null || !adapter.Type.CanComplete) return null;
         var shape = Shape(adapter.Model, inputs);
         if (shape is null) return null;
-        var config = new LoraConfig
-        {
-            Rank = adapter.Rank,
-            Alpha = adapter.Alpha,
-            Dropout = adapter.Dropout,
-            TargetModules = adapter.TargetModules.ToArray(),
-            Bias = (LoraBias)adapter.Bias,
-            UseRsLora = adapter.UseRsLora,
-            InitWeights = (LoraInitWeights)adapter.InitWeights,
-        };
+        var values = adapter.Values;
+        var config = values.ToConfig();
         // The runtime refuses these (LORA1003, LORA1004, LORA1005): nothing typed to offer for them.
         if (config.Rank < 1 || config.TargetModules.Count == 0 || !(config.Dropout >= 0 && config.Dropout < 1)
             || double.IsNaN(config.Alpha) || double.IsInfinity(config.Alpha)
-            || !Enum.IsDefined(typeof(LoraBias), config.Bias) || !Enum.IsDefined(typeof(LoraInitWeights), config.InitWeights))
+            || !Enum.IsDefined(typeof(LoraBias), config.Bias) || !Enum.IsDefined(typeof(LoraInitWeights), config.InitWeights)
+            || values.HasUndefinedQuantize)
             return null;
         var match = TargetMatcher.Match(shape, config.TargetModules);
         if (match.Unmatched.Count > 0 || match.Modules.Count == 0) return null;
@@ -80,10 +73,12 @@ internal static class Planner
             config.Rank,
             config.Alpha,
             config.Dropout,
-            adapter.TargetModules,
-            adapter.Bias,
+            new EquatableArray<string>(config.TargetModules),
+            config.Bias,
             config.UseRsLora,
-            adapter.InitWeights,
+            config.InitWeights,
+            values.QuantizeOr(inputs.DefaultQuantize),
+            values.Quantize is not null,
             config.Scaling,
             count.TrainableParameters,
             count.BaseParameters,
@@ -96,36 +91,18 @@ internal static class Planner
     /// <summary>The model as LoraKit.Core sees it, or null when Core (and so the analyzers) reject it.</summary>
     internal static ModelShape? Shape(ModelDescription model, ModelInputs inputs)
     {
-        if (model.HasErrors) return null;
+        var values = model.Values;
+        // Unknown architectures are LORA2004 (the analyzers); the generator emits nothing for them.
+        if (values.HasErrors || !Enum.IsDefined(typeof(LoraArchitecture), values.Architecture)) return null;
         try
         {
-            if (!string.IsNullOrEmpty(model.ConfigFile))
+            if (values.HasConfigFile)
             {
                 var files = inputs.ConfigFiles.Select(f => (AdditionalText)new ConfigAdditionalText(f)).ToImmutableArray();
-                var file = AdditionalFileLocator.Find(files, inputs.ProjectDir, model.ConfigFile!);
-                var text = (file as ConfigAdditionalText)?.Config.Text;
-                return text is null ? null : ModelShape.FromLlama(model.Type.Name, HfConfig.Parse(text, model.ConfigFile!), model.ConfigFile);
+                var text = (AdditionalFileLocator.Find(files, inputs.ProjectDir, values.ConfigFile!) as ConfigAdditionalText)?.Config.Text;
+                return text is null ? null : ModelValues.FromConfigText(model.Type.Name, values.ConfigFile!, text);
             }
-            if (model.Architecture == (int)LoraArchitecture.Custom)
-            {
-                var layers = model.Linears.Select(l => new LinearLayer(l.Name, l.InFeatures, l.OutFeatures, l.Count, l.Bias) { IsOutputHead = l.IsOutputHead });
-                return ModelShape.Custom(model.Type.Name, layers, model.OtherParameters);
-            }
-            if (model.Architecture != (int)LoraArchitecture.Llama) return null;
-            return ModelShape.FromLlama(model.Type.Name, new LlamaDimensions
-            {
-                HiddenSize = model.HiddenSize,
-                IntermediateSize = model.IntermediateSize,
-                Layers = model.Layers,
-                AttentionHeads = model.AttentionHeads,
-                KeyValueHeads = model.KeyValueHeads,
-                VocabSize = model.VocabSize,
-                HeadDim = model.HeadDim,
-                TieWordEmbeddings = model.TieWordEmbeddings,
-                QkvBias = model.AttentionBias,
-                OutputProjectionBias = model.AttentionBias,
-                MlpBias = model.MlpBias,
-            });
+            return values.ToShape(model.Type.Name);
         }
         catch (ModelDescriptionException)
         {
@@ -135,13 +112,9 @@ internal static class Planner
 
     private static ModelPlan ToPlan(ModelDescription model, ModelShape shape)
     {
-        var d = shape.Llama;
-        var llama = d is null ? null : new LlamaPlan(d.ModelType, d.HiddenSize, d.IntermediateSize, d.Layers, d.AttentionHeads, d.KeyValueHeads,
-            d.EffectiveKeyValueHeads, d.VocabSize, d.HeadDim, d.EffectiveHeadDim, d.TieWordEmbeddings, d.QkvBias, d.OutputProjectionBias, d.MlpBias,
-            d.QkNorm, d.RopeTheta, d.RmsNormEps, d.MaxPositionEmbeddings, d.SlidingWindow, d.FirstSlidingLayer, d.RopeScaling);
-        var linears = shape.Linears.Select(l => new LinearDescription(l.PathTemplate, l.InFeatures, l.OutFeatures, l.Count, l.HasBias, l.IsOutputHead));
-        return new ModelPlan(model.Type, model.Architecture, string.IsNullOrEmpty(model.ConfigFile) ? null : model.ConfigFile,
-            llama, new EquatableArray<LinearDescription>(linears), shape.OtherParameters, shape.TotalParameters);
+        var linears = shape.Linears.Select(l => new LinearValues(l.PathTemplate, l.InFeatures, l.OutFeatures, l.Count, l.HasBias, l.IsOutputHead));
+        return new ModelPlan(model.Type, model.Values.HasConfigFile ? model.Values.ConfigFile : null,
+            shape.Llama, new EquatableArray<LinearValues>(linears), shape.OtherParameters, shape.TotalParameters);
     }
 
     private static bool IsLayered(LinearLayer layer) => layer.PathTemplate.IndexOf("{i}", StringComparison.Ordinal) >= 0;
@@ -184,7 +157,7 @@ internal static class Planner
         return candidate;
     }
 
-    /// <summary>Lets the analyzers' AdditionalFileLocator search the pipeline's plain records.</summary>
+    /// <summary>Lets the shared AdditionalFileLocator search the pipeline's plain records.</summary>
     private sealed class ConfigAdditionalText : AdditionalText
     {
         public ConfigAdditionalText(ConfigText config) => Config = config;

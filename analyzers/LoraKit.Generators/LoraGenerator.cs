@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using LoraKit.Roslyn;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
@@ -27,16 +28,14 @@ public sealed class LoraGenerator : IIncrementalGenerator
         public static readonly string[] All = { ModelDescriptions, AdapterDescriptions, ConfigFiles, ModelInputs, Capabilities, ModelPlans, AdapterPlans };
     }
 
-    private const string ProjectDirProperty = "build_property.ProjectDir";
-
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        var models = context.SyntaxProvider.ForAttributeWithMetadataName(Parser.ModelAttribute,
+        var models = context.SyntaxProvider.ForAttributeWithMetadataName(LoraAttributeReader.ModelAttribute,
                 static (node, _) => node is ClassDeclarationSyntax,
                 static (ctx, _) => Parser.ParseModel(ctx))
             .WithTrackingName(Steps.ModelDescriptions);
 
-        var adapters = context.SyntaxProvider.ForAttributeWithMetadataName(Parser.AdapterAttribute,
+        var adapters = context.SyntaxProvider.ForAttributeWithMetadataName(LoraAttributeReader.AdapterAttribute,
                 static (node, _) => node is ClassDeclarationSyntax,
                 static (ctx, _) => Parser.ParseAdapter(ctx))
             .WithTrackingName(Steps.AdapterDescriptions);
@@ -47,11 +46,14 @@ public sealed class LoraGenerator : IIncrementalGenerator
             .Select(static (f, ct) => new ConfigText(f.Path, f.GetText(ct)?.ToString()))
             .WithTrackingName(Steps.ConfigFiles);
 
-        var projectDir = context.AnalyzerConfigOptionsProvider
-            .Select(static (o, _) => o.GlobalOptions.TryGetValue(ProjectDirProperty, out var dir) ? dir : null);
+        // An invalid LoraKitQuantize counts as none here; the analyzers report it (LORA1008).
+        var buildProperties = context.AnalyzerConfigOptionsProvider
+            .Select(static (o, _) => (
+                ProjectDir: o.GlobalOptions.TryGetValue(LoraBuildProperties.ProjectDir, out var dir) ? dir : null,
+                Quantize: o.GlobalOptions.TryGetValue(LoraBuildProperties.Quantize, out var q) && LoraBuildProperties.TryReadQuantize(q, out var parsed) ? parsed : LoraQuantization.None));
 
-        var inputs = configFiles.Collect().Combine(projectDir)
-            .Select(static (x, _) => new ModelInputs(new EquatableArray<ConfigText>(x.Left), x.Right))
+        var inputs = configFiles.Collect().Combine(buildProperties)
+            .Select(static (x, _) => new ModelInputs(new EquatableArray<ConfigText>(x.Left), x.Right.ProjectDir, x.Right.Quantize))
             .WithTrackingName(Steps.ModelInputs);
 
         var capabilities = context.CompilationProvider

@@ -23,7 +23,14 @@ public sealed record LoraAdapterDescriptor(
     Type AdapterType,
     Func<LoraConfig> Config,
     long TrainableParameters,
-    long BaseParameters);
+    long BaseParameters)
+{
+    /// <summary>
+    /// <c>[LoraAdapter(Quantize = …)]</c> when the attribute sets it, else null. A value set on the adapter wins over
+    /// <c>--quantize</c> / <c>LoraKitQuantize</c>, as it does in the analyzers' memory estimate (LORA1006).
+    /// </summary>
+    public LoraQuantization? Quantize { get; init; }
+}
 
 /// <summary>Process-wide registry of generated adapters; thread-safe; registering the same type twice is harmless.</summary>
 public static class LoraAdapterRegistry

@@ -89,4 +89,11 @@ public sealed class LoraAdapterAttribute : Attribute
 
     /// <summary>Sequence length used by the memory estimate (LORA1006); 0 means the MSBuild default.</summary>
     public int SequenceLength { get; set; }
+
+    /// <summary>
+    /// How the base is stored while this adapter trains (<see cref="LoraQuantization.Nf4"/>: QLoRA). Set here, it wins
+    /// over the MSBuild property <c>LoraKitQuantize</c> and <c>lorakit train --quantize</c>; unset, they decide
+    /// (default none). The memory estimate (LORA1006) and the generated adapter's <c>Quantize</c> constant use the same rule.
+    /// </summary>
+    public LoraQuantization Quantize { get; set; }
 }

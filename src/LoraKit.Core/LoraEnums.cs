@@ -35,3 +35,47 @@ public enum LoraInitWeights
     /// <summary>A and B both random: not an identity at start, for tests only (PEFT <c>false</c>).</summary>
     Random = 2,
 }
+
+/// <summary>
+/// How the frozen base is stored while an adapter trains. <see cref="Nf4"/> is QLoRA: the base's decoder linears
+/// in bitsandbytes' 4-bit NF4 (embeddings, norms and the head stay 16-bit), LoRA in fp32.
+/// </summary>
+public enum LoraQuantization
+{
+    /// <summary>The base as stored (16 or 32 bits); the memory estimate assumes bf16.</summary>
+    None = 0,
+
+    /// <summary>4-bit NF4, blocksize 64 (bitsandbytes' <c>bnb_4bit_quant_type='nf4'</c>).</summary>
+    Nf4 = 1,
+}
+
+/// <summary>
+/// The one text form of <see cref="LoraQuantization"/>: what <c>lorakit train --quantize</c>, the MSBuild property
+/// <c>LoraKitQuantize</c> and the analyzers accept.
+/// </summary>
+public static class LoraQuantizationNames
+{
+    public const string None = "none";
+    public const string Nf4 = "nf4";
+
+    /// <summary>The accepted values, for messages: "none, nf4".</summary>
+    public const string Allowed = None + ", " + Nf4;
+
+    public static string Of(LoraQuantization quantization) => quantization switch
+    {
+        LoraQuantization.None => None,
+        LoraQuantization.Nf4 => Nf4,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(quantization), quantization, "not a LoraQuantization"),
+    };
+
+    /// <summary>Exactly "none" or "nf4" (ordinal: the command line and MSBuild take the same spelling).</summary>
+    public static bool TryParse(string? text, out LoraQuantization quantization)
+    {
+        switch (text)
+        {
+            case None: quantization = LoraQuantization.None; return true;
+            case Nf4: quantization = LoraQuantization.Nf4; return true;
+            default: quantization = LoraQuantization.None; return false;
+        }
+    }
+}

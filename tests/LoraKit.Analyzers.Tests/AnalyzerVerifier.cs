@@ -26,14 +26,31 @@ public static class AnalyzerVerifier
 
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.CSharp12);
 
-    /// <summary>The test process's own framework assemblies (no network, no reference pack needed).</summary>
+    /// <summary>
+    /// The framework to compile against, with no download: the SDK's reference pack of the running runtime's version
+    /// (dotnet/packs/Microsoft.NETCore.App.Ref/&lt;version&gt;/ref/net&lt;major.minor&gt;, what a build of a project uses), else,
+    /// on a machine with the runtime but not that pack, the test process's own framework assemblies.
+    /// </summary>
     private static ImmutableArray<MetadataReference> LoadFramework()
     {
         var runtimeDir = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        if (ReferencePack(runtimeDir) is { } pack)
+            return Directory.GetFiles(pack, "*.dll").OrderBy(p => p, StringComparer.Ordinal)
+                .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToImmutableArray();
         var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         return tpa.Where(p => string.Equals(Path.GetDirectoryName(p), runtimeDir, StringComparison.Ordinal) && p.EndsWith(".dll", StringComparison.Ordinal))
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
             .ToImmutableArray();
+    }
+
+    /// <summary>…/shared/Microsoft.NETCore.App/10.0.12 → …/packs/Microsoft.NETCore.App.Ref/10.0.12/ref/net10.0, when it exists.</summary>
+    internal static string? ReferencePack(string runtimeDir)
+    {
+        var version = Path.GetFileName(runtimeDir);
+        var dotnetRoot = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(runtimeDir)));
+        if (dotnetRoot is null) return null;
+        var pack = Path.Combine(dotnetRoot, "packs", "Microsoft.NETCore.App.Ref", version, "ref", "net" + Environment.Version.ToString(2));
+        return Directory.Exists(pack) && Directory.GetFiles(pack, "System.Runtime.dll").Length == 1 ? pack : null;
     }
 
     public static ImmutableArray<MetadataReference> References(bool withLoraKit = true) =>

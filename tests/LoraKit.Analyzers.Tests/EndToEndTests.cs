@@ -18,6 +18,7 @@ public class EndToEndTests
             <Nullable>enable</Nullable>
             <TreatWarningsAsErrors>false</TreatWarningsAsErrors>
             <LoraKitGpuMemoryGiB>8</LoraKitGpuMemoryGiB>
+            <LoraKitQuantize>nf4</LoraKitQuantize>
           </PropertyGroup>
           <ItemGroup>
             <Reference Include="LoraKit.Core" HintPath="{BIN}LoraKit.Core.dll" />
@@ -34,9 +35,13 @@ public class EndToEndTests
         [LoraModel(ConfigFile = "models/llama2/config.json")]
         public partial class Llama2_7B;
 
-        // Seed A's gotcha: r=8 with alpha left at a previous config's 8.
-        [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 8, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
+        // Seed A's gotcha: r=8 with alpha left at a previous config's 8; bf16 (the attribute wins over LoraKitQuantize): over 8 GiB.
+        [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 8, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16, Quantize = LoraQuantization.None)]
         public partial class SupportAdapter;
+
+        // NF4 from the project's LoraKitQuantize: 4.6 GiB, fits.
+        [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
+        public partial class QLoraAdapter;
 
         // Seed A's r=4 on q,v: 0.031 % of Llama-2-7B, under the 0.05 % floor.
         [LoraAdapter(typeof(Llama2_7B), Rank = 4, Alpha = 8, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
@@ -68,6 +73,8 @@ public class EndToEndTests
             Has(build.Output, "warning LORA1006: SupportAdapter: estimated peak training memory");
             Has(build.Output, "Adapters.cs(7,33): warning LORA1007: SupportAdapter: rank 8 differs from rank 16");
             Assert.False(build.Output.Contains("LORA1007: SmallAdapter", StringComparison.Ordinal), build.Output);
+            // The MSBuild property reached the analyzer (CompilerVisibleProperty in LoraKit.Analyzers.props): a bf16 QLoraAdapter would not fit.
+            Assert.False(build.Output.Contains("LORA1006: QLoraAdapter", StringComparison.Ordinal), build.Output);
 
             var format = Run("format analyzers App.csproj --diagnostics LORA1001 --severity warn --no-restore -v:q", dir);
             Assert.True(format.ExitCode == 0, format.Output);

@@ -76,6 +76,35 @@ public class ScopeTests
         }
     }
 
+    [Fact]
+    public void Descriptions_give_Cores_default_thresholds()
+    {
+        // The catalog writes its numbers from LoraThresholds.Default; these are the values the seed articles give
+        // (alpha = 2r, 0.05–1 % budget, ranks 1–256, dropout below 0.5 with 0.05–0.2 typical), as docs/rules shows them.
+        var byId = new LoraAnalyzer().SupportedDiagnostics.ToDictionary(d => d.Id);
+        string Description(string id) => byId[id].Description.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("alpha = 2·r keeps the effective learning rate stable across ranks (lorakit.alpha_ratio)", Description("LORA1001"));
+        Assert.Contains("should be 0.05 %–1 % of the base model's (lorakit.budget_min_percent, lorakit.budget_max_percent)", Description("LORA1002"));
+        Assert.Contains("LoRA ranks range from 1 to 256 (lorakit.max_rank)", Description("LORA1003"));
+        Assert.Equal("LoRA dropout outside [0, 0.5)", byId["LORA1005"].Title.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("typical values are 0.05–0.2.", Description("LORA1005"));
+        Assert.Contains("LoraKitQuantize", Description("LORA1006"));
+        Assert.Contains("above the MSBuild property LoraKitGpuMemoryGiB", Description("LORA1006"));
+    }
+
+    [Fact]
+    public void Test_compilations_use_the_SDKs_reference_pack()
+    {
+        // Under an SDK install (dotnet/sdk beside dotnet/shared) the pack of the running runtime's version is there;
+        // compiling against it is what a real build does, and it needs no download.
+        var runtimeDir = System.IO.Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        var dotnetRoot = System.IO.Path.GetFullPath(System.IO.Path.Combine(runtimeDir, "..", "..", ".."));
+        Assert.True(System.IO.Directory.Exists(System.IO.Path.Combine(dotnetRoot, "sdk")), $"no SDK beside {runtimeDir}");
+        var pack = AnalyzerVerifier.ReferencePack(runtimeDir);
+        Assert.NotNull(pack);
+        Assert.Contains(AnalyzerVerifier.References(withLoraKit: false), r => r.Display == System.IO.Path.Combine(pack!, "System.Runtime.dll"));
+    }
+
     internal static string RepoRoot()
     {
         var dir = new System.IO.DirectoryInfo(System.AppContext.BaseDirectory);

@@ -58,6 +58,72 @@ public class SettingsRuleTests
         await VerifyAsync(Sources.WithModels(Adapter), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", limit).WithBuildProperty("LoraKitSequenceLength", "513"));
     }
 
+    // ---- LORA1006 with a 4-bit base (QLoRA) ----
+
+    // Llama-2-7B, r = 8 on q_proj + v_proj, batch 1, 512 tokens, bf16 activations, fused attention, no dropout, worked
+    // by hand from the published formulas (MemoryEstimate.Formula; bitsandbytes' NF4 storage: half a byte per weight plus
+    // a float32 absmax per block of 64):
+    //   parameters 6,738,415,616 (Llama-2-7B's config.json); decoder linears 32 × (4·4096² + 3·4096·11008) = 6,476,005,376,
+    //   the rest (embeddings, head, norms) 262,410,240.
+    //   bf16 base  = 6,738,415,616 × 2                                                   = 13,476,831,232 B
+    //   NF4 base   = 6,476,005,376 / 2 + ⌈6,476,005,376 / 64⌉ × 4 + 262,410,240 × 2      =  4,167,573,504 B
+    //   LoRA state = 4,194,304 trainable × 16 B                                           =     67,108,864 B
+    //   activations = 512 · 32 · (6·4096 + 3·4096 + 4·11008) × 2 B + 512 · 64 modules · (4·8 + 4·4096) B
+    //              = 2,650,800,128 + 537,919,488                                          =  3,188,719,616 B
+    //   logits = 512 · 32000 · 4 B · 2 = 131,072,000 B; overhead 512 MiB = 536,870,912 B
+    //   total bf16 = 17,400,602,624 B = 16.21 GiB; total NF4 = 8,091,344,896 B = 7.54 GiB.
+    // A 12 GiB GPU lies between them.
+    private const string Fits12GiB = "12";
+
+    [Fact]
+    public async Task Gpu_memory_with_a_4bit_base_uses_the_NF4_estimate()
+    {
+        var d = await VerifyAsync(Sources.WithModels("""
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)|}]
+            public partial class Bf16Base;
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, Quantize = LoraQuantization.Nf4)]
+            public partial class QLoraBase;
+            """), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", Fits12GiB));
+        Assert.StartsWith("Bf16Base: estimated peak training memory 16.21 GiB exceeds the GPU's 12 GiB (base weights 12.55 GiB,", Single(d, "LORA1006").GetMessage());
+
+        // Over a 7 GiB GPU the NF4 run does not fit either: the message gives the 4-bit base and leaves out "quantise the base".
+        d = await VerifyAsync(Sources.WithModels("""
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, Quantize = LoraQuantization.Nf4)|}]
+            public partial class QLoraBase;
+            """), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", "7"));
+        Assert.Equal("QLoraBase: estimated peak training memory 7.54 GiB exceeds the GPU's 7 GiB (base weights 3.88 GiB in NF4, LoRA state 0.06 GiB, activations 3.09 GiB); " +
+            "reduce the batch size or sequence length, lower the rank or target fewer modules", Single(d, "LORA1006").GetMessage());
+    }
+
+    [Fact]
+    public async Task Quantize_comes_from_the_attribute_then_the_MSBuild_property()
+    {
+        var options = new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", Fits12GiB).WithBuildProperty("LoraKitQuantize", "nf4");
+        await VerifyAsync(Sources.WithModels("""
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)]
+            public partial class FromMSBuild;
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, Quantize = LoraQuantization.None)|}]
+            public partial class AttributeWins;
+            """), options);
+        await VerifyAsync(Sources.WithModels(Adapter), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", Fits12GiB).WithBuildProperty("LoraKitQuantize", "none"));
+    }
+
+    [Fact]
+    public async Task Invalid_quantize_values_are_LORA1008()
+    {
+        // MSBuild: reported once for the compilation, and the default (none) applies, so the bf16 estimate fires.
+        var d = await VerifyAsync(Sources.WithModels(Adapter),
+            new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", Fits12GiB).WithBuildProperty("LoraKitQuantize", "int4"), "LORA1008");
+        Assert.Equal("MSBuild property LoraKitQuantize = int4: not one of none, nf4; the default (none) applies", Single(d, "LORA1008").GetMessage());
+
+        // The attribute: a cast outside the enum is reported on the argument (with or without a GPU limit), and the MSBuild value applies.
+        d = await VerifyAsync(Sources.WithModels("""
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, {|LORA1008:Quantize = (LoraQuantization)7|})]
+            public partial class Odd;
+            """), new TestOptions().WithBuildProperty("LoraKitQuantize", "nf4").WithBuildProperty("LoraKitGpuMemoryGiB", Fits12GiB));
+        Assert.Equal("Odd: Quantize = 7 is not a LoraQuantization (None, Nf4); the MSBuild value (nf4) applies", Single(d, "LORA1008").GetMessage());
+    }
+
     [Fact]
     public async Task Invalid_MSBuild_values_are_LORA1008_and_fall_back_to_defaults()
     {

@@ -250,6 +250,23 @@ public class TrainerTaskTests
     }
 
     [Fact]
+    public void LoraKitQuantize_takes_the_contracts_names_and_anything_else_is_LORA1008()
+    {
+        var (task, engine, dir) = Create("""
+            touch ran.txt
+            """);
+        task.Quantize = "int4";
+        Assert.False(task.Execute());
+        var error = Assert.Single(engine.Errors);
+        Assert.Equal("LORA1008", error.Code);
+        Assert.Equal("LoraKitQuantize: --quantize int4 is not one of none, nf4", error.Message);
+        Assert.False(File.Exists(Path.Combine(dir, "ran.txt")));
+
+        var valid = new LoraKitTrainerTask { BuildEngine = new FakeBuildEngine(), Command = "train", TrainerPath = "/t", Quantize = "nf4" };
+        Assert.Equal(new[] { "train", "--events", "json", "--quantize", "nf4" }, valid.TrainerCommandLine());
+    }
+
+    [Fact]
     public void Builtin_defaults_are_left_to_the_trainer_and_given_values_are_passed()
     {
         var task = new LoraKitTrainerTask { BuildEngine = new FakeBuildEngine(), Command = "train", TrainerPath = "/t", BaseModel = "builtin", Dataset = "builtin", MaxSteps = "150" };

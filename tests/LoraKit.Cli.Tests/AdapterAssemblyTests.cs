@@ -24,6 +24,7 @@ public class AdapterAssemblyTests
 
             public sealed class DateAdapter { }
             public sealed class OtherAdapter { }
+            public sealed class QLoraAdapter { }
 
             internal static class Registration
             {
@@ -34,6 +35,9 @@ public class AdapterAssemblyTests
                         () => new LoraConfig { Rank = 4, Alpha = 8, Dropout = 0.1, TargetModules = new[] { "q_proj", "k_proj" } }, 0, 0));
                     LoraAdapterRegistry.Register(new LoraAdapterDescriptor("OtherAdapter", "UserApp.OtherAdapter", "UserApp.Tiny", typeof(OtherAdapter),
                         () => new LoraConfig { Rank = 2, Alpha = 4 }, 0, 0));
+                    // As the generator registers [LoraAdapter(…, Quantize = LoraQuantization.Nf4)].
+                    LoraAdapterRegistry.Register(new LoraAdapterDescriptor("QLoraAdapter", "UserApp.QLoraAdapter", "UserApp.Tiny", typeof(QLoraAdapter),
+                        () => new LoraConfig { Rank = 2, Alpha = 4 }, 0, 0) { Quantize = LoraQuantization.Nf4 });
                 }
             }
             """.Replace("UserApp", assemblyName);
@@ -66,6 +70,26 @@ public class AdapterAssemblyTests
         Assert.Equal(8, config.RootElement.GetProperty("lora_alpha").GetDouble());
         Assert.Equal(0.1, config.RootElement.GetProperty("lora_dropout").GetDouble());
         Assert.Equal(new[] { "k_proj", "q_proj" }, config.RootElement.GetProperty("target_modules").EnumerateArray().Select(t => t.GetString()).OrderBy(t => t));
+    }
+
+    [Fact]
+    public void A_Quantize_set_on_the_adapter_wins_over_the_quantize_option_and_an_unset_one_leaves_it()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "lorakit-cli-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        var assembly = CompileUserAssembly(root, "UserAppQ" + Guid.NewGuid().ToString("N")[..8]);
+        Commands.TrainSetup Setup(string adapter, string quantize)
+        {
+            var request = LoraKit.Run.TrainRequest.DefaultsFor("models/tiny", "data.jsonl");
+            request.AdapterAssembly = assembly;
+            request.Adapter = adapter;
+            request.Quantize = quantize;
+            return new Commands.TrainSetup(request);
+        }
+        // The analyzers' LORA1006 estimate uses the same order: the attribute, then LoraKitQuantize/--quantize.
+        Assert.Equal("nf4", Setup("QLoraAdapter", "none").Request.Quantize);
+        Assert.Equal("nf4", Setup("DateAdapter", "nf4").Request.Quantize);
+        Assert.Equal("none", Setup("DateAdapter", "none").Request.Quantize);
     }
 
     [Fact]

@@ -135,6 +135,12 @@ public class TrainRequestTests
         Assert.Equal("--rank: 'eight' is not a whole number", Assert.Throws<ArgumentException>(() => TrainRequest.Option("--rank").Apply(r, "eight")).Message);
         Assert.Equal("--lr: 'NaN' is not a number", Assert.Throws<ArgumentException>(() => TrainRequest.Option("--lr").Apply(r, "NaN")).Message);
         Assert.Throws<ArgumentException>(() => SweepRequest.ParseRanks("4,0"));
+        // --quantize takes exactly the names of LoraQuantization's one text form (as LoraKitQuantize and the analyzers do).
+        Assert.Equal("--quantize int8 is not one of none, nf4", Assert.Throws<ArgumentException>(() => TrainRequest.Option("--quantize").Apply(r, "int8")).Message);
+        Assert.Throws<ArgumentException>(() => TrainRequest.Option("--quantize").Apply(r, "NF4"));
+        TrainRequest.Option("--quantize").Apply(r, LoraQuantizationNames.Of(LoraQuantization.Nf4));
+        Assert.Equal("nf4", r.Quantize);
+        Assert.True(LoraQuantizationNames.TryParse(r.Quantize, out var parsed) && parsed == LoraQuantization.Nf4);
         Assert.Equal(new[] { 4, 8 }, SweepRequest.ParseRanks("4; 8"));
     }
 }

@@ -55,13 +55,18 @@ public static class GeneratorHarness
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable,
                 generalDiagnosticOption: ReportDiagnostic.Error));
 
-    public static GeneratorDriver CreateDriver(IEnumerable<AdditionalText>? additionalFiles = null) =>
-        CSharpGeneratorDriver.Create(
+    /// <param name="buildProperties">MSBuild properties by name (without build_property.), besides ProjectDir.</param>
+    public static GeneratorDriver CreateDriver(IEnumerable<AdditionalText>? additionalFiles = null, IReadOnlyDictionary<string, string>? buildProperties = null)
+    {
+        var global = new Dictionary<string, string> { ["build_property.ProjectDir"] = ProjectDir };
+        foreach (var kv in buildProperties ?? new Dictionary<string, string>()) global["build_property." + kv.Key] = kv.Value;
+        return CSharpGeneratorDriver.Create(
             new[] { new LoraGenerator().AsSourceGenerator() },
             additionalFiles ?? Array.Empty<AdditionalText>(),
             ParseOptions,
-            new TestOptionsProvider(new Dictionary<string, string> { ["build_property.ProjectDir"] = ProjectDir }),
+            new TestOptionsProvider(global),
             new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+    }
 
     public sealed record Result(Compilation Output, GeneratorRunResult Run, GeneratorDriver Driver)
     {
@@ -72,10 +77,11 @@ public static class GeneratorHarness
     }
 
     /// <summary>Runs the generator; fails on a generator exception or any generator diagnostic.</summary>
-    public static Result Run(IEnumerable<string> sources, IEnumerable<AdditionalText>? additionalFiles = null, bool runtime = true)
+    public static Result Run(IEnumerable<string> sources, IEnumerable<AdditionalText>? additionalFiles = null, bool runtime = true,
+        IReadOnlyDictionary<string, string>? buildProperties = null)
     {
         var compilation = Compile(sources, runtime);
-        var driver = CreateDriver(additionalFiles).RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics, CancellationToken.None);
+        var driver = CreateDriver(additionalFiles, buildProperties).RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics, CancellationToken.None);
         var run = driver.GetRunResult().Results.Single();
         Assert.Null(run.Exception);
         Assert.Empty(diagnostics);

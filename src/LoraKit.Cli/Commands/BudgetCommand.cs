@@ -118,7 +118,7 @@ internal sealed record BudgetReport(ModelShape Model, LoraConfig Config, LoraThr
         {
             count = ParameterCount.Compute(model, config);
             memory = MemoryEstimator.Estimate(model, config, memoryOptions);
-            var gpu = LoraRuleChecker.CheckMemory(memory, gpuMemoryGiB, adapterName);
+            var gpu = LoraRuleChecker.CheckMemory(memory, gpuMemoryGiB, adapterName, memoryOptions.BasePrecision);
             if (gpu is not null) findings.Add(gpu);
         }
         return new BudgetReport(model, config, thresholds, count, memory, memoryOptions, findings);

@@ -85,6 +85,8 @@ internal sealed class TrainSetup
         if (request.AdapterAssembly is not null) Descriptor = AdapterAssemblyLoader.Load(request.AdapterAssembly, request.Adapter);
         else if (request.Adapter is not null)
             throw new ArgumentException($"--adapter {request.Adapter} needs --adapter-assembly, the compiled assembly that declares it");
+        // [LoraAdapter(Quantize = …)] wins over --quantize, as in the analyzers' LORA1006 estimate; the sweep's trials inherit it.
+        if (Descriptor?.Quantize is { } quantize) request.Quantize = LoraQuantizationNames.Of(quantize);
     }
 
     public TrainRequest Request { get; }

@@ -42,15 +42,15 @@ public static class LoraRuleChecker
     public static RuleFinding? CheckRank(int rank, LoraThresholds t, string adapterName)
     {
         if (rank < t.MinRank)
-            return new(DiagnosticIds.RankRange, RuleSeverity.Error, "Rank",
+            return new(DiagnosticIds.RankRange, RuleSeverity.Error, nameof(LoraConfig.Rank),
                 $"{adapterName}: rank {rank} is below {t.MinRank}; LoRA needs at least one dimension (start with 8)");
         if (rank > t.MaxRank)
-            return new(DiagnosticIds.RankRange, RuleSeverity.Warning, "Rank",
+            return new(DiagnosticIds.RankRange, RuleSeverity.Warning, nameof(LoraConfig.Rank),
                 $"{adapterName}: rank {rank} is above the maximum {t.MaxRank}; past the knee of the rank curve more rank costs memory without benefit (raise lorakit.max_rank if intended)");
         if (t.RequirePowerOfTwoRank && !IsPowerOfTwo(rank))
         {
             var (lower, upper) = PowerOfTwoNeighbours(rank);
-            return new(DiagnosticIds.RankRange, RuleSeverity.Warning, "Rank",
+            return new(DiagnosticIds.RankRange, RuleSeverity.Warning, nameof(LoraConfig.Rank),
                 $"{adapterName}: rank {rank} is not a power of two; use {lower} or {upper} (nearest: {NearestPowerOfTwo(rank)})");
         }
         return null;
@@ -66,7 +66,7 @@ public static class LoraRuleChecker
         var scaling = config.Scaling;
         var expectedScaling = LoraConfig.ComputeScaling(config.Rank, expected, config.UseRsLora);
         var allowed = string.Join(" or ", t.AlphaRatios.Select(Format.Number));
-        return new(DiagnosticIds.AlphaRatio, RuleSeverity.Warning, "Alpha",
+        return new(DiagnosticIds.AlphaRatio, RuleSeverity.Warning, nameof(LoraConfig.Alpha),
             $"{adapterName}: alpha/r = {Format.Number(config.Alpha)}/{config.Rank} = {Format.Number(ratio)}, expected {allowed}; " +
             $"the update is scaled by {Format.Number(scaling)} instead of {Format.Number(expectedScaling)} (set Alpha = {Format.Number(expected)})");
     }
@@ -79,7 +79,7 @@ public static class LoraRuleChecker
         var advice = p < t.BudgetMinPercent
             ? "raise the rank or add target modules"
             : "lower the rank or target fewer modules";
-        return new(DiagnosticIds.ParameterBudget, RuleSeverity.Warning, "Rank",
+        return new(DiagnosticIds.ParameterBudget, RuleSeverity.Warning, nameof(LoraConfig.Rank),
             $"{adapterName} trains {Format.Count(count.TrainableParameters)} parameters = {Format.Percent(p)} of {model.Name}'s {Format.Count(count.BaseParameters)}; " +
             $"the budget is {Format.Number(t.BudgetMinPercent)} %–{Format.Number(t.BudgetMaxPercent)} % ({advice})");
     }
@@ -92,7 +92,7 @@ public static class LoraRuleChecker
         {
             var closest = TargetMatcher.SuggestClosest(model, target);
             var hint = closest is null ? "" : $"; did you mean '{closest}'?";
-            yield return new(DiagnosticIds.TargetNotFound, RuleSeverity.Error, "TargetModules",
+            yield return new(DiagnosticIds.TargetNotFound, RuleSeverity.Error, nameof(LoraConfig.TargetModules),
                 $"target module '{target}' matches nothing in {model.Name}; its linear modules are {names}{hint}", target);
         }
     }
@@ -101,19 +101,24 @@ public static class LoraRuleChecker
     public static RuleFinding? CheckDropout(double dropout, LoraThresholds t, string adapterName)
     {
         if (dropout >= 0 && dropout < t.DropoutMaxExclusive) return null;
-        return new(DiagnosticIds.DropoutRange, RuleSeverity.Warning, "Dropout",
+        return new(DiagnosticIds.DropoutRange, RuleSeverity.Warning, nameof(LoraConfig.Dropout),
             $"{adapterName}: dropout {Format.Number(dropout)} is outside [0, {Format.Number(t.DropoutMaxExclusive)}); " +
             $"typical LoRA dropout is {Format.Number(t.DropoutAdviceMin)}–{Format.Number(t.DropoutAdviceMax)}");
     }
 
     /// <summary>LORA1006: the estimated peak training memory exceeds the GPU's memory.</summary>
-    public static RuleFinding? CheckMemory(Memory.MemoryEstimate estimate, double gpuMemoryGiB, string adapterName)
+    public static RuleFinding? CheckMemory(Memory.MemoryEstimate estimate, double gpuMemoryGiB, string adapterName,
+        Memory.WeightPrecision basePrecision = Memory.WeightPrecision.BFloat16)
     {
         if (gpuMemoryGiB <= 0 || estimate.TotalGiB <= gpuMemoryGiB) return null;
-        return new(DiagnosticIds.GpuMemory, RuleSeverity.Warning, "Rank",
+        // A base already in 4 or 8 bits says so, and "quantise the base" is no longer advice that helps.
+        var quantized = basePrecision is Memory.WeightPrecision.NF4 or Memory.WeightPrecision.Int8;
+        return new(DiagnosticIds.GpuMemory, RuleSeverity.Warning, nameof(LoraConfig.Rank),
             $"{adapterName}: estimated peak training memory {Format.GiB(estimate.Total)} exceeds the GPU's {Format.Number(gpuMemoryGiB)} GiB " +
-            $"(base weights {Format.GiB(estimate.BaseWeights)}, LoRA state {Format.GiB(estimate.LoraWeights + estimate.LoraGradients + estimate.OptimizerState)}, " +
-            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, quantise the base, lower the rank or target fewer modules");
+            $"(base weights {Format.GiB(estimate.BaseWeights)}{(quantized ? " in " + basePrecision : "")}, " +
+            $"LoRA state {Format.GiB(estimate.LoraWeights + estimate.LoraGradients + estimate.OptimizerState)}, " +
+            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, " +
+            (quantized ? "" : "quantise the base, ") + "lower the rank or target fewer modules");
     }
 
     /// <summary>LORA1007: the rank differs from the one the last sweep locked (Seed A: "Lock that rank and run full training").</summary>
@@ -121,7 +126,7 @@ public static class LoraRuleChecker
     {
         if (locked is null || locked.Rank == rank) return null;
         var alpha = locked.Alpha is { } a ? $" (alpha {Format.Number(a)})" : "";
-        return new(DiagnosticIds.RankDiffersFromLock, RuleSeverity.Warning, "Rank",
+        return new(DiagnosticIds.RankDiffersFromLock, RuleSeverity.Warning, nameof(LoraConfig.Rank),
             $"{adapterName}: rank {rank} differs from rank {locked.Rank}{alpha} chosen by the last sweep in {locked.Source}; " +
             $"use Rank = {locked.Rank}, or run the sweep again to lock a new rank");
     }

@@ -79,8 +79,8 @@ public sealed class TrainRequest
     /// </summary>
     public string Quantize { get; set; } = QuantizeNone;
 
-    public const string QuantizeNone = "none";
-    public const string QuantizeNf4 = "nf4";
+    public const string QuantizeNone = LoraQuantizationNames.None;
+    public const string QuantizeNf4 = LoraQuantizationNames.Nf4;
 
     public const string EventsText = "text";
     public const string EventsJson = "json";
@@ -189,8 +189,10 @@ public sealed class TrainRequest
         TrainOption.Flag("--resume", "Continue from the checkpoint in the output folder (same rank only).", r => r.Resume, (r, v) => r.Resume = v, trainOnly: true),
         TrainOption.Flag("--auto-rank", "On a loss plateau, restart from scratch at 2× rank and alpha (the rank-escalation plan).",
             r => r.AutoRank, (r, v) => r.AutoRank = v, trainOnly: true),
-        TrainOption.Text("--quantize", "none, or nf4: the base's decoder linears in 4-bit NF4 on load (QLoRA); a bitsandbytes 4-bit checkpoint loads 4-bit either way.",
-            r => r.Quantize, (r, v) => r.Quantize = v),
+        TrainOption.Text("--quantize", $"{LoraQuantizationNames.None}, or {LoraQuantizationNames.Nf4}: the base's decoder linears in 4-bit NF4 on load (QLoRA); " +
+            "a bitsandbytes 4-bit checkpoint loads 4-bit either way; an adapter whose [LoraAdapter] sets Quantize uses its own.",
+            r => r.Quantize, (r, v) => r.Quantize = LoraQuantizationNames.TryParse(v, out _) ? v
+                : throw new ArgumentException($"--quantize {v} is not one of {LoraQuantizationNames.Allowed}")),
         TrainOption.Flag("--stop-on-plateau", "Stop early when the validation loss plateaus (LORA3002); false: warn and train on.",
             r => r.StopOnPlateau, (r, v) => r.StopOnPlateau = v),
     };

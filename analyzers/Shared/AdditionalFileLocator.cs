@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 
-namespace LoraKit.Analyzers;
+namespace LoraKit.Roslyn;
 
 /// <summary>
 /// Finds the AdditionalFile a path written in source names: relative to the project folder

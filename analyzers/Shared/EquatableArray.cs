@@ -4,7 +4,7 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 
-namespace LoraKit.Generators;
+namespace LoraKit.Roslyn;
 
 /// <summary>
 /// An immutable array compared by its elements, so pipeline models holding lists stay equal across

@@ -57,7 +57,7 @@ public sealed class TrainingException : Exception
 /// <summary>
 /// Trains a LoRA adapter: AdamW over the LoRA parameters only, warmup + cosine/linear schedule,
 /// gradient accumulation and clipping, evaluation every N steps, atomic checkpoints (every N steps and
-/// on cancellation) that resume bit-for-bit on CPU, metrics.jsonl, and Seed A's diagnostics as events:
+/// on cancellation) that resume bit-for-bit on CPU, metrics.jsonl, and the rank guide's diagnostics as events:
 /// plateau (LORA3002, with optional automatic rank escalation from a fresh base), overfitting
 /// (LORA3003), out of memory (LORA3004), CUDA unavailable (LORA3005), non-finite loss (LORA3007),
 /// resume with another rank refused (LORA3008).
@@ -105,7 +105,7 @@ public sealed class LoraTrainer
             }
             catch (ExternalException e) when (IsOutOfMemory(e))
             {
-                // Seed A: "OOM error during first training batch" — the rank or the targets are too much.
+                // The rank guide: "OOM error during first training batch" — the rank or the targets are too much.
                 var message = $"out of memory: {TrainingMonitor.OutOfMemoryAdvice(config)}";
                 Emit(DiagnosticEvent.Error(DiagnosticIds.OutOfMemory, message));
                 throw new TrainingException(DiagnosticIds.OutOfMemory, message, e);

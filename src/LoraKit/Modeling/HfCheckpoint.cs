@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Rules;
 using LoraKit.SafeTensors;

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.SafeTensors;
 

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.SafeTensors;

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using TorchSharp;
+using LoraKit.IO;
 
 namespace LoraKit.SafeTensors;
 

@@ -121,18 +121,6 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         throw new KeyNotFoundException($"Tensor '{name}' is not in safetensors file '{Path}' ({Tensors.Count} tensors).");
     }
 
-    /// <summary>Tries to get the header entry of a tensor.</summary>
-    public bool TryGetInfo(string name, out SafeTensorInfo info)
-    {
-        if (_byName.TryGetValue(name, out var found))
-        {
-            info = found;
-            return true;
-        }
-        info = null!;
-        return false;
-    }
-
     /// <summary>
     /// The raw little-endian bytes of a tensor, straight from the mapping (no copy). Valid until the
     /// file is disposed. Tensors of 2 GB or more do not fit a span: use <see cref="CopyTo"/> or <see cref="Load"/>.

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Unicode;
+using LoraKit.IO;
 
 namespace LoraKit.SafeTensors;
 

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using TorchSharp;
+using LoraKit.IO;
 
 namespace LoraKit.SafeTensors;
 

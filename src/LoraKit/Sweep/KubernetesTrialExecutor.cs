@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using System.Threading;
+using LoraKit.IO;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -80,7 +81,7 @@ public sealed class KubernetesTrialExecutor : ITrialExecutor
             var shared = Path.GetFullPath(_options.SharedDir);
             var path = Path.Combine(shared, ManifestFileName);
             var manifest = Manifest(pending, _options, Directory.GetCurrentDirectory());
-            SafeTensors.AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+            AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
             var name = manifest["metadata"]!["name"]!.GetValue<string>();
             if (!_options.Apply)
                 throw new TrialsSubmittedElsewhereException(

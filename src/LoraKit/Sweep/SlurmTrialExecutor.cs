@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Threading;
+using LoraKit.IO;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -80,7 +81,7 @@ public sealed class SlurmTrialExecutor : ITrialExecutor
         var sbatchOptions = SbatchOptions(pending, shared);
         var header = new[] { $"# Submitted as: sbatch {string.Join(" ", sbatchOptions.Select(TrialShellScript.Quote))} --parsable {TrialShellScript.Quote(scriptPath)}" };
         var script = TrialShellScript.Write(pending, "SLURM_ARRAY_TASK_ID", Directory.GetCurrentDirectory(), header);
-        SafeTensors.AtomicFile.WriteAllBytes(scriptPath, Encoding.UTF8.GetBytes(script));
+        AtomicFile.WriteAllBytes(scriptPath, Encoding.UTF8.GetBytes(script));
         var jobId = JobId = _slurm.Submit(scriptPath, sbatchOptions);
         events(new SchedulerEvent(SchedulerName, jobId, null, $"submitted Slurm job array {jobId}: {pending.Count} trials, {_options.Parallel} at once ({scriptPath})"));
 

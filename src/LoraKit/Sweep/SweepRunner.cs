@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Threading;
+using LoraKit.IO;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -44,7 +45,7 @@ public static class SweepRunner
         Directory.CreateDirectory(outputDir);
         var reportPath = Path.Combine(outputDir, ReportFileName);
         var plotPath = Path.Combine(outputDir, PlotFileName);
-        SafeTensors.AtomicFile.WriteAllBytes(reportPath, Encoding.UTF8.GetBytes(Report(results, decision, provenance, thresholds)));
+        AtomicFile.WriteAllBytes(reportPath, Encoding.UTF8.GetBytes(Report(results, decision, provenance, thresholds)));
         SweepPlot.Write(plotPath, results, decision);
         LoraLockFile.Write(lockPath, provenance, decision, results, thresholds, ratio * decision.Chosen.Rank);
         sink(new SweepEvent(decision.Chosen.Rank, ratio * decision.Chosen.Rank, decision.KneeRank, decision.Reason, reportPath, plotPath, lockPath));

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoraKit.IO;
 using LoraKit.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -122,6 +123,6 @@ public static class TrainerCheckpoint
                 return false; // a line cut short by a crash
             }
         }).ToArray();
-        SafeTensors.AtomicFile.WriteAllBytes(metricsPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
+        AtomicFile.WriteAllBytes(metricsPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
     }
 }

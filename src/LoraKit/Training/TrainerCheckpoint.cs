@@ -90,20 +90,8 @@ public static class TrainerCheckpoint
     /// <summary>Copies the checkpoint's adapter weights and optimizer state into an injected model and its optimizer.</summary>
     public static void Restore(string checkpoint, nn.Module model, OptimizerHelper optimizer, string adapterName)
     {
-        using var adapter = Peft.PeftAdapter.Load(checkpoint);
-        var layers = LoraInjector.LoraLayers(model).ToDictionary(l => l.Path, l => l.Layer);
-        using (no_grad())
-        {
-            foreach (var m in adapter.Modules)
-            {
-                if (!layers.TryGetValue(m.Path, out var layer))
-                    throw new TrainingException(Rules.DiagnosticIds.TrainingFailed, $"checkpoint {checkpoint} adapts {m.Path}, which this run does not target; resume with the same targets");
-                using var a = adapter.Load(m.LoraA.Name);
-                using var b = adapter.Load(m.LoraB.Name);
-                layer.A(adapterName).copy_(a);
-                layer.B(adapterName).copy_(b);
-            }
-        }
+        LoraAdapterFiles.LoadWeights(model, checkpoint, adapterName, problems => new TrainingException(Rules.DiagnosticIds.TrainingFailed,
+            $"checkpoint {checkpoint} does not fit this run: {problems}; resume with the same targets and rank"));
         optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
     }
 

@@ -1,8 +1,5 @@
-using System;
-using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
-using System.IO;
 using System.Text.Json;
 using LoraKit.Data;
 using LoraKit.Inference;

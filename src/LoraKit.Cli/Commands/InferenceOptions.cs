@@ -1,6 +1,4 @@
-using System;
 using System.CommandLine;
-using System.IO;
 using System.Text.Json;
 using LoraKit.Builtin;
 using LoraKit.Data;

@@ -1,7 +1,4 @@
-using System;
 using System.CommandLine;
-using System.IO;
-using System.Linq;
 using LoraKit.Builtin;
 using LoraKit.Models;
 using LoraKit.Quantization;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.IO;
 using LoraKit.Builtin;
 using LoraKit.Modeling;
 using LoraKit.Quantization;

@@ -1,9 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.CommandLine;
-using System.Globalization;
-using System.IO;
-using System.Linq;
 using LoraKit.Data;
 using LoraKit.Rules;
 using LoraKit.Run;

@@ -1,6 +1,3 @@
-using System;
-using System.IO;
-using System.Threading;
 using LoraKit.Data;
 using LoraKit.Lora;
 using LoraKit.Modeling;

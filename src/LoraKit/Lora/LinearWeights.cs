@@ -1,4 +1,3 @@
-using System;
 using LoraKit.Modeling;
 using LoraKit.Quantization;
 using TorchSharp.Modules;

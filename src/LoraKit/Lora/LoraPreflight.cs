@@ -1,5 +1,3 @@
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Models;
 using LoraKit.Rules;
 using TorchSharp;

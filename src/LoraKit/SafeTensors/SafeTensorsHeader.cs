@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Unicode;
 using LoraKit.IO;

@@ -1,8 +1,5 @@
-using System;
-using System.Collections.Generic;
 using System.ComponentModel;
 using System.Diagnostics;
-using System.Linq;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;

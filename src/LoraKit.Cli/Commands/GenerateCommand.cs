@@ -73,7 +73,7 @@ internal static class GenerateCommand
                 }
                 return ExitCodes.Ok;
             }
-            catch (Exception e) when (InferenceOptions.IsBadInput(e))
+            catch (Exception e) when (CommandInput.IsBadInput(e))
             {
                 stderr.WriteLine($"error: {e.Message}");
                 return ExitCodes.BadInput;

@@ -1,7 +1,6 @@
 using LoraKit.Modeling;
 using LoraKit.Peft;
 using LoraKit.Rules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Lora;

@@ -1,7 +1,6 @@
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Rules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Lora;

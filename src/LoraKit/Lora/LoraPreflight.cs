@@ -1,6 +1,5 @@
 using LoraKit.Models;
 using LoraKit.Rules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Lora;

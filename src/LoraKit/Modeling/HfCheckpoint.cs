@@ -5,7 +5,6 @@ using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Rules;
 using LoraKit.SafeTensors;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Modeling;

@@ -1,6 +1,5 @@
 using LoraKit.Lora;
 using LoraKit.Modeling;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,12 +1,11 @@
 using System.CommandLine;
 using System.Text.Json;
 using LoraKit.Data;
+using LoraKit.IO;
 using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
-using LoraKit.Peft;
 using LoraKit.Run;
-using LoraKit.SafeTensors;
 using static TorchSharp.torch;
 
 namespace LoraKit.Cli.Commands;
@@ -51,7 +50,7 @@ internal static class CommandInput
 
     /// <summary>Failures that mean the input is wrong (exit 2): the message names the file, key or line and the fix.</summary>
     public static bool IsBadInput(Exception e) =>
-        e is ArgumentException or IOException or DataException or ModelDescriptionException or SafeTensorsFormatException or PeftFormatException
+        e is ArgumentException or IOException or DataException or ModelDescriptionException or InvalidFileException
             or HfStateDictException or LoraException or UnauthorizedAccessException or NotSupportedException or JsonException
             or KeyNotFoundException;
 }

@@ -1,8 +1,6 @@
 using System.CommandLine;
-using LoraKit.Builtin;
 using LoraKit.Data;
 using LoraKit.Inference;
-using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Peft;
 using LoraKit.SafeTensors;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using LoraKit.Modeling;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Sweep;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using LoraKit.Modeling;
 using LoraKit.Quantization;
 using LoraKit.Rules;
 using LoraKit.Run;

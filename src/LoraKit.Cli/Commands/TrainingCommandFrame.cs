@@ -1,11 +1,10 @@
 using LoraKit.Data;
+using LoraKit.IO;
 using LoraKit.Lora;
 using LoraKit.Modeling;
 using LoraKit.Models;
-using LoraKit.Peft;
 using LoraKit.Rules;
 using LoraKit.Run;
-using LoraKit.SafeTensors;
 using LoraKit.Training;
 
 namespace LoraKit.Cli.Commands;
@@ -71,7 +70,7 @@ internal static class TrainingCommandFrame
     {
         DataException d => DiagnosticEvent.Error(d.Id, d.Detail) with { File = ExistingFile(d.File), Line = d.Line },
         ModelDescriptionException m => DiagnosticEvent.Error(m.Id, m.Detail) with { File = ExistingFile(m.Source), Line = m.Line > 0 ? m.Line : null },
-        ArgumentException or IOException or InvalidDataException or SafeTensorsFormatException or PeftFormatException or HfStateDictException
+        ArgumentException or IOException or InvalidDataException or InvalidFileException or HfStateDictException
             or UnauthorizedAccessException or NotSupportedException => DiagnosticEvent.Error(DiagnosticIds.TrainingFailed, e.Message),
         _ => null,
     };

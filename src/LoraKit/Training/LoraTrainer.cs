@@ -12,43 +12,6 @@ using static TorchSharp.torch;
 
 namespace LoraKit.Training;
 
-/// <summary>The outcome of a run.</summary>
-public sealed record TrainingResult(
-    LoraConfig Config,
-    double BaseValidationLoss,
-    double FinalValidationLoss,
-    long Steps,
-    double Seconds,
-    double TokensPerSecond,
-    long PeakMemoryBytes,
-    long TrainableParameters,
-    string Device,
-    string? StoppedBecause,
-    int RankEscalations,
-    string OutputDir)
-{
-    /// <summary>How much lower the adapter's validation loss is than the base model's (0.3 = 30 %).</summary>
-    public double Reduction => BaseValidationLoss > 0 ? 1 - FinalValidationLoss / BaseValidationLoss : 0;
-}
-
-/// <summary>A run that cannot go on, with its LORA3xxx code.</summary>
-public sealed class TrainingException : Exception
-{
-    public TrainingException(string code, string message, Exception? inner = null) : base($"{code}: {message}", inner)
-    {
-        Code = code;
-        Detail = message;
-    }
-
-    public string Code { get; }
-
-    /// <summary>The message without its code.</summary>
-    public string Detail { get; }
-
-    /// <summary>The failure as a diagnostic event (code and message as separate fields).</summary>
-    public DiagnosticEvent ToEvent() => DiagnosticEvent.Error(Code, Detail);
-}
-
 /// <summary>
 /// Trains a LoRA adapter: AdamW over the LoRA parameters only, warmup + cosine/linear schedule,
 /// gradient accumulation and clipping, evaluation every N steps, atomic checkpoints (every N steps and

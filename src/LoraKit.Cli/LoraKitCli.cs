@@ -1,8 +1,6 @@
 using System.CommandLine;
-using System.Linq;
 using System.Reflection;
 using System.CommandLine.Help;
-using System.IO;
 using LoraKit.Cli.Commands;
 
 namespace LoraKit.Cli;

@@ -1,4 +1,3 @@
-using System;
 using LoraKit.Cli;
 
 return LoraKitCli.Run(args, Console.Out, Console.Error);

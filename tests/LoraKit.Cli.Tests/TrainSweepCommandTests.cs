@@ -166,7 +166,7 @@ public class BuiltinMainJobTests
         Assert.NotNull(entry);
         using var doc = JsonDocument.Parse(File.ReadAllText(lockPath));
         var adapter = doc.RootElement.GetProperty("adapters").GetProperty("adapter");
-        Assert.Equal(0.1, adapter.GetProperty("data_fraction").GetDouble()); // Seed A: 10 % of the data per trial
+        Assert.Equal(0.1, adapter.GetProperty("data_fraction").GetDouble()); // The rank guide: 10 % of the data per trial
         Assert.Equal("builtin", adapter.GetProperty("base_model").GetString());
         Assert.Equal(64, adapter.GetProperty("dataset_sha256").GetString()!.Length);
     }

@@ -44,7 +44,7 @@ public class KnownAnswerTests
     [Fact]
     public void Seed_budget_percentages_for_llama2_7b()
     {
-        // Seed A prints 0.064 / 0.128 / 0.256 % against a 4-bit-packed total; against the true
+        // The rank guide prints 0.064 / 0.128 / 0.256 % against a 4-bit-packed total; against the true
         // 6,738,415,616 parameters the same adapters are 0.031 / 0.062 / 0.124 %.
         var model = ModelPresets.GetShape("llama2-7b");
         Assert.Equal(0.0311, ParameterCount.Compute(model, new LoraConfig { Rank = 4 }).BudgetPercent, 4);

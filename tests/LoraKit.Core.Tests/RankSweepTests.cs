@@ -89,7 +89,7 @@ public class RankSweepTests
     [Fact]
     public void Knee_of_the_seed_example_is_rank_16()
     {
-        // Seed A: r=8 92 %, r=16 94 %, r=32 94.1 % — "use r=16 in production".
+        // The rank guide: r=8 92 %, r=16 94 %, r=32 94.1 % — "use r=16 in production".
         var runs = new[]
         {
             new SweepRun(8, 0.92, 100),

@@ -40,7 +40,7 @@ public class RuleCheckerTests
     [Fact]
     public void Alpha_ratio_does_not_apply_when_init_is_overridden()
     {
-        // Seed A: "the alpha=2*r heuristic assumes you're using the default LoRA initialization".
+        // The rank guide: "the alpha=2*r heuristic assumes you're using the default LoRA initialization".
         Assert.Empty(Check(new LoraConfig { Rank = 8, Alpha = 8, InitWeights = LoraInitWeights.Gaussian }));
     }
 

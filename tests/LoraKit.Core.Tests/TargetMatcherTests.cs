@@ -97,6 +97,13 @@ public class TargetMatcherTests
         Assert.Equal(expected.Where(x => x.Hits.Length > 0).Select(x => x.Path), match.Modules.Select(m => m.Path));
         foreach (var t in targets)
             Assert.Equal(expected.Count(x => x.Hits.Contains(t)), match.HitsPerTarget[t]);
+
+        // The injector's matcher over a loaded model's module paths (LoraInjector) gives the same answer.
+        var byPath = TargetMatcher.Match(expected.Select(x => x.Path).ToArray(), targets, "lm_head");
+        Assert.Equal(expected.Where(x => x.Hits.Length > 0).Select(x => x.Path), byPath.Paths);
+        foreach (var t in targets)
+            Assert.Equal(expected.Count(x => x.Hits.Contains(t)), byPath.HitsPerTarget[t]);
+        Assert.Equal(match.Unmatched, byPath.Unmatched);
     }
 
     [Theory]

@@ -1,8 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.CommandLine;
-using System.IO;
-using System.Linq;
 using System.Text.Json;
 using LoraKit.Data;
 using LoraKit.Inference;
@@ -38,7 +34,7 @@ internal static class EvalCommand
                 else WriteTable(stdout, file, model.BaseName, encoded, results);
                 return ExitCodes.Ok;
             }
-            catch (Exception e) when (InferenceOptions.IsBadInput(e))
+            catch (Exception e) when (CommandInput.IsBadInput(e))
             {
                 stderr.WriteLine($"error: {e.Message}");
                 return ExitCodes.BadInput;

@@ -1,9 +1,4 @@
-using System;
 using System.CommandLine;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Text;
 using LoraKit.Peft;
 using LoraKit.Rules;
 

@@ -1,8 +1,5 @@
-using System;
-using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
-using System.IO;
 using System.Text.Json;
 using LoraKit.Data;
 using LoraKit.Inference;
@@ -76,7 +73,7 @@ internal static class GenerateCommand
                 }
                 return ExitCodes.Ok;
             }
-            catch (Exception e) when (InferenceOptions.IsBadInput(e))
+            catch (Exception e) when (CommandInput.IsBadInput(e))
             {
                 stderr.WriteLine($"error: {e.Message}");
                 return ExitCodes.BadInput;

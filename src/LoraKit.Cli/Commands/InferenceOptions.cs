@@ -1,23 +1,17 @@
-using System;
 using System.CommandLine;
-using System.IO;
-using System.Text.Json;
-using LoraKit.Builtin;
 using LoraKit.Data;
 using LoraKit.Inference;
-using LoraKit.Lora;
-using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Peft;
 using LoraKit.SafeTensors;
 
 namespace LoraKit.Cli.Commands;
 
-/// <summary>What `eval` and `generate` share: the base, the device, loading, and which failures are bad input (exit 2).</summary>
+/// <summary>What `eval` and `generate` share: the base and the device (the run contract's options) and loading.</summary>
 internal sealed class InferenceOptions
 {
-    public readonly Option<string> Base = new("--base") { Description = "Base model: 'builtin' (LoraKit's embedded tiny Llama) or a Hugging Face folder.", DefaultValueFactory = _ => BuiltinModel.Spec };
-    public readonly Option<string> Device = new("--device") { Description = "auto, cuda or cpu.", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Base = CommandInput.FromContract("--base");
+    public readonly Option<string> Device = CommandInput.FromContract("--device");
 
     public void AddTo(Command command)
     {
@@ -41,9 +35,4 @@ internal sealed class InferenceOptions
         return model;
     }
 
-    /// <summary>Failures that mean the input is wrong (exit 2): the message names the file, key or line and the fix.</summary>
-    public static bool IsBadInput(Exception e) =>
-        e is ArgumentException or IOException or DataException or ModelDescriptionException or SafeTensorsFormatException or PeftFormatException
-            or HfStateDictException or LoraException or UnauthorizedAccessException or NotSupportedException or JsonException
-            or System.Collections.Generic.KeyNotFoundException;
 }

@@ -1,11 +1,8 @@
-using System;
 using System.CommandLine;
-using System.IO;
-using System.Linq;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Peft;
 using LoraKit.Rules;
-using LoraKit.SafeTensors;
 
 namespace LoraKit.Cli.Commands;
 
@@ -25,7 +22,7 @@ internal static class InspectCommand
             {
                 adapter = PeftAdapter.Load(parse.GetValue(folder)!);
             }
-            catch (Exception e) when (e is PeftFormatException or SafeTensorsFormatException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is InvalidFileException or IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"error: {e.Message}");
                 return ExitCodes.BadInput;

@@ -1,13 +1,7 @@
-using System;
 using System.CommandLine;
-using System.IO;
-using System.Linq;
 using LoraKit.Lora;
-using LoraKit.Models;
-using LoraKit.Modeling;
 using LoraKit.Peft;
 using LoraKit.Quantization;
-using LoraKit.SafeTensors;
 using static TorchSharp.torch;
 
 namespace LoraKit.Cli.Commands;
@@ -22,23 +16,15 @@ internal static class MergeCommand
     {
         var baseFolder = new Option<string>("--base") { Description = "The base model's Hugging Face folder (config.json + *.safetensors).", Required = true };
         var adapterFolder = new Option<string>("--adapter") { Description = "The PEFT adapter folder.", Required = true };
-        var output = new Option<string>("--out") { Description = "Folder for the merged checkpoint; must be new or empty.", Required = true };
+        var output = CommandInput.OutFolder("the merged checkpoint");
         var dtype = new Option<string?>("--dtype") { Description = "Weights of the output: fp32, bf16, fp16 (default: as the base is loaded, fp32)." };
         var command = new Command("merge", "Merge a LoRA adapter into its base model and write a Hugging Face checkpoint.") { baseFolder, adapterFolder, output, dtype };
         command.SetAction(parse =>
         {
             var outDir = parse.GetValue(output)!;
-            ScalarType? outType = null;
-            if (parse.GetValue(dtype) is { } dtypeName)
-            {
-                if (!DtypeOption.TryParse(dtypeName, out var parsed))
-                {
-                    stderr.WriteLine($"error: --dtype {dtypeName} is not one of fp32, bf16, fp16");
-                    return ExitCodes.BadInput;
-                }
-                outType = parsed;
-            }
-            try
+            var (outType, badDtype) = DtypeOption.Read(parse, dtype);
+            if (badDtype is not null) return CommandInput.Fail(stderr, badDtype);
+            return CommandInput.Guard(stderr, () =>
             {
                 var b = parse.GetValue(baseFolder)!;
                 var injection = LoraAdapterFiles.MergeIntoCheckpoint(b, parse.GetValue(adapterFolder)!, outDir, outType);
@@ -47,13 +33,7 @@ internal static class MergeCommand
                     stdout.WriteLine($"the base is 4-bit (NF4): merged into its dequantized {(outType ?? ScalarType.Float32).ToString().ToLowerInvariant()} weights; the output is not quantized");
                 stdout.WriteLine($"merged {injection.AdaptedPaths.Count} modules (r={injection.Config.Rank}, scaling {Rules.Format.Number(injection.Config.Scaling)}) into {outDir}");
                 return ExitCodes.Ok;
-            }
-            catch (Exception e) when (e is IOException or ModelDescriptionException or SafeTensorsFormatException or PeftFormatException
-                                          or HfStateDictException or LoraException or NotSupportedException or UnauthorizedAccessException)
-            {
-                stderr.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
-            }
+            });
         });
         return command;
     }

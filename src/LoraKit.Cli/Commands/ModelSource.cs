@@ -1,5 +1,3 @@
-using System;
-using System.IO;
 using LoraKit.Models;
 
 namespace LoraKit.Cli.Commands;

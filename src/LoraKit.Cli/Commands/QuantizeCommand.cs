@@ -1,9 +1,5 @@
-using System;
 using System.CommandLine;
-using System.IO;
-using System.Linq;
 using LoraKit.Builtin;
-using LoraKit.Models;
 using LoraKit.Quantization;
 using LoraKit.SafeTensors;
 using static TorchSharp.torch;
@@ -19,7 +15,7 @@ internal static class QuantizeCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var baseModel = new Option<string>("--base") { Description = "The model to quantize: a Hugging Face folder (config.json + *.safetensors) or builtin.", Required = true };
-        var output = new Option<string>("--out") { Description = "Folder for the 4-bit checkpoint; must be new or empty.", Required = true };
+        var output = CommandInput.OutFolder("the 4-bit checkpoint");
         var blockSize = new Option<int>("--blocksize") { Description = $"Values per absmax block, a power of two from {Nf4.MinBlockSize} to {Nf4.MaxBlockSize}.", DefaultValueFactory = _ => Nf4.DefaultBlockSize };
         var noDoubleQuant = new Option<bool>("--no-double-quant") { Description = "Store the absmax values in float32 instead of double-quantizing them (bnb_4bit_use_double_quant=False)." };
         var dtype = new Option<string?>("--dtype") { Description = "Cast the weights first, as transformers' torch_dtype does: fp32, bf16, fp16 (default: as stored)." };
@@ -29,34 +25,16 @@ internal static class QuantizeCommand
         {
             var outDir = parse.GetValue(output)!;
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
-            {
-                stderr.WriteLine($"error: --out {outDir} is not empty; quantize never overwrites existing files. Choose a new folder.");
-                return ExitCodes.BadInput;
-            }
+                return CommandInput.Fail(stderr, $"--out {outDir} is not empty; quantize never overwrites existing files. Choose a new folder.");
             var block = parse.GetValue(blockSize);
             if (!Nf4.IsValidBlockSize(block))
-            {
-                stderr.WriteLine($"error: --blocksize {block} is not a power of two from {Nf4.MinBlockSize} to {Nf4.MaxBlockSize}; bitsandbytes' default is {Nf4.DefaultBlockSize}");
-                return ExitCodes.BadInput;
-            }
-            var cast = parse.GetValue(dtype);
-            ScalarType? castType = null;
-            if (cast is not null)
-            {
-                if (!DtypeOption.TryParse(cast, out var t))
-                {
-                    stderr.WriteLine($"error: --dtype {cast} is not one of fp32, bf16, fp16");
-                    return ExitCodes.BadInput;
-                }
-                castType = t;
-            }
+                return CommandInput.Fail(stderr, $"--blocksize {block} is not a power of two from {Nf4.MinBlockSize} to {Nf4.MaxBlockSize}; bitsandbytes' default is {Nf4.DefaultBlockSize}");
+            var (castType, badDtype) = DtypeOption.Read(parse, dtype);
+            if (badDtype is not null) return CommandInput.Fail(stderr, badDtype);
             var compute = parse.GetValue(computeDtype)!;
             if (!DtypeOption.TryParse(compute, out var computeType) || computeType == ScalarType.Float16)
-            {
-                stderr.WriteLine($"error: --compute-dtype {compute} is not one of bf16, fp32");
-                return ExitCodes.BadInput;
-            }
-            try
+                return CommandInput.Fail(stderr, $"--compute-dtype {compute} is not one of bf16, fp32");
+            return CommandInput.Guard(stderr, () =>
             {
                 // A folder needs no tokenizer to be quantized; only "builtin" is resolved (and created once).
                 var spec = parse.GetValue(baseModel)!;
@@ -67,30 +45,8 @@ internal static class QuantizeCommand
                 stdout.WriteLine($"quantized {quantized.Count} linear layers to NF4 (blocksize {block}, double quantization {(options.DoubleQuant ? "on" : "off")}); " +
                                  $"embeddings, norms and the head kept as stored; {Rules.Format.Count(bytes)} bytes written to {outDir}");
                 return ExitCodes.Ok;
-            }
-            catch (Exception e) when (e is IOException or ModelDescriptionException or SafeTensorsFormatException or NotSupportedException
-                                          or UnauthorizedAccessException or ArgumentException)
-            {
-                stderr.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
-            }
+            });
         });
         return command;
-    }
-}
-
-/// <summary>The dtype names the commands take: fp32, bf16, fp16.</summary>
-internal static class DtypeOption
-{
-    public static bool TryParse(string name, out ScalarType dtype)
-    {
-        (var ok, dtype) = name switch
-        {
-            "fp32" => (true, ScalarType.Float32),
-            "bf16" => (true, ScalarType.BFloat16),
-            "fp16" => (true, ScalarType.Float16),
-            _ => (false, ScalarType.Float32),
-        };
-        return ok;
     }
 }

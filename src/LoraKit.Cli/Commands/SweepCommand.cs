@@ -1,11 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.CommandLine;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using LoraKit.Builtin;
-using LoraKit.Modeling;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Sweep;
@@ -34,14 +27,11 @@ internal static class SweepCommand
             ranks, lockFile, parallel, gpus, inProcess,
         };
         foreach (var option in cluster.All) command.Options.Add(option);
-        foreach (var option in o.All) command.Options.Add(option);
+        o.AddTo(command);
         command.SetAction(p => TrainingCommandFrame.Run(TrainOptions.JsonEvents(p), stdout, stderr, (reporter, cancel) =>
             {
-                var request = o.Bind(p);
                 var rankList = SweepRequest.ParseRanks(p.GetValue(ranks)!);
-                var setup = new TrainSetup(request);
-                var resolved = BaseModelSource.Open(request.Base, reporter.Info);
-                var (data, dataset, summary) = setup.LoadData(resolved.Tokenizer);
+                var (request, setup, resolved, data, dataset, summary) = o.Open(p, reporter);
                 reporter.Info($"sweep over ranks {string.Join(", ", rankList)}; base {resolved.Name}; data {summary}");
                 var outDir = request.Out ?? Path.Combine("lora-output", setup.AdapterName, "sweep");
                 var trialOptions = setup.Training(outDir, resolved.Name);

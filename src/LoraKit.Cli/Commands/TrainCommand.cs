@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.IO;
-using LoraKit.Builtin;
-using LoraKit.Modeling;
 using LoraKit.Quantization;
 using LoraKit.Rules;
 using LoraKit.Run;
@@ -16,14 +13,11 @@ internal static class TrainCommand
     {
         var o = new TrainOptions(sweep: false);
         var command = new Command("train", "Train a LoRA adapter (CUDA when present, CPU otherwise); with no options, the builtin model on the builtin task.");
-        foreach (var option in o.All) command.Options.Add(option);
+        o.AddTo(command);
         command.SetAction(p => TrainingCommandFrame.Run(TrainOptions.JsonEvents(p), stdout, stderr, (reporter, cancel) =>
             {
-                var request = o.Bind(p);
-                var setup = new TrainSetup(request);
+                var (request, setup, resolved, data, _, summary) = o.Open(p, reporter);
                 var config = setup.LoraConfig();
-                var resolved = BaseModelSource.Open(request.Base, reporter.Info);
-                var (data, _, summary) = setup.LoadData(resolved.Tokenizer);
                 reporter.Info($"base {resolved.Name}; data {summary}");
                 var baseFactory = setup.BaseFactory(resolved.Folder);
                 if (request.Quantize == TrainRequest.QuantizeNf4 || Nf4Checkpoint.IsQuantized(resolved.Folder))

@@ -1,16 +1,11 @@
-using System;
-using System.Collections.Generic;
 using System.CommandLine;
-using System.Globalization;
-using System.IO;
-using System.Linq;
+using LoraKit.Builtin;
 using LoraKit.Data;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Modeling;
 using LoraKit.Quantization;
 using LoraKit.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Cli.Commands;
@@ -41,6 +36,21 @@ internal sealed class TrainOptions
     }
 
     public IEnumerable<Option> All => _options.Select(o => o.Cli);
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in All) command.Options.Add(option);
+    }
+
+    /// <summary>How `train` and `sweep` begin: the request bound, the adapter resolved, the base opened, the data loaded and split.</summary>
+    public TrainInputs Open(ParseResult p, EventReporter reporter)
+    {
+        var request = Bind(p);
+        var setup = new TrainSetup(request);
+        var resolved = BaseModelSource.Open(request.Base, reporter.Info);
+        var (data, dataset, summary) = setup.LoadData(resolved.Tokenizer);
+        return new TrainInputs(request, setup, resolved, data, dataset, summary);
+    }
 
     private TrainRequest Defaults(string baseModel, string data) =>
         _sweep ? TrainRequest.SweepDefaultsFor(baseModel, data) : TrainRequest.DefaultsFor(baseModel, data);
@@ -73,6 +83,9 @@ internal sealed class TrainOptions
         return request;
     }
 }
+
+/// <summary>What `train` and `sweep` start from (<see cref="TrainOptions.Open"/>).</summary>
+internal sealed record TrainInputs(TrainRequest Request, TrainSetup Setup, BaseModelSource.Resolved Base, ITrainingData Data, Dataset Dataset, string DataSummary);
 
 /// <summary>A <see cref="TrainRequest"/> resolved for this process: the adapter from --adapter-assembly, the names, the options of the runtime.</summary>
 internal sealed class TrainSetup

@@ -34,13 +34,6 @@ public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long Lor
     public long Total => BaseWeights + LoraWeights + LoraGradients + OptimizerState + Activations + Logits + Overhead;
 
     public double TotalGiB => Total / (1024.0 * 1024 * 1024);
-
-    /// <summary>The formula, as the README gives it.</summary>
-    public const string Formula =
-        "total = base weights (params × bytes of the base precision; NF4 = 0.5 B + fp32 absmax per 64, Int8 = 1 B + fp32 scale per row, " +
-        "both on linear layers only, the rest bf16) + LoRA trainable × 16 B (fp32 weight 4 + grad 4 + AdamW m,v 8) " +
-        "+ activations (b·s·L·(6h + 3·kv + 4·i) elements × activation bytes, plus b·heads·s·min(s, W)·L·2 elements without fused attention, W the sliding window where a layer has one; " +
-        "with checkpointing b·s·h·L + one layer) + LoRA activations (per adapted module b·s·(4r + 5·in with dropout, or + 4·in under a 16-bit base) bytes; one layer's with checkpointing) + logits (b·s·V × 4 B × 2) + fixed overhead";
 }
 
 /// <summary>

@@ -23,7 +23,19 @@ public sealed class TargetMatch
     public IReadOnlyDictionary<string, int> HitsPerTarget { get; }
 
     /// <summary>Targets that matched nothing. PEFT itself only complains when every target misses.</summary>
-    public IReadOnlyList<string> Unmatched => HitsPerTarget.Where(kv => kv.Value == 0).Select(kv => kv.Key).ToArray();
+    public IReadOnlyList<string> Unmatched => UnmatchedOf(HitsPerTarget);
+
+    internal static IReadOnlyList<string> UnmatchedOf(IReadOnlyDictionary<string, int> hitsPerTarget) =>
+        hitsPerTarget.Where(kv => kv.Value == 0).Select(kv => kv.Key).ToArray();
+}
+
+/// <summary>The outcome of matching target names against the linear module paths of a loaded model.</summary>
+/// <param name="Paths">Every path that at least one target selected, in the order given.</param>
+/// <param name="HitsPerTarget">How many paths each target selected.</param>
+public sealed record PathMatch(IReadOnlyList<string> Paths, IReadOnlyDictionary<string, int> HitsPerTarget)
+{
+    /// <summary>Targets that matched nothing.</summary>
+    public IReadOnlyList<string> Unmatched => TargetMatch.UnmatchedOf(HitsPerTarget);
 }
 
 /// <summary>
@@ -37,6 +49,30 @@ public static class TargetMatcher
         (modulePath.Length > target.Length + 1 &&
          modulePath.EndsWith(target, StringComparison.Ordinal) &&
          modulePath[modulePath.Length - target.Length - 1] == '.');
+
+    /// <summary>The one rule of which module a target selects: <c>all-linear</c> every linear but the output head, any other name by <see cref="Matches"/>.</summary>
+    public static bool Selects(string target, string modulePath, bool isOutputHead) =>
+        target == LoraConfig.AllLinear ? !isOutputHead : Matches(modulePath, target);
+
+    /// <summary>The targets against a loaded model's linear module paths (what the injector adapts).</summary>
+    public static PathMatch Match(IReadOnlyList<string> linearPaths, IReadOnlyList<string> targets, string outputHeadPath)
+    {
+        var hits = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var t in targets) hits[t] = 0;
+        var chosen = new List<string>();
+        foreach (var path in linearPaths)
+        {
+            var matched = false;
+            foreach (var t in targets)
+            {
+                if (!Selects(t, path, path == outputHeadPath)) continue;
+                hits[t]++;
+                matched = true;
+            }
+            if (matched) chosen.Add(path);
+        }
+        return new PathMatch(chosen, hits);
+    }
 
     public static TargetMatch Match(ModelShape model, IReadOnlyList<string> targets)
     {
@@ -99,8 +135,7 @@ public static class TargetMatcher
         return names.ToArray();
     }
 
-    private static bool Hit(LinearLayer layer, string path, string target) =>
-        target == LoraConfig.AllLinear ? !layer.IsOutputHead : Matches(path, target);
+    private static bool Hit(LinearLayer layer, string path, string target) => Selects(target, path, layer.IsOutputHead);
 
     private static bool HasDigit(string s)
     {

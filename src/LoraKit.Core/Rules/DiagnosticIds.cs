@@ -36,10 +36,10 @@ public static class DiagnosticIds
     /// <summary>A training run failed (bad input, I/O, an exception in the trainer).</summary>
     public const string TrainingFailed = "LORA3001";
 
-    /// <summary>Validation loss stopped improving early in training: the rank is likely too low (Seed A).</summary>
+    /// <summary>Validation loss stopped improving early in training: the rank is likely too low (the rank guide).</summary>
     public const string LossPlateau = "LORA3002";
 
-    /// <summary>Training loss falls while validation loss rises: the rank is likely too high for the data (Seed A).</summary>
+    /// <summary>Training loss falls while validation loss rises: the rank is likely too high for the data (the rank guide).</summary>
     public const string Overfitting = "LORA3003";
 
     /// <summary>Out of memory, measured or predicted.</summary>
@@ -48,13 +48,13 @@ public static class DiagnosticIds
     /// <summary>CUDA was asked for or expected but is not available; the run uses the CPU.</summary>
     public const string CudaUnavailable = "LORA3005";
 
-    /// <summary>The preflight check failed: adapter shapes, frozen base or trainable count (Seed A's validation step).</summary>
+    /// <summary>The preflight check failed: adapter shapes, frozen base or trainable count (the rank guide's validation step).</summary>
     public const string PreflightFailed = "LORA3006";
 
     /// <summary>The loss became NaN or infinite.</summary>
     public const string NonFiniteLoss = "LORA3007";
 
-    /// <summary>Resuming a checkpoint with a different rank is refused: adapter shapes are fixed at initialisation (Seed A).</summary>
+    /// <summary>Resuming a checkpoint with a different rank is refused: adapter shapes are fixed at initialisation (the rank guide).</summary>
     public const string ResumeRankMismatch = "LORA3008";
 
     /// <summary>A native library of the build output needs a libstdc++ version the host lacks and that cannot safely be made weak.</summary>

@@ -15,7 +15,7 @@ public sealed record LockedAdapter(string Name, int Rank, double? Alpha, string 
 }
 
 /// <summary>
-/// The rank choices of the last sweep (Seed A, production path: "Lock that rank and run full training",
+/// The rank choices of the last sweep (the rank guide, production path: "Lock that rank and run full training",
 /// keep "the provenance of your hyperparameter choice"). Schema, version 1:
 /// <code>{ "version": 1, "adapters": { "SupportAdapter": { "rank": 8, "alpha": 16, "metric": 0.91 } } }</code>
 /// Only <c>adapters.*.rank</c> is required; unknown members are ignored so later versions can add fields.

@@ -56,7 +56,7 @@ public static class LoraRuleChecker
         return null;
     }
 
-    /// <summary>LORA1001: alpha/r equals one of the allowed ratios. Skipped for non-default init (Seed A: the heuristic assumes default initialisation).</summary>
+    /// <summary>LORA1001: alpha/r equals one of the allowed ratios. Skipped for non-default init (the rank guide: the heuristic assumes default initialisation).</summary>
     public static RuleFinding? CheckAlphaRatio(LoraConfig config, LoraThresholds t, string adapterName)
     {
         if (config.Rank < 1 || config.InitWeights != LoraInitWeights.Default) return null;
@@ -121,7 +121,7 @@ public static class LoraRuleChecker
             (quantized ? "" : "quantise the base, ") + "lower the rank or target fewer modules");
     }
 
-    /// <summary>LORA1007: the rank differs from the one the last sweep locked (Seed A: "Lock that rank and run full training").</summary>
+    /// <summary>LORA1007: the rank differs from the one the last sweep locked (the rank guide: "Lock that rank and run full training").</summary>
     public static RuleFinding? CheckLock(int rank, LockedAdapter? locked, string adapterName)
     {
         if (locked is null || locked.Rank == rank) return null;

@@ -7,56 +7,57 @@ namespace LoraKit.Rules;
 
 /// <summary>
 /// Every heuristic threshold LoraKit applies, in one place, each with the source it comes from.
-/// "Seed A" is the article "Rank r: the key parameter"; "Seed B" is "What rank is good for LoRA?".
+/// Sources are cited by short name, defined once in docs/sources.md: "the rank guide" is the tutorial
+/// "Rank r: the key parameter"; "AIQ Labs" is AIQ Labs' article "What rank is good for LoRA?" (2025).
 /// The analyzers read overrides from .editorconfig (<see cref="FromOptions"/>), the CLI from flags.
 /// </summary>
 public sealed record LoraThresholds
 {
     public static LoraThresholds Default { get; } = new();
 
-    /// <summary>Allowed alpha/r ratios. Seed A: "alpha=2*r (the common heuristic) keeps the effective learning rate stable across ranks". Key lorakit.alpha_ratio.</summary>
+    /// <summary>Allowed alpha/r ratios. The rank guide: "alpha=2*r (the common heuristic) keeps the effective learning rate stable across ranks". Key lorakit.alpha_ratio.</summary>
     public IReadOnlyList<double> AlphaRatios { get; init; } = new[] { 2.0 };
 
-    /// <summary>Lower bound of the trainable-parameter budget, % of base. Seed A, validation step (1): "in the range 0.05–1%". Key lorakit.budget_min_percent.</summary>
+    /// <summary>Lower bound of the trainable-parameter budget, % of base. The rank guide, validation step (1): "in the range 0.05–1%". Key lorakit.budget_min_percent.</summary>
     public double BudgetMinPercent { get; init; } = 0.05;
 
-    /// <summary>Upper bound of the budget, % of base. Seed A, validation step (1). Key lorakit.budget_max_percent.</summary>
+    /// <summary>Upper bound of the budget, % of base. The rank guide, validation step (1). Key lorakit.budget_max_percent.</summary>
     public double BudgetMaxPercent { get; init; } = 1.0;
 
-    /// <summary>The looser "rule of thumb" range shown as advice. Seed A: "total LoRA params should be 0.1–1% of the model's full parameter count".</summary>
+    /// <summary>The looser "rule of thumb" range shown as advice. The rank guide: "total LoRA params should be 0.1–1% of the model's full parameter count".</summary>
     public double RuleOfThumbMinPercent { get; init; } = 0.1;
 
-    /// <summary>Upper end of the rule-of-thumb range. Seed A.</summary>
+    /// <summary>Upper end of the rule-of-thumb range. The rank guide.</summary>
     public double RuleOfThumbMaxPercent { get; init; } = 1.0;
 
-    /// <summary>Smallest rank. Seed B: "rank practically ranges from 1 to values like 128 or 256".</summary>
+    /// <summary>Smallest rank. AIQ Labs: "rank practically ranges from 1 to values like 128 or 256".</summary>
     public int MinRank { get; init; } = 1;
 
-    /// <summary>Largest rank. Seed B. Key lorakit.max_rank.</summary>
+    /// <summary>Largest rank. AIQ Labs. Key lorakit.max_rank.</summary>
     public int MaxRank { get; init; } = 256;
 
-    /// <summary>Ranks should be powers of two. Seed B: "often powers of two (e.g. 4, 8, 16, 32, 64)".</summary>
+    /// <summary>Ranks should be powers of two. AIQ Labs: "often powers of two (e.g. 4, 8, 16, 32, 64)".</summary>
     public bool RequirePowerOfTwoRank { get; init; } = true;
 
     /// <summary>Dropout must be below this. LoraKit design: dropout outside [0, 0.5) is a mistake.</summary>
     public double DropoutMaxExclusive { get; init; } = 0.5;
 
-    /// <summary>Usual dropout, shown as advice. Seed A uses 0.05; Seed B: "e.g. 0.05-0.1"; Seed A's overfitting fix: 0.1–0.2.</summary>
+    /// <summary>Usual dropout, shown as advice. The rank guide uses 0.05; AIQ Labs: "e.g. 0.05-0.1"; the rank guide's overfitting fix: 0.1–0.2.</summary>
     public double DropoutAdviceMin { get; init; } = 0.05;
 
-    /// <summary>Upper end of the usual dropout. Seed A.</summary>
+    /// <summary>Upper end of the usual dropout. The rank guide.</summary>
     public double DropoutAdviceMax { get; init; } = 0.2;
 
-    /// <summary>Dropout advised against overfitting. Seed A, debug symptoms: "increase lora_dropout to 0.1–0.2".</summary>
+    /// <summary>Dropout advised against overfitting. The rank guide, debug symptoms: "increase lora_dropout to 0.1–0.2".</summary>
     public double OverfitDropoutMin { get; init; } = 0.1;
 
-    /// <summary>Upper end of the overfitting dropout. Seed A.</summary>
+    /// <summary>Upper end of the overfitting dropout. The rank guide.</summary>
     public double OverfitDropoutMax { get; init; } = 0.2;
 
-    /// <summary>Rank advised against overfitting. Seed A: "Reduce rank to 4–8".</summary>
+    /// <summary>Rank advised against overfitting. The rank guide: "Reduce rank to 4–8".</summary>
     public int OverfitRankMax { get; init; } = 8;
 
-    /// <summary>Fraction of training after which a flat validation loss is a plateau. Seed A: "after 10–20% of training".</summary>
+    /// <summary>Fraction of training after which a flat validation loss is a plateau. The rank guide: "after 10–20% of training".</summary>
     public double PlateauCheckFraction { get; init; } = 0.2;
 
     /// <summary>
@@ -67,28 +68,28 @@ public sealed record LoraThresholds
     /// </summary>
     public int PlateauMinSteps { get; init; } = 5;
 
-    /// <summary>Relative validation-loss improvement below which training counts as flat. Seed A: "doesn't improve meaningfully".</summary>
+    /// <summary>Relative validation-loss improvement below which training counts as flat. The rank guide: "doesn't improve meaningfully".</summary>
     public double PlateauMinRelativeImprovement { get; init; } = 0.01;
 
-    /// <summary>Rank multiplier on a plateau. Seed A: "Increase rank by 2x (e.g. 8→16) and restart from epoch 0", alpha scaled too.</summary>
+    /// <summary>Rank multiplier on a plateau. The rank guide: "Increase rank by 2x (e.g. 8→16) and restart from epoch 0", alpha scaled too.</summary>
     public int RankEscalationFactor { get; init; } = 2;
 
     /// <summary>How many times automatic rank escalation may restart a run.</summary>
     public int MaxRankEscalations { get; init; } = 2;
 
-    /// <summary>Ranks of the sweep. Seed A, production path: "Run a rank sweep [4, 8, 16]".</summary>
+    /// <summary>Ranks of the sweep. The rank guide, production path: "Run a rank sweep [4, 8, 16]".</summary>
     public IReadOnlyList<int> SweepRanks { get; init; } = new[] { 4, 8, 16 };
 
-    /// <summary>Share of the training data each sweep run sees. Seed A: "on 10% of your training data".</summary>
+    /// <summary>Share of the training data each sweep run sees. The rank guide: "on 10% of your training data".</summary>
     public double SweepDataFraction { get; init; } = 0.1;
 
-    /// <summary>Sweep quality bar. Seed A: "the rank that gives 95% of max accuracy".</summary>
+    /// <summary>Sweep quality bar. The rank guide: "the rank that gives 95% of max accuracy".</summary>
     public double SweepQualityFraction { get; init; } = 0.95;
 
-    /// <summary>Sweep time bar (strictly below). Seed A: "with &lt;70% of max training time".</summary>
+    /// <summary>Sweep time bar (strictly below). The rank guide: "with &lt;70% of max training time".</summary>
     public double SweepTimeFraction { get; init; } = 0.70;
 
-    /// <summary>Relative gain of a rank doubling below which the curve has passed its knee. Seed B: "finding the knee of this curve"; Seed A's 92→94→94.1 example.</summary>
+    /// <summary>Relative gain of a rank doubling below which the curve has passed its knee. AIQ Labs: "finding the knee of this curve"; the rank guide's 92→94→94.1 example.</summary>
     public double KneeMinRelativeGain { get; init; } = 0.01;
 
     public const string AlphaRatioKey = "lorakit.alpha_ratio";

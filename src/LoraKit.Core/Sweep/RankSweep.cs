@@ -28,9 +28,9 @@ public sealed record SweepAssessment(SweepRun Run, double Quality, double TimeSh
 public sealed record SweepDecision(SweepRun Chosen, bool MeetsBothRules, int? KneeRank, string Reason, IReadOnlyList<SweepAssessment> Runs);
 
 /// <summary>
-/// Seed A's selection rule: "Pick the rank that gives 95% of max accuracy with &lt;70% of max training
+/// The rank guide's selection rule: "Pick the rank that gives 95% of max accuracy with &lt;70% of max training
 /// time" — the cheapest rank reaching ≥ QualityFraction of the best metric in &lt; TimeFraction of the
-/// slowest run's time — plus Seed B's knee of the rank/metric curve.
+/// slowest run's time — plus AIQ Labs' knee of the rank/metric curve.
 /// </summary>
 public static class RankSweep
 {

@@ -12,7 +12,7 @@ public enum TrainingVerdict { Continue, Plateau, Overfitting }
 public sealed record EvalPoint(long Step, double Progress, double TrainLoss, double ValidationLoss);
 
 /// <summary>
-/// Seed A's debug symptoms as rules over the evaluation history:
+/// The rank guide's debug symptoms as rules over the evaluation history:
 /// plateau — "validation loss doesn't improve meaningfully after 20 % of training" (relative
 /// improvement of the best validation loss over the first evaluation below
 /// <see cref="LoraThresholds.PlateauMinRelativeImprovement"/> once <see cref="LoraThresholds.PlateauCheckFraction"/>
@@ -68,20 +68,20 @@ public sealed class TrainingMonitor
         return TrainingVerdict.Continue;
     }
 
-    /// <summary>Seed A's rollback advice for a plateau, with the escalated rank and alpha.</summary>
+    /// <summary>The rank guide's rollback advice for a plateau, with the escalated rank and alpha.</summary>
     public static string PlateauAdvice(LoraConfig config, LoraThresholds t, double improvement) =>
         $"validation loss improved only {Format.Number(improvement * 100)} % after {Format.Number(t.PlateauCheckFraction * 100)} % of training " +
         $"(less than {Format.Number(t.PlateauMinRelativeImprovement * 100)} %): rank {config.Rank} is likely too low for the task. " +
         $"Stop, reload the base model fresh and retrain from scratch at r={config.Rank * t.RankEscalationFactor}, alpha={Format.Number(config.Alpha * t.RankEscalationFactor)} " +
         "(do not resume the old checkpoint with a new rank: adapter shapes are fixed at initialisation)";
 
-    /// <summary>Seed A's advice for overfitting.</summary>
+    /// <summary>The rank guide's advice for overfitting.</summary>
     public static string OverfitAdvice(LoraConfig config, LoraThresholds t) =>
         $"training loss keeps falling while validation loss rises: rank {config.Rank} is likely too high for the dataset. " +
         $"Lower the rank to {Math.Min(config.Rank, t.OverfitRankMax) / 2}–{Math.Min(config.Rank, t.OverfitRankMax)} " +
         $"and raise dropout to {Format.Number(t.OverfitDropoutMin)}–{Format.Number(t.OverfitDropoutMax)}, with weight decay > 0";
 
-    /// <summary>Seed A's advice when memory runs out.</summary>
+    /// <summary>The rank guide's advice when memory runs out.</summary>
     public static string OutOfMemoryAdvice(LoraConfig config) =>
         $"rank {config.Rank} on {string.Join(", ", config.TargetModules)} does not fit: reduce the rank (e.g. {Math.Max(1, config.Rank / 2)}) " +
         "or target fewer modules (e.g. only q_proj and v_proj), and re-test with a small batch size first";

@@ -1,5 +1,3 @@
-using System;
-using System.IO;
 using LoraKit.Data;
 using LoraKit.Modeling;
 
@@ -14,11 +12,13 @@ public static class BaseModelSource
 
     public static Resolved Open(string spec, Action<string>? log = null)
     {
-        if (spec is BuiltinModel.Spec or "builtin:tiny")
+        if (spec == BuiltinModel.Spec)
         {
             var folder = BuiltinModel.EnsurePretrained(log);
             return new Resolved(folder, BuiltinModel.Spec, ByteTokenizer.Instance);
         }
+        if (!Directory.Exists(spec) && spec.StartsWith(BuiltinModel.Spec + ":", StringComparison.Ordinal))
+            throw new DirectoryNotFoundException($"base model '{spec}': there is one builtin base model, '{BuiltinModel.Spec}'; give '{BuiltinModel.Spec}' or a Hugging Face model folder");
         if (!Directory.Exists(spec))
             throw new DirectoryNotFoundException($"base model '{spec}' is neither 'builtin' nor a folder; give a Hugging Face model folder (config.json, *.safetensors, tokenizer.json or tokenizer.model)");
         if (!File.Exists(Path.Combine(spec, HfCheckpoint.ConfigFileName)))

@@ -1,13 +1,9 @@
-using System;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using System.Security.Cryptography;
-using System.Text;
 using LoraKit.Data;
 using LoraKit.Models;
 using LoraKit.Modeling;
+using LoraKit.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,6 +28,20 @@ public static class BuiltinModel
     public const double PretrainLearningRate = 3e-3;
     public const long Seed = 20251123;
 
+    /// <summary>
+    /// The pretraining's optimizer settings and learning-rate schedule, the LoRA trainer's own
+    /// (<see cref="TrainingOptions.LearningRateAt"/>): 10 % linear warmup, then cosine to 0.
+    /// </summary>
+    public static TrainingOptions PretrainSchedule { get; } = new()
+    {
+        MaxSteps = PretrainSteps,
+        LearningRate = PretrainLearningRate,
+        WarmupRatio = 0.1,
+        Schedule = LearningRateSchedule.Cosine,
+        WeightDecay = 0.01,
+        MaxGradNorm = 1.0,
+    };
+
     /// <summary>Where built-in models are cached: $LORAKIT_CACHE, else $XDG_CACHE_HOME/lorakit, else ~/.cache/lorakit.</summary>
     public static string CacheRoot
     {
@@ -52,8 +62,10 @@ public static class BuiltinModel
     {
         get
         {
+            var schedule = PretrainSchedule;
             var recipe = string.Join("|", Dimensions, PretrainSteps, PretrainBatchSize, PretrainSequenceLength, PretrainLearningRate, Seed,
-                BuiltinData.DefaultPretrainExamples, BuiltinData.DefaultSeed, "v1");
+                BuiltinData.DefaultPretrainExamples, BuiltinData.DefaultSeed, schedule.WarmupRatio, schedule.Schedule, schedule.WeightDecay,
+                schedule.MaxGradNorm, "v2");
             var hash = SHA256.HashData(Encoding.UTF8.GetBytes(recipe));
             return "builtin-" + Convert.ToHexString(hash, 0, 6).ToLowerInvariant();
         }
@@ -101,7 +113,8 @@ public static class BuiltinModel
         var model = LlamaForCausalLM.Create(Dimensions, seed: Seed);
         var corpus = BuiltinData.PretrainCorpus();
         var data = TokenizedDataset.Create(corpus, ByteTokenizer.Instance, PretrainSequenceLength, SequenceMode.Pack);
-        using var optimizer = optim.AdamW(model.parameters(), lr: PretrainLearningRate, weight_decay: 0.01);
+        var schedule = PretrainSchedule;
+        using var optimizer = optim.AdamW(model.parameters(), lr: schedule.LearningRate, weight_decay: schedule.WeightDecay);
         model.train();
         var step = 0;
         var recent = new Queue<double>();
@@ -111,11 +124,11 @@ public static class BuiltinModel
             {
                 using var batch = b;
                 using var scope = NewDisposeScope();
-                var lr = PretrainLearningRate * Math.Min(1.0, (step + 1) / 20.0) * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+                var lr = schedule.LearningRateAt(step, steps);
                 foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
                 var loss = model.Loss(batch.InputIds, batch.Labels, batch.AttentionMask);
                 loss.backward();
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+                nn.utils.clip_grad_norm_(model.parameters(), schedule.MaxGradNorm);
                 optimizer.step();
                 optimizer.zero_grad();
                 recent.Enqueue(loss.item<float>());

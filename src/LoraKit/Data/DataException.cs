@@ -1,4 +1,3 @@
-using System;
 using LoraKit.Rules;
 
 namespace LoraKit.Data;

@@ -1,6 +1,3 @@
-using System;
-using System.IO;
-
 namespace LoraKit.Data;
 
 /// <summary>The CLI's entry point for <c>--data</c>: a builtin spec or a JSONL file.</summary>

@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Text;
-
 namespace LoraKit.Data;
 
 /// <summary>What a dataset's lines hold: plain text (loss on every token), a prompt and its completion (loss on the completion only), or a conversation (loss on the assistant turns only).</summary>

@@ -1,5 +1,3 @@
-using System.Collections.Generic;
-
 namespace LoraKit.Data;
 
 /// <summary>A token id and the characters <c>[Start, End)</c> of the encoded text it stands for.</summary>

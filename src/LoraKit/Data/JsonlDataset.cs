@@ -1,10 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
-using System.Text;
 using System.Text.Json;
-using LoraKit.SafeTensors;
+using LoraKit.IO;
 
 namespace LoraKit.Data;
 
@@ -147,7 +142,7 @@ public static class JsonlDataset
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                return (null, $"not a JSON object ({Describe(root.ValueKind)})");
+                return (null, $"not a JSON object ({JsonKinds.Describe(root.ValueKind)})");
             var hasText = root.TryGetProperty("text", out var t);
             var hasPrompt = root.TryGetProperty("prompt", out var p);
             var hasCompletion = root.TryGetProperty("completion", out var c);
@@ -176,26 +171,26 @@ public static class JsonlDataset
 
     private static (Example? Example, string? Problem) ParseMessages(JsonElement msgs, int lineNo)
     {
-        if (msgs.ValueKind != JsonValueKind.Array) return (null, $"\"messages\" is {Describe(msgs.ValueKind)}, not an array of {{\"role\", \"content\"}} objects");
+        if (msgs.ValueKind != JsonValueKind.Array) return (null, $"\"messages\" is {JsonKinds.Describe(msgs.ValueKind)}, not an array of {{\"role\", \"content\"}} objects");
         if (msgs.GetArrayLength() == 0) return (null, "\"messages\" is empty");
         var list = new List<ChatMessage>();
         var i = 0;
         foreach (var m in msgs.EnumerateArray())
         {
             i++;
-            if (m.ValueKind != JsonValueKind.Object) return (null, $"message {i} is {Describe(m.ValueKind)}, not an object");
+            if (m.ValueKind != JsonValueKind.Object) return (null, $"message {i} is {JsonKinds.Describe(m.ValueKind)}, not an object");
             string? role = null, content = null;
             foreach (var prop in m.EnumerateObject())
             {
                 if (prop.Name == "role")
                 {
-                    if (prop.Value.ValueKind != JsonValueKind.String) return (null, $"message {i}: \"role\" is {Describe(prop.Value.ValueKind)}, not a string");
+                    if (prop.Value.ValueKind != JsonValueKind.String) return (null, $"message {i}: \"role\" is {JsonKinds.Describe(prop.Value.ValueKind)}, not a string");
                     role = prop.Value.GetString();
                 }
                 else if (prop.Name == "content")
                 {
                     if (prop.Value.ValueKind != JsonValueKind.String)
-                        return (null, $"message {i}: \"content\" is {Describe(prop.Value.ValueKind)}, not a string (content parts and images are not supported)");
+                        return (null, $"message {i}: \"content\" is {JsonKinds.Describe(prop.Value.ValueKind)}, not a string (content parts and images are not supported)");
                     content = prop.Value.GetString();
                 }
                 else
@@ -214,19 +209,9 @@ public static class JsonlDataset
     private static string? CheckString(JsonElement e, string field)
     {
         if (e.ValueKind != JsonValueKind.String)
-            return $"\"{field}\" is {Describe(e.ValueKind)}, not a string";
+            return $"\"{field}\" is {JsonKinds.Describe(e.ValueKind)}, not a string";
         return string.IsNullOrWhiteSpace(e.GetString()) ? $"\"{field}\" is empty" : null;
     }
-
-    private static string Describe(JsonValueKind k) => k switch
-    {
-        JsonValueKind.Array => "an array",
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.String => "a string",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        _ => "null",
-    };
 
     private static string FirstSentence(string message)
     {

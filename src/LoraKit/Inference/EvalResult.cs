@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-
 namespace LoraKit.Inference;
 
 /// <summary>One line's score: its 1-based <see cref="Line"/> (0 for examples not read from a file), scored tokens, mean loss (null when truncation left nothing to score).</summary>

@@ -1,10 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Modeling;
 using LoraKit.Peft;
 using LoraKit.Rules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Lora;
@@ -58,14 +54,34 @@ public static class LoraAdapterFiles
         using var adapter = PeftAdapter.Load(folder);
         var config = adapter.Config.ToLoraConfig();
         var injection = LoraInjector.Inject(model, config, adapterName, fanInFanOut: adapter.Config.FanInFanOut);
+        CopyWeights(model, adapter, adapterName, injection.AdaptedPaths,
+            problems => new LoraException(DiagnosticIds.PreflightFailed, $"adapter {folder} does not fit this model: {problems}"));
+        return injection;
+    }
+
+    /// <summary>
+    /// Copies the weights saved in <paramref name="folder"/> into the adapter <paramref name="adapterName"/> the
+    /// model already has (a training checkpoint into the run that resumes it), with the same checks as
+    /// <see cref="Load"/>; <paramref name="misfit"/> makes the error from the list of problems.
+    /// </summary>
+    public static void LoadWeights(nn.Module model, string folder, string adapterName, Func<string, Exception> misfit)
+    {
+        using var adapter = PeftAdapter.Load(folder);
+        var adapted = LoraInjector.LoraLayers(model).Where(l => l.Layer.Adapters.Contains(adapterName)).Select(l => l.Path).ToList();
+        CopyWeights(model, adapter, adapterName, adapted, misfit);
+    }
+
+    /// <summary>Checks every module and shape of the file against the model's adapter, then copies A, B and the saved biases.</summary>
+    private static void CopyWeights(nn.Module model, PeftAdapter adapter, string adapterName, IReadOnlyList<string> adaptedPaths, Func<string, Exception> misfit)
+    {
         var layers = LoraInjector.LoraLayers(model).ToDictionary(l => l.Path, l => l.Layer);
         var problems = new List<string>();
         var inFile = adapter.Modules.Select(m => m.Path).ToHashSet(StringComparer.Ordinal);
-        foreach (var path in injection.AdaptedPaths.Where(p => !inFile.Contains(p)))
+        foreach (var path in adaptedPaths.Where(p => !inFile.Contains(p)))
             problems.Add($"{path}: the config's targets adapt it but the file has no lora_A/lora_B for it");
         foreach (var m in adapter.Modules)
         {
-            if (!layers.TryGetValue(m.Path, out var layer))
+            if (!layers.TryGetValue(m.Path, out var layer) || !layer.Adapters.Contains(adapterName))
             {
                 problems.Add($"{m.Path}: the file adapts it but the model has no such targeted module");
                 continue;
@@ -78,12 +94,11 @@ public static class LoraAdapterFiles
         var parameters = model.named_parameters().ToDictionary(p => p.name.Replace(".base_layer.", ".", StringComparison.Ordinal), p => p.parameter, StringComparer.Ordinal);
         foreach (var extra in adapter.ModulesToSave)
         {
-            var name = extra.Name.StartsWith(PeftAdapter.BaseModelPrefix, StringComparison.Ordinal) ? extra.Name.Substring(PeftAdapter.BaseModelPrefix.Length) : extra.Name;
+            var name = BaseModelName(extra.Name);
             if (!parameters.TryGetValue(name, out var p)) problems.Add($"{extra.Name}: the model has no parameter {name}");
             else if (!p.shape.SequenceEqual(extra.Shape)) problems.Add($"{extra.Name} is [{string.Join(", ", extra.Shape)}], the model's {name} is [{string.Join(", ", p.shape)}]");
         }
-        if (problems.Count > 0)
-            throw new LoraException(DiagnosticIds.PreflightFailed, $"adapter {folder} does not fit this model: {string.Join("; ", problems)}");
+        if (problems.Count > 0) throw misfit(string.Join("; ", problems));
 
         using (no_grad())
         {
@@ -97,13 +112,15 @@ public static class LoraAdapterFiles
             }
             foreach (var extra in adapter.ModulesToSave)
             {
-                var name = extra.Name.StartsWith(PeftAdapter.BaseModelPrefix, StringComparison.Ordinal) ? extra.Name.Substring(PeftAdapter.BaseModelPrefix.Length) : extra.Name;
                 using var t = adapter.Load(extra.Name);
-                parameters[name].copy_(t);
+                parameters[BaseModelName(extra.Name)].copy_(t);
             }
         }
-        return injection;
     }
+
+    /// <summary>A saved tensor's name without PEFT's <c>base_model.model.</c> prefix.</summary>
+    private static string BaseModelName(string savedName) =>
+        savedName.StartsWith(PeftAdapter.BaseModelPrefix, StringComparison.Ordinal) ? savedName.Substring(PeftAdapter.BaseModelPrefix.Length) : savedName;
 
     /// <summary>
     /// Loads the base checkpoint in <paramref name="baseFolder"/>, adds the adapter in <paramref name="adapterFolder"/>,

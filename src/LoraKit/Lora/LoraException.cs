@@ -1,5 +1,3 @@
-using System;
-
 namespace LoraKit.Lora;
 
 /// <summary>A LoRA runtime error with its LORA diagnostic ID (e.g. LORA1004 for a target that matches nothing).</summary>

@@ -1,10 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.Rules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Lora;
@@ -33,21 +29,9 @@ public static class LoraInjector
 
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
         var linears = modules.Where(m => LinearWeights.IsLinear(m.Value) && !IsInsideLora(m.Key, modules)).Select(m => m.Key).ToList();
-        var hits = config.TargetModules.ToDictionary(t => t, _ => 0, StringComparer.Ordinal);
-        var chosen = new List<string>();
-        foreach (var path in linears)
-        {
-            var matched = false;
-            foreach (var target in config.TargetModules)
-            {
-                var hit = target == LoraConfig.AllLinear ? path != outputHeadPath : TargetMatcher.Matches(path, target);
-                if (!hit) continue;
-                hits[target]++;
-                matched = true;
-            }
-            if (matched) chosen.Add(path);
-        }
-        var unmatched = hits.Where(h => h.Value == 0).Select(h => h.Key).ToList();
+        var match = TargetMatcher.Match(linears, config.TargetModules, outputHeadPath);
+        var chosen = match.Paths;
+        var unmatched = match.Unmatched;
         if (unmatched.Count > 0)
         {
             var leaves = linears.Select(p => p.Substring(p.LastIndexOf('.') + 1)).Distinct().ToList();

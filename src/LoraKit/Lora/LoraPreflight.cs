@@ -1,14 +1,11 @@
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Models;
 using LoraKit.Rules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Lora;
 
 /// <summary>
-/// Seed A's validation step, before any training step: every targeted module has A of shape (r, in)
+/// The rank guide's validation step, before any training step: every targeted module has A of shape (r, in)
 /// and B of shape (out, r), no base weight requires grad, and the trainable count equals LoraKit.Core's
 /// prediction for the model. Any failure is a LORA3006 error listing every problem.
 /// </summary>

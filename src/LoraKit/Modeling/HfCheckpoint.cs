@@ -1,15 +1,10 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
-using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Rules;
 using LoraKit.SafeTensors;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Modeling;

@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-
 namespace LoraKit.Modeling;
 
 /// <summary>A shape that did not fit: the parameter's name, the model's shape and the given tensor's.</summary>

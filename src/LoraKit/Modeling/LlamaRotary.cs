@@ -1,4 +1,3 @@
-using System;
 using LoraKit.Models;
 using TorchSharp;
 using static TorchSharp.torch;

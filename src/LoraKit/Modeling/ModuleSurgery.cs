@@ -1,7 +1,4 @@
-using System;
-using System.Linq;
 using System.Reflection;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraKit.Modeling;

@@ -1,5 +1,3 @@
-using System;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,11 +1,7 @@
-using System;
-using System.Collections.Generic;
 using System.Collections.ObjectModel;
-using System.Globalization;
-using System.IO;
-using System.Linq;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.SafeTensors;
 
@@ -130,7 +126,7 @@ public sealed class PeftAdapterConfig
         using var doc = JsonDocument.Parse(utf8Json.ToArray());
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
-            throw new PeftFormatException(source, null, $"holds {SafeTensorsHeader.Describe(root.ValueKind)}, not a JSON object", jsonFix);
+            throw new PeftFormatException(source, null, $"holds {JsonKinds.Describe(root.ValueKind)}, not a JSON object", jsonFix);
 
         if (!root.TryGetProperty("peft_type", out var peftType))
             throw new PeftFormatException(source, "peft_type", "is missing", "add \"peft_type\": \"LORA\"");
@@ -166,7 +162,7 @@ public sealed class PeftAdapterConfig
                         JsonValueKind.Null => null,
                         JsonValueKind.String => PeftTargetModules.FromPattern(v.GetString()!),
                         JsonValueKind.Array => PeftTargetModules.FromNames(StringList(v, source, p.Name)),
-                        _ => throw new PeftFormatException(source, p.Name, $"is {SafeTensorsHeader.Describe(v.ValueKind)}",
+                        _ => throw new PeftFormatException(source, p.Name, $"is {JsonKinds.Describe(v.ValueKind)}",
                             "give a list of module names, e.g. [\"q_proj\", \"v_proj\"], or a regex string"),
                     };
                     break;
@@ -197,7 +193,7 @@ public sealed class PeftAdapterConfig
                         JsonValueKind.True => "true",
                         JsonValueKind.False => "false",
                         JsonValueKind.String => v.GetString()!,
-                        _ => throw new PeftFormatException(source, p.Name, $"is {SafeTensorsHeader.Describe(v.ValueKind)}",
+                        _ => throw new PeftFormatException(source, p.Name, $"is {JsonKinds.Describe(v.ValueKind)}",
                             "use true, false or an initialisation name such as \"gaussian\""),
                     };
                     break;
@@ -226,7 +222,7 @@ public sealed class PeftAdapterConfig
                     }
                     else
                     {
-                        throw new PeftFormatException(source, p.Name, $"is {SafeTensorsHeader.Describe(v.ValueKind)}", "give a layer index or a list of them, or null");
+                        throw new PeftFormatException(source, p.Name, $"is {JsonKinds.Describe(v.ValueKind)}", "give a layer index or a list of them, or null");
                     }
                     break;
                 case "rank_pattern":
@@ -485,7 +481,7 @@ public sealed class PeftAdapterConfig
     private static string[] StringList(JsonElement v, string source, string key)
     {
         if (v.ValueKind != JsonValueKind.Array)
-            throw new PeftFormatException(source, key, $"is {SafeTensorsHeader.Describe(v.ValueKind)}, not a list of strings", "give a JSON list of module names");
+            throw new PeftFormatException(source, key, $"is {JsonKinds.Describe(v.ValueKind)}, not a list of strings", "give a JSON list of module names");
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()!
             : throw new PeftFormatException(source, key, $"holds {e.GetRawText()}, not a string", "give a JSON list of module names")).ToArray();
     }
@@ -493,7 +489,7 @@ public sealed class PeftAdapterConfig
     private static IEnumerable<JsonProperty> Map(JsonElement v, string source, string key)
     {
         if (v.ValueKind != JsonValueKind.Object)
-            throw new PeftFormatException(source, key, $"is {SafeTensorsHeader.Describe(v.ValueKind)}, not an object", "give a JSON object mapping module patterns to values, or {}");
+            throw new PeftFormatException(source, key, $"is {JsonKinds.Describe(v.ValueKind)}, not an object", "give a JSON object mapping module patterns to values, or {}");
         return v.EnumerateObject();
     }
 

@@ -1,11 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using LoraKit.SafeTensors;

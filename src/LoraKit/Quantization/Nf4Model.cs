@@ -1,9 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Lora;
 using LoraKit.Modeling;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

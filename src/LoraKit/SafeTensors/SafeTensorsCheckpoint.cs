@@ -1,10 +1,7 @@
-using System;
-using System.Collections.Generic;
 using System.Collections.ObjectModel;
-using System.IO;
-using System.Linq;
 using System.Text.Json;
 using TorchSharp;
+using LoraKit.IO;
 
 namespace LoraKit.SafeTensors;
 
@@ -155,7 +152,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         using var doc = JsonDocument.Parse(bytes);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
-            throw new SafeTensorsFormatException(indexPath, null, $"the index must be a JSON object, not {SafeTensorsHeader.Describe(root.ValueKind)}.");
+            throw new SafeTensorsFormatException(indexPath, null, $"the index must be a JSON object, not {JsonKinds.Describe(root.ValueKind)}.");
         if (!root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             throw new SafeTensorsFormatException(indexPath, null, "the index lacks a 'weight_map' object mapping tensor names to shard files.");
 
@@ -164,7 +161,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         {
             if (entry.Value.ValueKind != JsonValueKind.String)
                 throw new SafeTensorsFormatException(indexPath, entry.Name,
-                    $"'weight_map' must map the tensor to a shard file name, not {SafeTensorsHeader.Describe(entry.Value.ValueKind)}.");
+                    $"'weight_map' must map the tensor to a shard file name, not {JsonKinds.Describe(entry.Value.ValueKind)}.");
             weightMap.Add(new KeyValuePair<string, string>(entry.Name, entry.Value.GetString()!));
         }
 
@@ -172,7 +169,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
         {
             if (meta.ValueKind != JsonValueKind.Object)
-                throw new SafeTensorsFormatException(indexPath, null, $"the index's 'metadata' must be an object, not {SafeTensorsHeader.Describe(meta.ValueKind)}.");
+                throw new SafeTensorsFormatException(indexPath, null, $"the index's 'metadata' must be an object, not {JsonKinds.Describe(meta.ValueKind)}.");
             foreach (var entry in meta.EnumerateObject())
                 metadata[entry.Name] = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : entry.Value.GetRawText();
         }

@@ -1,8 +1,5 @@
-using System;
 using System.Buffers.Binary;
-using System.Collections.Generic;
 using System.Collections.ObjectModel;
-using System.IO;
 using System.IO.MemoryMappedFiles;
 using TorchSharp;
 
@@ -119,18 +116,6 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ArgumentNullException.ThrowIfNull(name);
         if (_byName.TryGetValue(name, out var info)) return info;
         throw new KeyNotFoundException($"Tensor '{name}' is not in safetensors file '{Path}' ({Tensors.Count} tensors).");
-    }
-
-    /// <summary>Tries to get the header entry of a tensor.</summary>
-    public bool TryGetInfo(string name, out SafeTensorInfo info)
-    {
-        if (_byName.TryGetValue(name, out var found))
-        {
-            info = found;
-            return true;
-        }
-        info = null!;
-        return false;
     }
 
     /// <summary>

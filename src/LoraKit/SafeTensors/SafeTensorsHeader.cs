@@ -1,8 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Unicode;
+using LoraKit.IO;
 
 namespace LoraKit.SafeTensors;
 
@@ -43,7 +41,7 @@ internal static class SafeTensorsHeader
         using var doc = ParseDocument(header, file);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
-            throw new SafeTensorsFormatException(file, null, $"the header must be a JSON object, not {Describe(root.ValueKind)}.");
+            throw new SafeTensorsFormatException(file, null, $"the header must be a JSON object, not {JsonKinds.Describe(root.ValueKind)}.");
 
         var tensors = new List<SafeTensorInfo>();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -76,12 +74,12 @@ internal static class SafeTensorsHeader
     private static void ReadMetadata(JsonElement value, string file, Dictionary<string, string> metadata)
     {
         if (value.ValueKind != JsonValueKind.Object)
-            throw new SafeTensorsFormatException(file, null, $"'{MetadataKey}' must be an object mapping strings to strings, not {Describe(value.ValueKind)}.");
+            throw new SafeTensorsFormatException(file, null, $"'{MetadataKey}' must be an object mapping strings to strings, not {JsonKinds.Describe(value.ValueKind)}.");
         foreach (var entry in value.EnumerateObject())
         {
             if (entry.Value.ValueKind != JsonValueKind.String)
                 throw new SafeTensorsFormatException(file, null,
-                    $"'{MetadataKey}' must map strings to strings, but its key '{entry.Name}' holds {Describe(entry.Value.ValueKind)}.");
+                    $"'{MetadataKey}' must map strings to strings, but its key '{entry.Name}' holds {JsonKinds.Describe(entry.Value.ValueKind)}.");
             metadata[entry.Name] = entry.Value.GetString()!;
         }
     }
@@ -89,7 +87,7 @@ internal static class SafeTensorsHeader
     private static SafeTensorInfo ReadTensor(string name, JsonElement entry, long dataLength, string file)
     {
         if (entry.ValueKind != JsonValueKind.Object)
-            throw new SafeTensorsFormatException(file, name, $"the header entry must be an object with dtype, shape and data_offsets, not {Describe(entry.ValueKind)}.");
+            throw new SafeTensorsFormatException(file, name, $"the header entry must be an object with dtype, shape and data_offsets, not {JsonKinds.Describe(entry.ValueKind)}.");
 
         if (!entry.TryGetProperty("dtype", out var dtypeElement))
             throw new SafeTensorsFormatException(file, name, "the header entry lacks 'dtype'.");
@@ -106,7 +104,7 @@ internal static class SafeTensorsHeader
         }
 
         if (shapeElement.ValueKind != JsonValueKind.Array)
-            throw new SafeTensorsFormatException(file, name, $"'shape' must be an array of non-negative integers, not {Describe(shapeElement.ValueKind)}.");
+            throw new SafeTensorsFormatException(file, name, $"'shape' must be an array of non-negative integers, not {JsonKinds.Describe(shapeElement.ValueKind)}.");
         var shape = new long[shapeElement.GetArrayLength()];
         var i = 0;
         foreach (var dim in shapeElement.EnumerateArray())
@@ -177,15 +175,4 @@ internal static class SafeTensorsHeader
             throw new SafeTensorsFormatException(file, previous?.Name,
                 $"the tensors cover {covered} bytes but the data section holds {dataLength}: bytes [{covered}, {dataLength}) belong to no tensor (hole at the end).");
     }
-
-    internal static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.String => "a string",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        JsonValueKind.Null => "null",
-        _ => kind.ToString().ToLower(CultureInfo.InvariantCulture),
-    };
 }

@@ -1,11 +1,6 @@
-using System;
 using System.Buffers.Binary;
-using System.Collections.Generic;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Text;
 using TorchSharp;
+using LoraKit.IO;
 
 namespace LoraKit.SafeTensors;
 

@@ -1,12 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using System.Threading;
+using LoraKit.IO;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -54,43 +49,34 @@ public sealed class TrialsSubmittedElsewhereException : Exception
 /// it is applied with kubectl and the trials' results are read from their folders as they finish;
 /// without, it is written only, and running the sweep again after the Job ran gathers them (finished trials are reused).
 /// </summary>
-public sealed class KubernetesTrialExecutor : ITrialExecutor
+public sealed class KubernetesTrialExecutor : ScheduledTrialExecutor
 {
     public const string ManifestFileName = "lorakit-sweep.k8s.json";
     public const string IndexVariable = "JOB_COMPLETION_INDEX";
 
-    private readonly Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> _commandFor;
-    private readonly string _datasetHash;
     private readonly KubernetesOptions _options;
 
     public KubernetesTrialExecutor(Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> commandFor, string datasetHash, KubernetesOptions options)
+        : base(commandFor, datasetHash, options.Parallel)
     {
-        if (options.Parallel < 1) throw new ArgumentOutOfRangeException(nameof(options), "--parallel must be at least 1");
-        _commandFor = commandFor;
-        _datasetHash = datasetHash;
         _options = options;
     }
 
-    public IReadOnlyList<TrialResult> Run(IReadOnlyList<TrialSpec> trials, Action<TrainingEvent> events, CancellationToken cancellationToken)
+    /// <summary>Writes the Indexed Job manifest of the pending trials; with --apply applies it and waits for their results.</summary>
+    private protected override void RunPending(IReadOnlyList<ScheduledTrial> pending, TrialResult?[] results, Action<TrainingEvent> events, CancellationToken ct)
     {
-        var results = new TrialResult?[trials.Count];
-        var pending = ScheduledTrials.Plan(trials, _commandFor, _datasetHash, results, events);
-        if (pending.Count > 0)
-        {
-            var shared = Path.GetFullPath(_options.SharedDir);
-            var path = Path.Combine(shared, ManifestFileName);
-            var manifest = Manifest(pending, _options, Directory.GetCurrentDirectory());
-            SafeTensors.AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
-            var name = manifest["metadata"]!["name"]!.GetValue<string>();
-            if (!_options.Apply)
-                throw new TrialsSubmittedElsewhereException(
-                    $"wrote the Indexed Job manifest {path} ({pending.Count} trials); apply it with `kubectl apply -f {path}` (or pass --apply), " +
-                    "then run this sweep again once the Job completed: the finished trials are read from their folders, not run again");
-            Kubectl("apply", "-f", path);
-            events(new SchedulerEvent("kubernetes", name, null, $"applied Kubernetes Indexed Job {name} ({path})"));
-            Wait(pending, name, results, events, cancellationToken);
-        }
-        return results.Select(r => r!).ToList();
+        var shared = Path.GetFullPath(_options.SharedDir);
+        var path = Path.Combine(shared, ManifestFileName);
+        var manifest = Manifest(pending, _options, Directory.GetCurrentDirectory());
+        AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        var name = manifest["metadata"]!["name"]!.GetValue<string>();
+        if (!_options.Apply)
+            throw new TrialsSubmittedElsewhereException(
+                $"wrote the Indexed Job manifest {path} ({pending.Count} trials); apply it with `kubectl apply -f {path}` (or pass --apply), " +
+                "then run this sweep again once the Job completed: the finished trials are read from their folders, not run again");
+        Kubectl("apply", "-f", path);
+        events(new SchedulerEvent("kubernetes", name, null, $"applied Kubernetes Indexed Job {name} ({path})"));
+        Wait(pending, name, results, events, ct);
     }
 
     /// <summary>Polls the trials' folders for their results and the Job's status for failed indexes.</summary>

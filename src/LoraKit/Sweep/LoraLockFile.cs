@@ -1,9 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraKit.IO;
 using LoraKit.Rules;
 
 namespace LoraKit.Sweep;
@@ -81,7 +78,7 @@ public static class LoraLockFile
         }
         root[LoraLock.AdaptersKey] = sorted;
         var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
-        SafeTensors.AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(json));
+        AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(json));
     }
 
     /// <summary>The locked rank of an adapter, or null, read with the same reader the analyzers use (LORA1007).</summary>

@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.Globalization;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using LoraKit.Run;
 using LoraKit.Training;
 
@@ -59,10 +53,8 @@ public sealed class ProcessTrialExecutor : ITrialExecutor
     private TrialResult RunOne(TrialSpec trial, int? gpu, Action<TrainingEvent> events, CancellationToken ct)
     {
         var (file, args) = _commandFor(trial);
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        if (gpu is { } g) psi.Environment["CUDA_VISIBLE_DEVICES"] = g.ToString(CultureInfo.InvariantCulture);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        var environment = gpu is { } g ? new Dictionary<string, string> { ["CUDA_VISIBLE_DEVICES"] = g.ToString(CultureInfo.InvariantCulture) } : null;
+        using var process = ChildProcess.Start(file, args, "each sweep trial runs as its own `lorakit train` process; give --in-process to train the trials in this process", environment);
         using var registration = ct.Register(() =>
         {
             try
@@ -86,8 +78,7 @@ public sealed class ProcessTrialExecutor : ITrialExecutor
         }
         process.WaitForExit();
         if (process.ExitCode != 0 || done is null)
-            throw new TrainingException(Rules.DiagnosticIds.TrainingFailed,
-                $"the rank {trial.Rank} trial exited with code {process.ExitCode}: {stderr.Result.Trim()}");
+            throw ChildProcess.Failed($"the rank {trial.Rank} trial", process.ExitCode, stderr.Result);
         return TrialFiles.ToResult(trial, done);
     }
 }

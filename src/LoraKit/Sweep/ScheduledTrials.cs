@@ -1,8 +1,5 @@
-using System;
-using System.Collections.Generic;
 using System.ComponentModel;
 using System.Diagnostics;
-using System.Linq;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -48,26 +45,65 @@ internal static class ScheduledTrials
     /// <summary>Runs a scheduler's client (sbatch, squeue, kubectl, …) and returns its stdout; a failure is LORA3001 with its stderr, unless <paramref name="allowFailure"/> accepts it.</summary>
     public static string RunTool(string tool, IReadOnlyList<string> arguments, string whereToRun, Func<string, bool>? allowFailure = null)
     {
-        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        using var process = ChildProcess.Start(tool, arguments, whereToRun);
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0 && !(allowFailure?.Invoke(stderr.Result) ?? false))
+            throw ChildProcess.Failed($"{tool} {string.Join(" ", arguments)}", process.ExitCode, stderr.Result);
+        return stdout;
+    }
+}
+
+/// <summary>
+/// What the scheduler executors (Slurm, Kubernetes) share: each trial's command line, the dataset hash that keys
+/// the reuse of finished trials, and <see cref="Run"/> — plan, run what is left, gather the results.
+/// </summary>
+public abstract class ScheduledTrialExecutor : ITrialExecutor
+{
+    private protected ScheduledTrialExecutor(Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> commandFor, string datasetHash, int parallel)
+    {
+        if (parallel < 1) throw new ArgumentOutOfRangeException("options", "--parallel must be at least 1");
+        CommandFor = commandFor;
+        DatasetHash = datasetHash;
+    }
+
+    private protected Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> CommandFor { get; }
+    private protected string DatasetHash { get; }
+
+    public IReadOnlyList<TrialResult> Run(IReadOnlyList<TrialSpec> trials, Action<TrainingEvent> events, CancellationToken cancellationToken)
+    {
+        var results = new TrialResult?[trials.Count];
+        var pending = ScheduledTrials.Plan(trials, CommandFor, DatasetHash, results, events);
+        if (pending.Count > 0) RunPending(pending, results, events, cancellationToken);
+        return results.Select(r => r!).ToList();
+    }
+
+    /// <summary>Submits the trials not reused and fills in their results as they finish.</summary>
+    private protected abstract void RunPending(IReadOnlyList<ScheduledTrial> pending, TrialResult?[] results, Action<TrainingEvent> events, CancellationToken ct);
+}
+
+/// <summary>A child process with its output read: a trial's `lorakit train`, a scheduler's client.</summary>
+internal static class ChildProcess
+{
+    /// <summary>Starts <paramref name="file"/> with stdout and stderr redirected; one that cannot be started is LORA3001 saying <paramref name="whereToRun"/>.</summary>
+    public static Process Start(string file, IEnumerable<string> arguments, string whereToRun, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in arguments) psi.ArgumentList.Add(a);
-        Process process;
+        if (environment is not null)
+            foreach (var (name, value) in environment) psi.Environment[name] = value;
         try
         {
-            process = Process.Start(psi) ?? throw new Win32Exception($"could not start {tool}");
+            return Process.Start(psi) ?? throw new Win32Exception($"could not start {file}");
         }
         catch (Win32Exception e)
         {
-            throw new TrainingException(DiagnosticIds.TrainingFailed, $"{tool} could not be run ({e.Message}): {whereToRun}", e);
-        }
-        using (process)
-        {
-            var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0 && !(allowFailure?.Invoke(stderr.Result) ?? false))
-                throw new TrainingException(DiagnosticIds.TrainingFailed,
-                    $"{tool} {string.Join(" ", arguments)} exited with code {process.ExitCode}: {stderr.Result.Trim()}");
-            return stdout;
+            throw new TrainingException(DiagnosticIds.TrainingFailed, $"{file} could not be run ({e.Message}): {whereToRun}", e);
         }
     }
+
+    /// <summary>A process that exited with a non-zero code: LORA3001 naming what ran, the code and its stderr.</summary>
+    public static TrainingException Failed(string what, int exitCode, string stderr) =>
+        new(DiagnosticIds.TrainingFailed, $"{what} exited with code {exitCode}: {stderr.Trim()}");
 }

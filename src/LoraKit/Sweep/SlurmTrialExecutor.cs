@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Text;
-using System.Threading;
+using LoraKit.IO;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -40,38 +34,27 @@ public sealed record SlurmOptions
 /// with the same inputs are reused, not resubmitted; cancellation scancels the array; a failed task is
 /// reported with its log path and exit code.
 /// </summary>
-public sealed class SlurmTrialExecutor : ITrialExecutor
+public sealed class SlurmTrialExecutor : ScheduledTrialExecutor
 {
     public const string ScriptFileName = "lorakit-sweep.sbatch";
 
     /// <summary>The <see cref="SchedulerEvent.Scheduler"/> of this executor's events.</summary>
     public const string SchedulerName = "slurm";
 
-    private readonly Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> _commandFor;
-    private readonly string _datasetHash;
     private readonly SlurmOptions _options;
     private readonly SlurmClient _slurm = new();
 
     public SlurmTrialExecutor(Func<TrialSpec, (string FileName, IReadOnlyList<string> Arguments)> commandFor, string datasetHash, SlurmOptions options)
+        : base(commandFor, datasetHash, options.Parallel)
     {
-        if (options.Parallel < 1) throw new ArgumentOutOfRangeException(nameof(options), "--parallel must be at least 1");
-        _commandFor = commandFor;
-        _datasetHash = datasetHash;
         _options = options;
     }
 
     /// <summary>The id of the job array this executor submitted last (null when every trial was reused).</summary>
     public string? JobId { get; private set; }
 
-    public IReadOnlyList<TrialResult> Run(IReadOnlyList<TrialSpec> trials, Action<TrainingEvent> events, CancellationToken cancellationToken)
-    {
-        var results = new TrialResult?[trials.Count];
-        var pending = ScheduledTrials.Plan(trials, _commandFor, _datasetHash, results, events);
-        if (pending.Count > 0) RunArray(pending, results, events, cancellationToken);
-        return results.Select(r => r!).ToList();
-    }
-
-    private void RunArray(IReadOnlyList<ScheduledTrial> pending, TrialResult?[] results, Action<TrainingEvent> events, CancellationToken ct)
+    /// <summary>Submits the pending trials as one job array and follows it until every task ended.</summary>
+    private protected override void RunPending(IReadOnlyList<ScheduledTrial> pending, TrialResult?[] results, Action<TrainingEvent> events, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         var shared = Path.GetFullPath(_options.SharedDir);
@@ -80,7 +63,7 @@ public sealed class SlurmTrialExecutor : ITrialExecutor
         var sbatchOptions = SbatchOptions(pending, shared);
         var header = new[] { $"# Submitted as: sbatch {string.Join(" ", sbatchOptions.Select(TrialShellScript.Quote))} --parsable {TrialShellScript.Quote(scriptPath)}" };
         var script = TrialShellScript.Write(pending, "SLURM_ARRAY_TASK_ID", Directory.GetCurrentDirectory(), header);
-        SafeTensors.AtomicFile.WriteAllBytes(scriptPath, Encoding.UTF8.GetBytes(script));
+        AtomicFile.WriteAllBytes(scriptPath, Encoding.UTF8.GetBytes(script));
         var jobId = JobId = _slurm.Submit(scriptPath, sbatchOptions);
         events(new SchedulerEvent(SchedulerName, jobId, null, $"submitted Slurm job array {jobId}: {pending.Count} trials, {_options.Parallel} at once ({scriptPath})"));
 

@@ -1,12 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
-
 namespace LoraKit.Sweep;
 
 /// <summary>
-/// Seed A: "Plot rank vs. validation_metric and rank vs. training_time" — one image, validation loss on
+/// The rank guide: "Plot rank vs. validation_metric and rank vs. training_time" — one image, validation loss on
 /// the left axis, training time on the right, ranks on a log₂ axis, the chosen rank marked.
 /// </summary>
 public static class SweepPlot

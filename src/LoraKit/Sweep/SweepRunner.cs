@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Text;
-using System.Threading;
+using LoraKit.IO;
 using LoraKit.Rules;
 using LoraKit.Run;
 using LoraKit.Training;
@@ -14,11 +8,11 @@ namespace LoraKit.Sweep;
 /// <summary>What a sweep found and where it wrote it.</summary>
 public sealed record SweepOutcome(IReadOnlyList<TrialResult> Trials, SweepDecision Decision, string ReportPath, string PlotPath, string LockPath);
 
-/// <summary>Provenance recorded in lora.lock.json (Seed A: "log rank choice … you have the provenance of your hyperparameter choice").</summary>
+/// <summary>Provenance recorded in lora.lock.json (the rank guide: "log rank choice … you have the provenance of your hyperparameter choice").</summary>
 public sealed record SweepProvenance(string AdapterName, string BaseModel, string DatasetSha256, string Dataset, double DataFraction);
 
 /// <summary>
-/// Seed A's production path: train each rank (default 4, 8, 16) on a fraction of the data, each from a
+/// The rank guide's production path: train each rank (default 4, 8, 16) on a fraction of the data, each from a
 /// fresh base with alpha at the configured ratio, measure validation loss and time, pick with
 /// LoraKit.Core's rule (≥ 95 % of the best, &lt; 70 % of the slowest time), and write report.md,
 /// a plot and lora.lock.json.
@@ -44,7 +38,7 @@ public static class SweepRunner
         Directory.CreateDirectory(outputDir);
         var reportPath = Path.Combine(outputDir, ReportFileName);
         var plotPath = Path.Combine(outputDir, PlotFileName);
-        SafeTensors.AtomicFile.WriteAllBytes(reportPath, Encoding.UTF8.GetBytes(Report(results, decision, provenance, thresholds)));
+        AtomicFile.WriteAllBytes(reportPath, Encoding.UTF8.GetBytes(Report(results, decision, provenance, thresholds)));
         SweepPlot.Write(plotPath, results, decision);
         LoraLockFile.Write(lockPath, provenance, decision, results, thresholds, ratio * decision.Chosen.Rank);
         sink(new SweepEvent(decision.Chosen.Rank, ratio * decision.Chosen.Rank, decision.KneeRank, decision.Reason, reportPath, plotPath, lockPath));
@@ -69,10 +63,10 @@ public static class SweepRunner
         }
         sb.Append('\n');
         sb.Append("**Choice: rank ").Append(decision.Chosen.Rank).Append("** — ").Append(decision.Reason).Append(".\n\n");
-        sb.Append("Rule (Seed A): the smallest-cost rank reaching ≥ ").Append(Format.Number(t.SweepQualityFraction * 100))
+        sb.Append("Rule (the rank guide): the smallest-cost rank reaching ≥ ").Append(Format.Number(t.SweepQualityFraction * 100))
           .Append(" % of the best validation metric in < ").Append(Format.Number(t.SweepTimeFraction * 100)).Append(" % of the slowest trial's time; for a loss, quality is best ÷ loss.\n\n");
         if (decision.KneeRank is { } knee)
-            sb.Append("Knee (Seed B): rank ").Append(knee).Append(" — past it, doubling the rank improves quality by less than ")
+            sb.Append("Knee (AIQ Labs): rank ").Append(knee).Append(" — past it, doubling the rank improves quality by less than ")
               .Append(Format.Number(t.KneeMinRelativeGain * 100)).Append(" %.\n");
         return sb.ToString();
     }

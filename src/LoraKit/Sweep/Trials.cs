@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Threading;
 using LoraKit.Run;
 using LoraKit.Training;
 

@@ -1,10 +1,5 @@
-using System;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using System.Runtime.InteropServices;
-using System.Threading;
 using LoraKit.Data;
 using LoraKit.Lora;
 using LoraKit.Models;
@@ -17,47 +12,10 @@ using static TorchSharp.torch;
 
 namespace LoraKit.Training;
 
-/// <summary>The outcome of a run.</summary>
-public sealed record TrainingResult(
-    LoraConfig Config,
-    double BaseValidationLoss,
-    double FinalValidationLoss,
-    long Steps,
-    double Seconds,
-    double TokensPerSecond,
-    long PeakMemoryBytes,
-    long TrainableParameters,
-    string Device,
-    string? StoppedBecause,
-    int RankEscalations,
-    string OutputDir)
-{
-    /// <summary>How much lower the adapter's validation loss is than the base model's (0.3 = 30 %).</summary>
-    public double Reduction => BaseValidationLoss > 0 ? 1 - FinalValidationLoss / BaseValidationLoss : 0;
-}
-
-/// <summary>A run that cannot go on, with its LORA3xxx code.</summary>
-public sealed class TrainingException : Exception
-{
-    public TrainingException(string code, string message, Exception? inner = null) : base($"{code}: {message}", inner)
-    {
-        Code = code;
-        Detail = message;
-    }
-
-    public string Code { get; }
-
-    /// <summary>The message without its code.</summary>
-    public string Detail { get; }
-
-    /// <summary>The failure as a diagnostic event (code and message as separate fields).</summary>
-    public DiagnosticEvent ToEvent() => DiagnosticEvent.Error(Code, Detail);
-}
-
 /// <summary>
 /// Trains a LoRA adapter: AdamW over the LoRA parameters only, warmup + cosine/linear schedule,
 /// gradient accumulation and clipping, evaluation every N steps, atomic checkpoints (every N steps and
-/// on cancellation) that resume bit-for-bit on CPU, metrics.jsonl, and Seed A's diagnostics as events:
+/// on cancellation) that resume bit-for-bit on CPU, metrics.jsonl, and the rank guide's diagnostics as events:
 /// plateau (LORA3002, with optional automatic rank escalation from a fresh base), overfitting
 /// (LORA3003), out of memory (LORA3004), CUDA unavailable (LORA3005), non-finite loss (LORA3007),
 /// resume with another rank refused (LORA3008).
@@ -105,7 +63,7 @@ public sealed class LoraTrainer
             }
             catch (ExternalException e) when (IsOutOfMemory(e))
             {
-                // Seed A: "OOM error during first training batch" — the rank or the targets are too much.
+                // The rank guide: "OOM error during first training batch" — the rank or the targets are too much.
                 var message = $"out of memory: {TrainingMonitor.OutOfMemoryAdvice(config)}";
                 Emit(DiagnosticEvent.Error(DiagnosticIds.OutOfMemory, message));
                 throw new TrainingException(DiagnosticIds.OutOfMemory, message, e);
@@ -136,84 +94,144 @@ public sealed class LoraTrainer
 
     private sealed record AttemptOutcome(TrainingResult? Result, LoraConfig? Restart);
 
+    /// <summary>One attempt at one rank, from a fresh base: prepare, start or resume, train step by step, save.</summary>
     private AttemptOutcome Attempt(LoraConfig config, Device device, string deviceName, int escalations)
     {
-        var t = _options.Thresholds;
-        var output = _options.OutputDir;
-        Directory.CreateDirectory(output);
-        var checkpointDir = Path.Combine(output, CheckpointFolderName);
-        var metricsPath = Path.Combine(output, MetricsFileName);
+        Directory.CreateDirectory(_options.OutputDir);
+        using var run = Prepare(config, device, escalations);
+        StartOrResume(run);
+        Emit(new StartEvent(_options.AdapterName, config.Rank, config.Alpha, config.Scaling, config.TargetModules.ToArray(), run.Injection.TrainableParameters,
+            run.Shape.TotalParameters, deviceName, run.TotalSteps, run.BaseValidationLoss, escalations));
 
+        using var metrics = OpenMetrics(run.BaseValidationLoss);
+        var clock = Stopwatch.StartNew();
+        run.LastValidationLoss = run.Monitor.Points[^1].ValidationLoss;
+        run.Model.train();
+        var restart = TrainSteps(run, metrics, clock);
+        return restart is not null ? new AttemptOutcome(null, restart) : new AttemptOutcome(Finish(run, deviceName, clock), null);
+    }
+
+    /// <summary>The state of one attempt: the model with its adapter, the optimizer, and where training stands.</summary>
+    private sealed class AttemptState(LoraConfig config, Device device, int escalations, LlamaForCausalLM model, ModelShape shape,
+        LoraInjection injection, List<Parameter> parameters, AdamW optimizer, long totalSteps, TrainingMonitor monitor) : IDisposable
+    {
+        public LoraConfig Config { get; } = config;
+        public Device Device { get; } = device;
+        public int Escalations { get; } = escalations;
+        public LlamaForCausalLM Model { get; } = model;
+        public ModelShape Shape { get; } = shape;
+        public LoraInjection Injection { get; } = injection;
+        public List<Parameter> Parameters { get; } = parameters;
+        public AdamW Optimizer { get; } = optimizer;
+        public long TotalSteps { get; } = totalSteps;
+        public TrainingMonitor Monitor { get; } = monitor;
+        public long Step { get; set; }
+        /// <summary>Micro-batches consumed overall, to skip on resume.</summary>
+        public long Consumed { get; set; }
+        public double BaseValidationLoss { get; set; }
+        public double LastValidationLoss { get; set; }
+        public long Tokens { get; set; }
+        public string? Stopped { get; set; }
+        public bool OverfitWarned { get; set; }
+        public Queue<double> RecentLoss { get; } = new();
+
+        public void Dispose()
+        {
+            Optimizer.Dispose();
+            Model.Dispose();
+        }
+    }
+
+    /// <summary>A fresh base with the adapter injected and checked, and its optimizer.</summary>
+    private AttemptState Prepare(LoraConfig config, Device device, int escalations)
+    {
         // Deterministic from here: the seed drives A's init and the injection's own dropout generator,
         // so nothing depends on torch's global generator (which other code in the process may use).
         torch.manual_seed(_options.Seed);
         var dtype = device.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32;
-        using var model = _baseModel(device, dtype);
-        var shape = ModelShape.FromLlama(_options.BaseModelName ?? "base", model.Dimensions);
-        var injection = LoraInjector.Inject(model, config, AdapterName, _options.Seed);
-        LoraPreflight.Check(model, injection, shape);
-        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
-        using var optimizer = optim.AdamW(parameters, lr: _options.LearningRate, weight_decay: _options.WeightDecay);
+        var model = _baseModel(device, dtype);
+        try
+        {
+            var shape = ModelShape.FromLlama(_options.BaseModelName ?? "base", model.Dimensions);
+            var injection = LoraInjector.Inject(model, config, AdapterName, _options.Seed);
+            LoraPreflight.Check(model, injection, shape);
+            var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+            var optimizer = optim.AdamW(parameters, lr: _options.LearningRate, weight_decay: _options.WeightDecay);
 
-        var perEpoch = (long)Math.Ceiling(_data.TrainBatchesPerEpoch / (double)_options.GradientAccumulation);
-        if (perEpoch == 0) throw new TrainingException(DiagnosticIds.TrainingFailed, "the training split has no batches; give more data or a smaller batch size");
-        var totalSteps = _options.MaxSteps > 0 ? _options.MaxSteps : perEpoch * _options.Epochs;
-        var monitor = new TrainingMonitor(t);
+            var perEpoch = (long)Math.Ceiling(_data.TrainBatchesPerEpoch / (double)_options.GradientAccumulation);
+            if (perEpoch == 0)
+            {
+                optimizer.Dispose();
+                throw new TrainingException(DiagnosticIds.TrainingFailed, "the training split has no batches; give more data or a smaller batch size");
+            }
+            var totalSteps = _options.MaxSteps > 0 ? _options.MaxSteps : perEpoch * _options.Epochs;
+            return new AttemptState(config, device, escalations, model, shape, injection, parameters, optimizer, totalSteps, new TrainingMonitor(_options.Thresholds));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
 
-        long step = 0;
-        long consumed = 0; // micro-batches consumed overall, to skip on resume
-        double baseVal;
+    /// <summary>Resumes from the output folder's checkpoint when asked and one exists (same rank only); else measures the base.</summary>
+    private void StartOrResume(AttemptState run)
+    {
+        var output = _options.OutputDir;
+        var metricsPath = Path.Combine(output, MetricsFileName);
         if (_options.Resume && TrainerCheckpoint.Find(output) is { } resumeFrom)
         {
             var state = TrainerCheckpoint.ReadState(resumeFrom);
-            if (state.Rank != config.Rank)
+            if (state.Rank != run.Config.Rank)
             {
-                var message = $"the checkpoint in {resumeFrom} has rank {state.Rank}, this run asks for rank {config.Rank}: LoRA adapter shapes are fixed at initialisation, " +
+                var message = $"the checkpoint in {resumeFrom} has rank {state.Rank}, this run asks for rank {run.Config.Rank}: LoRA adapter shapes are fixed at initialisation, " +
                               "so a checkpoint cannot continue with a new rank; restart from scratch (without --resume, or in a new output folder)";
                 Emit(DiagnosticEvent.Error(DiagnosticIds.ResumeRankMismatch, message));
                 throw new TrainingException(DiagnosticIds.ResumeRankMismatch, message);
             }
-            TrainerCheckpoint.Restore(resumeFrom, model, optimizer, AdapterName);
-            injection.DropoutGenerator.set_state(state.RngState);
-            step = state.Step;
-            consumed = state.MicroBatchesConsumed;
-            baseVal = state.BaseValidationLoss;
-            foreach (var p in state.EvalPoints) monitor.Observe(p);
-            TrainerCheckpoint.TruncateMetrics(metricsPath, step);
-            Emit(new ResumeEvent(step, resumeFrom));
+            TrainerCheckpoint.Restore(resumeFrom, run.Model, run.Optimizer, AdapterName);
+            run.Injection.DropoutGenerator.set_state(state.RngState);
+            run.Step = state.Step;
+            run.Consumed = state.MicroBatchesConsumed;
+            run.BaseValidationLoss = state.BaseValidationLoss;
+            foreach (var p in state.EvalPoints) run.Monitor.Observe(p);
+            TrainerCheckpoint.TruncateMetrics(metricsPath, run.Step);
+            Emit(new ResumeEvent(run.Step, resumeFrom));
         }
         else
         {
             if (File.Exists(metricsPath)) File.Delete(metricsPath);
-            baseVal = Evaluate(model, device);
-            monitor.Observe(new EvalPoint(0, 0, double.PositiveInfinity, baseVal));
+            run.BaseValidationLoss = Evaluate(run.Model, run.Device);
+            run.Monitor.Observe(new EvalPoint(0, 0, double.PositiveInfinity, run.BaseValidationLoss));
         }
+    }
 
-        Emit(new StartEvent(_options.AdapterName, config.Rank, config.Alpha, config.Scaling, config.TargetModules.ToArray(), injection.TrainableParameters,
-            shape.TotalParameters, deviceName, totalSteps, baseVal, escalations));
-
-        using var metrics = new StreamWriter(new FileStream(metricsPath, FileMode.Append, FileAccess.Write, FileShare.Read));
+    /// <summary>metrics.jsonl, appended to; a new file starts with step 0's line (the base model's validation loss).</summary>
+    private StreamWriter OpenMetrics(double baseValidationLoss)
+    {
+        var metrics = new StreamWriter(new FileStream(Path.Combine(_options.OutputDir, MetricsFileName), FileMode.Append, FileAccess.Write, FileShare.Read));
         if (metrics.BaseStream.Length == 0)
         {
             // Every plot and tool starts where training starts: step 0 carries the base model's validation loss.
             // (A resumed run keeps this line: TruncateMetrics keeps steps ≤ the checkpoint's.)
-            metrics.WriteLine(TrainingEventJson.WriteBaselineMetrics(baseVal));
+            metrics.WriteLine(TrainingEventJson.WriteBaselineMetrics(baseValidationLoss));
             metrics.Flush();
         }
-        var clock = Stopwatch.StartNew();
-        long tokens = 0;
-        double lastVal = monitor.Points[^1].ValidationLoss;
-        var recentLoss = new Queue<double>();
-        string? stopped = null;
-        var overfitWarned = false;
-        model.train();
+        return metrics;
+    }
 
-        var epoch = (int)(consumed / Math.Max(1, _data.TrainBatchesPerEpoch));
-        var skip = consumed % Math.Max(1, _data.TrainBatchesPerEpoch);
+    /// <summary>
+    /// The training loop: micro-batches (skipping those a resumed run already consumed), an optimizer step per
+    /// accumulation, evaluation and diagnostics, checkpoints. Returns the next rank's config when --auto-rank restarts.
+    /// </summary>
+    private LoraConfig? TrainSteps(AttemptState run, StreamWriter metrics, Stopwatch clock)
+    {
+        var epoch = (int)(run.Consumed / Math.Max(1, _data.TrainBatchesPerEpoch));
+        var skip = run.Consumed % Math.Max(1, _data.TrainBatchesPerEpoch);
         var stepLossSum = 0.0;
         var stepTokens = 0L;
         var micro = 0;
-        var done = step >= totalSteps;
+        var done = run.Step >= run.TotalSteps;
         while (!done)
         {
             using var batches = _data.TrainBatches(epoch).GetEnumerator();
@@ -226,113 +244,148 @@ public sealed class LoraTrainer
                     skip--;
                     continue;
                 }
-                using var batch = batches.Current;
+                using (var batch = batches.Current)
                 {
-                    using var scope = NewDisposeScope();
-                    var ids = batch.InputIds.to(device);
-                    var labels = batch.Labels.to(device);
-                    var mask = batch.AttentionMask.to(device);
-                    var loss = model.Loss(ids, labels, mask);
-                    var value = loss.item<float>();
-                    if (!float.IsFinite(value))
-                    {
-                        stopped = "non-finite loss";
-                        var message = $"the loss became {value} at step {step + 1}; training stopped and the last good checkpoint is kept. " +
-                                      "Lower the learning rate, check the data for empty or huge examples, or train the base in float32";
-                        Emit(DiagnosticEvent.Error(DiagnosticIds.NonFiniteLoss, message));
-                        done = true;
+                    if (!MicroBatch(run, batch, ref stepLossSum, ref stepTokens))
                         break;
-                    }
-                    (loss / _options.GradientAccumulation).backward();
-                    stepLossSum += value * batch.TokenCount;
-                    stepTokens += batch.TokenCount;
-                    tokens += mask.sum().item<long>();
                 }
-                consumed++;
+                run.Consumed++;
                 micro++;
                 if (micro < _options.GradientAccumulation) continue;
                 micro = 0;
 
-                var lr = _options.LearningRateAt(step, totalSteps);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-                nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm);
-                optimizer.step();
-                optimizer.zero_grad();
-                step++;
-
-                var stepLoss = stepTokens > 0 ? stepLossSum / stepTokens : double.NaN;
+                var line = OptimizerStep(run, stepTokens > 0 ? stepLossSum / stepTokens : double.NaN, clock);
                 stepLossSum = 0;
                 stepTokens = 0;
-                recentLoss.Enqueue(stepLoss);
-                if (recentLoss.Count > 10) recentLoss.Dequeue();
-                var tokensPerSecond = tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                var peak = PeakMemoryBytes();
-                var line = new StepEvent(step, totalSteps, stepLoss, lr, Math.Round(tokensPerSecond, 1), peak, Math.Round(clock.Elapsed.TotalSeconds, 2));
-
-                var evalNow = step == totalSteps || (_options.EvalEvery > 0 && step % _options.EvalEvery == 0);
-                TrainingVerdict verdict = TrainingVerdict.Continue;
-                if (evalNow)
-                {
-                    lastVal = Evaluate(model, device);
-                    line = line with { ValidationLoss = lastVal };
-                    verdict = monitor.Observe(new EvalPoint(step, (double)step / totalSteps, recentLoss.Average(), lastVal));
-                    Emit(new EvalEvent(step, lastVal, baseVal, recentLoss.Average()));
-                }
+                var verdict = EvaluateIfDue(run, ref line);
                 metrics.WriteLine(TrainingEventJson.WriteMetrics(line));
                 metrics.Flush();
                 Emit(line);
-
-                if (verdict == TrainingVerdict.Plateau)
-                {
-                    var first = monitor.Points[0].ValidationLoss;
-                    var message = TrainingMonitor.PlateauAdvice(config, t, (first - monitor.BestValidationLoss) / first);
-                    if (_options.AutoRank && escalations < t.MaxRankEscalations && config.Rank * t.RankEscalationFactor <= t.MaxRank)
-                    {
-                        var next = config.Clone();
-                        next.Rank = config.Rank * t.RankEscalationFactor;
-                        next.Alpha = config.Alpha * t.RankEscalationFactor;
-                        Emit(DiagnosticEvent.Warning(DiagnosticIds.LossPlateau,
-                            $"{message}. --auto-rank: restarting from a fresh base model at r={next.Rank}, alpha={Format.Number(next.Alpha)} (escalation {escalations + 1} of {t.MaxRankEscalations})"));
-                        return new AttemptOutcome(null, next);
-                    }
-                    Emit(DiagnosticEvent.Warning(DiagnosticIds.LossPlateau, message + (_options.StopOnPlateau ? "; stopping early" : "")));
-                    if (_options.StopOnPlateau)
-                    {
-                        stopped = "plateau";
-                        done = true;
-                    }
-                }
-                else if (verdict == TrainingVerdict.Overfitting && !overfitWarned)
-                {
-                    overfitWarned = true;
-                    Emit(DiagnosticEvent.Warning(DiagnosticIds.Overfitting, TrainingMonitor.OverfitAdvice(config, t)));
-                }
+                var (restart, stop) = Judge(run, verdict);
+                if (restart is not null) return restart;
 
                 var cancelled = _cancel.IsCancellationRequested;
-                if (cancelled || (_options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0 && step < totalSteps))
-                {
-                    var path = TrainerCheckpoint.Write(output, model, optimizer, AdapterName, _options.BaseModelName,
-                        new TrainerState(step, consumed, config.Rank, config.Alpha, baseVal, injection.DropoutGenerator.get_state(), monitor.Points.ToList()));
-                    Emit(new CheckpointEvent(step, path));
-                }
-                if (cancelled)
-                {
-                    stopped = "cancelled";
-                    done = true;
-                }
-                if (step >= totalSteps) done = true;
+                CheckpointIfDue(run, cancelled);
+                if (cancelled) run.Stopped = "cancelled";
+                done = stop || cancelled || run.Step >= run.TotalSteps;
             }
+            if (run.Stopped == "non-finite loss") break;
             if (!any) throw new TrainingException(DiagnosticIds.TrainingFailed, "the training data produced no batches");
             epoch++;
         }
+        return null;
+    }
 
-        if (stopped is null || stopped == "plateau")
-            LoraAdapterFiles.Save(model, AdapterName, output, _options.BaseModelName);
-        var result = new TrainingResult(config, baseVal, lastVal, step, clock.Elapsed.TotalSeconds, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
-            PeakMemoryBytes(), injection.TrainableParameters, deviceName, stopped, escalations, output);
-        Emit(new DoneEvent(step, baseVal, lastVal, result.Reduction, Math.Round(result.Seconds, 2), Math.Round(result.TokensPerSecond, 1), config.Rank,
-            config.Alpha, stopped, output, injection.TrainableParameters, result.PeakMemoryBytes));
-        return new AttemptOutcome(result, null);
+    /// <summary>Forward and backward of one micro-batch; false (and LORA3007) when the loss is not finite.</summary>
+    private bool MicroBatch(AttemptState run, Batch batch, ref double stepLossSum, ref long stepTokens)
+    {
+        using var scope = NewDisposeScope();
+        var ids = batch.InputIds.to(run.Device);
+        var labels = batch.Labels.to(run.Device);
+        var mask = batch.AttentionMask.to(run.Device);
+        var loss = run.Model.Loss(ids, labels, mask);
+        var value = loss.item<float>();
+        if (!float.IsFinite(value))
+        {
+            run.Stopped = "non-finite loss";
+            var message = $"the loss became {value} at step {run.Step + 1}; training stopped and the last good checkpoint is kept. " +
+                          "Lower the learning rate, check the data for empty or huge examples, or train the base in float32";
+            Emit(DiagnosticEvent.Error(DiagnosticIds.NonFiniteLoss, message));
+            return false;
+        }
+        (loss / _options.GradientAccumulation).backward();
+        stepLossSum += value * batch.TokenCount;
+        stepTokens += batch.TokenCount;
+        run.Tokens += mask.sum().item<long>();
+        return true;
+    }
+
+    /// <summary>The scheduled learning rate, clipping, one AdamW step; the step's event line (no validation loss yet).</summary>
+    private StepEvent OptimizerStep(AttemptState run, double stepLoss, Stopwatch clock)
+    {
+        var lr = _options.LearningRateAt(run.Step, run.TotalSteps);
+        foreach (var group in run.Optimizer.ParamGroups) group.LearningRate = lr;
+        nn.utils.clip_grad_norm_(run.Parameters, _options.MaxGradNorm);
+        run.Optimizer.step();
+        run.Optimizer.zero_grad();
+        run.Step++;
+
+        run.RecentLoss.Enqueue(stepLoss);
+        if (run.RecentLoss.Count > 10) run.RecentLoss.Dequeue();
+        var tokensPerSecond = run.Tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        return new StepEvent(run.Step, run.TotalSteps, stepLoss, lr, Math.Round(tokensPerSecond, 1), PeakMemoryBytes(), Math.Round(clock.Elapsed.TotalSeconds, 2));
+    }
+
+    /// <summary>On an evaluation step: the validation loss into the line and the eval event; the monitor's verdict.</summary>
+    private TrainingVerdict EvaluateIfDue(AttemptState run, ref StepEvent line)
+    {
+        var evalNow = run.Step == run.TotalSteps || (_options.EvalEvery > 0 && run.Step % _options.EvalEvery == 0);
+        if (!evalNow) return TrainingVerdict.Continue;
+        run.LastValidationLoss = Evaluate(run.Model, run.Device);
+        line = line with { ValidationLoss = run.LastValidationLoss };
+        var verdict = run.Monitor.Observe(new EvalPoint(run.Step, (double)run.Step / run.TotalSteps, run.RecentLoss.Average(), run.LastValidationLoss));
+        Emit(new EvalEvent(run.Step, run.LastValidationLoss, run.BaseValidationLoss, run.RecentLoss.Average()));
+        return verdict;
+    }
+
+    /// <summary>
+    /// The verdict acted on: a plateau (LORA3002) restarts at a higher rank (--auto-rank), stops (--stop-on-plateau)
+    /// or warns; overfitting (LORA3003) warns once.
+    /// </summary>
+    private (LoraConfig? Restart, bool Stop) Judge(AttemptState run, TrainingVerdict verdict)
+    {
+        var t = _options.Thresholds;
+        var config = run.Config;
+        if (verdict == TrainingVerdict.Plateau)
+        {
+            var first = run.Monitor.Points[0].ValidationLoss;
+            var message = TrainingMonitor.PlateauAdvice(config, t, (first - run.Monitor.BestValidationLoss) / first);
+            if (_options.AutoRank && run.Escalations < t.MaxRankEscalations && config.Rank * t.RankEscalationFactor <= t.MaxRank)
+            {
+                var next = config.Clone();
+                next.Rank = config.Rank * t.RankEscalationFactor;
+                next.Alpha = config.Alpha * t.RankEscalationFactor;
+                Emit(DiagnosticEvent.Warning(DiagnosticIds.LossPlateau,
+                    $"{message}. --auto-rank: restarting from a fresh base model at r={next.Rank}, alpha={Format.Number(next.Alpha)} (escalation {run.Escalations + 1} of {t.MaxRankEscalations})"));
+                return (next, true);
+            }
+            Emit(DiagnosticEvent.Warning(DiagnosticIds.LossPlateau, message + (_options.StopOnPlateau ? "; stopping early" : "")));
+            if (_options.StopOnPlateau)
+            {
+                run.Stopped = "plateau";
+                return (null, true);
+            }
+        }
+        else if (verdict == TrainingVerdict.Overfitting && !run.OverfitWarned)
+        {
+            run.OverfitWarned = true;
+            Emit(DiagnosticEvent.Warning(DiagnosticIds.Overfitting, TrainingMonitor.OverfitAdvice(config, t)));
+        }
+        return (null, false);
+    }
+
+    /// <summary>An atomic checkpoint every CheckpointEvery steps (not on the last) and on cancellation.</summary>
+    private void CheckpointIfDue(AttemptState run, bool cancelled)
+    {
+        if (!cancelled && !(_options.CheckpointEvery > 0 && run.Step % _options.CheckpointEvery == 0 && run.Step < run.TotalSteps)) return;
+        var path = TrainerCheckpoint.Write(_options.OutputDir, run.Model, run.Optimizer, AdapterName, _options.BaseModelName,
+            new TrainerState(run.Step, run.Consumed, run.Config.Rank, run.Config.Alpha, run.BaseValidationLoss, run.Injection.DropoutGenerator.get_state(), run.Monitor.Points.ToList()));
+        Emit(new CheckpointEvent(run.Step, path));
+    }
+
+    /// <summary>Saves the adapter (unless the run was cancelled or diverged) and reports the outcome.</summary>
+    private TrainingResult Finish(AttemptState run, string deviceName, Stopwatch clock)
+    {
+        var config = run.Config;
+        if (run.Stopped is null || run.Stopped == "plateau")
+            LoraAdapterFiles.Save(run.Model, AdapterName, _options.OutputDir, _options.BaseModelName);
+        var result = new TrainingResult(config, run.BaseValidationLoss, run.LastValidationLoss, run.Step, clock.Elapsed.TotalSeconds,
+            run.Tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds), PeakMemoryBytes(), run.Injection.TrainableParameters, deviceName, run.Stopped,
+            run.Escalations, _options.OutputDir);
+        Emit(new DoneEvent(run.Step, run.BaseValidationLoss, run.LastValidationLoss, result.Reduction, Math.Round(result.Seconds, 2),
+            Math.Round(result.TokensPerSecond, 1), config.Rank, config.Alpha, run.Stopped, _options.OutputDir, run.Injection.TrainableParameters,
+            result.PeakMemoryBytes));
+        return result;
     }
 
     /// <summary>Mean validation loss per label token (the adapter as it is; B = 0 gives the base model's).</summary>

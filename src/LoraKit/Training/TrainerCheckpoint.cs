@@ -1,9 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoraKit.IO;
 using LoraKit.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -89,20 +86,8 @@ public static class TrainerCheckpoint
     /// <summary>Copies the checkpoint's adapter weights and optimizer state into an injected model and its optimizer.</summary>
     public static void Restore(string checkpoint, nn.Module model, OptimizerHelper optimizer, string adapterName)
     {
-        using var adapter = Peft.PeftAdapter.Load(checkpoint);
-        var layers = LoraInjector.LoraLayers(model).ToDictionary(l => l.Path, l => l.Layer);
-        using (no_grad())
-        {
-            foreach (var m in adapter.Modules)
-            {
-                if (!layers.TryGetValue(m.Path, out var layer))
-                    throw new TrainingException(Rules.DiagnosticIds.TrainingFailed, $"checkpoint {checkpoint} adapts {m.Path}, which this run does not target; resume with the same targets");
-                using var a = adapter.Load(m.LoraA.Name);
-                using var b = adapter.Load(m.LoraB.Name);
-                layer.A(adapterName).copy_(a);
-                layer.B(adapterName).copy_(b);
-            }
-        }
+        LoraAdapterFiles.LoadWeights(model, checkpoint, adapterName, problems => new TrainingException(Rules.DiagnosticIds.TrainingFailed,
+            $"checkpoint {checkpoint} does not fit this run: {problems}; resume with the same targets and rank"));
         optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
     }
 
@@ -122,6 +107,6 @@ public static class TrainerCheckpoint
                 return false; // a line cut short by a crash
             }
         }).ToArray();
-        SafeTensors.AtomicFile.WriteAllBytes(metricsPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
+        AtomicFile.WriteAllBytes(metricsPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using LoraKit.Data;
 
 namespace LoraKit.Training;

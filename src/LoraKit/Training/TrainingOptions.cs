@@ -1,4 +1,3 @@
-using System;
 using LoraKit.Rules;
 
 namespace LoraKit.Training;
@@ -37,10 +36,10 @@ public sealed record TrainingOptions
     /// <summary>Continue from the checkpoint in <see cref="OutputDir"/>.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>On a plateau restart from scratch at rank × factor and alpha × factor (Seed A's rollback plan).</summary>
+    /// <summary>On a plateau restart from scratch at rank × factor and alpha × factor (the rank guide's rollback plan).</summary>
     public bool AutoRank { get; init; }
 
-    /// <summary>Stop early on a plateau (Seed A: "Stop training immediately"). With AutoRank the run restarts instead.</summary>
+    /// <summary>Stop early on a plateau (the rank guide: "Stop training immediately"). With AutoRank the run restarts instead.</summary>
     public bool StopOnPlateau { get; init; } = true;
 
     public LoraThresholds Thresholds { get; init; } = LoraThresholds.Default;

@@ -124,6 +124,33 @@ public class LoraTrainerTests
     }
 
     [Fact]
+    public void Resume_restores_the_trained_biases_too()
+    {
+        // Qwen2's q/k/v projections have biases; bias = all trains them. The checkpoint holds them (PEFT's
+        // modules_to_save names), and a resumed run must read them back with the adapter weights.
+        var withBias = new LoraConfig { Rank = 4, Alpha = 8, Dropout = 0.1, Bias = LoraBias.All, TargetModules = new[] { "q_proj", "v_proj", "down_proj" } };
+        Func<Device, ScalarType, LlamaForCausalLM> qwen2 = (device, dtype) => LlamaForCausalLM.Create(TinyLlamas.Qwen2, device, dtype, 5);
+        var straight = Temp();
+        Train(Options(straight), withBias, baseModel: qwen2);
+
+        var resumed = Temp();
+        using var cts = new CancellationTokenSource();
+        var (first, _) = Train(Options(resumed), withBias, baseModel: qwen2, ct: cts.Token, onEvent: e =>
+        {
+            if (e is StepEvent { Step: 9 }) cts.Cancel();
+        });
+        Assert.Equal("cancelled", first.StoppedBecause);
+        Train(Options(resumed) with { Resume = true }, withBias, baseModel: qwen2);
+
+        Assert.Equal(MetricLosses(straight), MetricLosses(resumed));
+        using var x = SafeTensorsFile.Open(Path.Combine(straight, "adapter_model.safetensors"));
+        using var y = SafeTensorsFile.Open(Path.Combine(resumed, "adapter_model.safetensors"));
+        Assert.Contains(x.Tensors, t => t.Name.EndsWith(".q_proj.bias", StringComparison.Ordinal));
+        foreach (var t in x.Tensors)
+            Assert.True(x.GetBytes(t.Name).SequenceEqual(y.GetBytes(t.Name)), t.Name);
+    }
+
+    [Fact]
     public void Resuming_with_a_different_rank_is_refused_with_the_seed_reason()
     {
         var dir = Temp();

@@ -1,5 +1,3 @@
-using System.Collections.Generic;
-
 namespace LoraKit.Data.Jinja;
 
 internal abstract record Node(int Line);

@@ -1,5 +1,3 @@
-using System;
-
 namespace LoraKit.Data.Jinja;
 
 /// <summary>A chat template that cannot be parsed or rendered: the message starts with <c>file:line:</c>.</summary>

@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-
 namespace LoraKit.Data.Jinja;
 
 /// <summary>Parses the token stream of <see cref="JinjaLexer"/> into statements and expressions (Jinja's grammar and precedence).</summary>

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-using System.Linq;
-using System.Text;
-
 namespace LoraKit.Data.Jinja;
 
 /// <summary>A name or attribute that has no value (Jinja's default <c>Undefined</c>): prints as "", is false, iterates as empty.</summary>

@@ -1,8 +1,6 @@
-using System;
-using System.Collections.Generic;
 using System.Text.Json;
 
-namespace LoraKit.SafeTensors;
+namespace LoraKit.IO;
 
 /// <summary>
 /// <see cref="JsonDocument"/> accepts objects with repeated keys (the last one wins when looked up,

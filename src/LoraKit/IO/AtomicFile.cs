@@ -1,7 +1,4 @@
-using System;
-using System.IO;
-
-namespace LoraKit.SafeTensors;
+namespace LoraKit.IO;
 
 /// <summary>
 /// Write-then-rename: the content goes to a temporary file in the target's folder, is flushed to disk,

@@ -87,9 +87,15 @@ public class AdapterAssemblyTests
             return new Commands.TrainSetup(request);
         }
         // The analyzers' LORA1006 estimate uses the same order: the attribute, then LoraKitQuantize/--quantize.
-        Assert.Equal("nf4", Setup("QLoraAdapter", "none").Request.Quantize);
+        var overridden = Setup("QLoraAdapter", "none");
+        Assert.Equal("nf4", overridden.Request.Quantize);
+        // …and the change is said, naming the adapter, both values and where to change it.
+        Assert.Contains("QLoraAdapter", overridden.QuantizeOverride);
+        Assert.Contains("--quantize nf4, not none", overridden.QuantizeOverride);
+        Assert.Null(Setup("QLoraAdapter", "nf4").QuantizeOverride);
         Assert.Equal("nf4", Setup("DateAdapter", "nf4").Request.Quantize);
         Assert.Equal("none", Setup("DateAdapter", "none").Request.Quantize);
+        Assert.Null(Setup("DateAdapter", "none").QuantizeOverride);
     }
 
     [Fact]

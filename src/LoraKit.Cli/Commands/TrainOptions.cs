@@ -47,6 +47,7 @@ internal sealed class TrainOptions
     {
         var request = Bind(p);
         var setup = new TrainSetup(request);
+        if (setup.QuantizeOverride is { } overridden) reporter.Info(overridden);
         var resolved = BaseModelSource.Open(request.Base, reporter.Info);
         var (data, dataset, summary) = setup.LoadData(resolved.Tokenizer);
         return new TrainInputs(request, setup, resolved, data, dataset, summary);
@@ -99,8 +100,16 @@ internal sealed class TrainSetup
         else if (request.Adapter is not null)
             throw new ArgumentException($"--adapter {request.Adapter} needs --adapter-assembly, the compiled assembly that declares it");
         // [LoraAdapter(Quantize = …)] wins over --quantize, as in the analyzers' LORA1006 estimate; the sweep's trials inherit it.
-        if (Descriptor?.Quantize is { } quantize) request.Quantize = LoraQuantizationNames.Of(quantize);
+        if (Descriptor?.Quantize is { } quantize && LoraQuantizationNames.Of(quantize) is var fromAttribute && fromAttribute != request.Quantize)
+        {
+            QuantizeOverride = $"adapter {Descriptor.Name} sets [LoraAdapter(Quantize = LoraQuantization.{quantize})]: the base is loaded with " +
+                $"--quantize {fromAttribute}, not {request.Quantize} (the attribute wins over --quantize and LoraKitQuantize; change the attribute to change it)";
+            request.Quantize = fromAttribute;
+        }
     }
+
+    /// <summary>Set when the adapter's attribute changed --quantize: said to the user, never applied silently.</summary>
+    public string? QuantizeOverride { get; }
 
     public TrainRequest Request { get; }
 
@@ -154,12 +163,9 @@ internal sealed class TrainSetup
     /// </summary>
     public Func<Device, ScalarType, LlamaForCausalLM> BaseFactory(string folder)
     {
-        var quantize = Request.Quantize switch
-        {
-            TrainRequest.QuantizeNone => false,
-            TrainRequest.QuantizeNf4 => true,
-            var q => throw new ArgumentException($"--quantize {q} is not one of {TrainRequest.QuantizeNone}, {TrainRequest.QuantizeNf4}"),
-        };
+        if (!LoraQuantizationNames.TryParse(Request.Quantize, out var quantization))
+            throw new ArgumentException($"--quantize {Request.Quantize} is not one of {LoraQuantizationNames.Allowed}");
+        var quantize = quantization == LoraQuantization.Nf4;
         return (device, dtype) => Nf4Checkpoint.LoadBase(folder, device, dtype, quantize);
     }
 

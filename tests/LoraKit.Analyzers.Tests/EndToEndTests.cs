@@ -35,7 +35,7 @@ public class EndToEndTests
         [LoraModel(ConfigFile = "models/llama2/config.json")]
         public partial class Llama2_7B;
 
-        // Seed A's gotcha: r=8 with alpha left at a previous config's 8; bf16 (the attribute wins over LoraKitQuantize): over 8 GiB.
+        // The rank guide's common gotcha: r=8 with alpha left at a previous config's 8; bf16 (the attribute wins over LoraKitQuantize): over 8 GiB.
         [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 8, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16, Quantize = LoraQuantization.None)]
         public partial class SupportAdapter;
 
@@ -43,7 +43,7 @@ public class EndToEndTests
         [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
         public partial class QLoraAdapter;
 
-        // Seed A's r=4 on q,v: 0.031 % of Llama-2-7B, under the 0.05 % floor.
+        // The rank guide's r=4 on q,v: 0.031 % of Llama-2-7B, under the 0.05 % floor.
         [LoraAdapter(typeof(Llama2_7B), Rank = 4, Alpha = 8, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
         public partial class SmallAdapter;
         """;

@@ -24,11 +24,14 @@ internal static class LivePeakMemory
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string> LiveTensors = new Dictionary<string, string> { ["MALLOC_MMAP_THRESHOLD_"] = "65536" };
 
-    /// <summary>What one child measured: the warm runtime's RSS, the peak while building the model, the peak while training.</summary>
-    public sealed record Reading(long BaselineBytes, long BuildPeakBytes, long TrainPeakBytes)
+    /// <summary>What one child measured: the warm runtime's RSS, the peak while building the model, the RSS once built, the peak while training.</summary>
+    public sealed record Reading(long BaselineBytes, long BuildPeakBytes, long BuiltBytes, long TrainPeakBytes)
     {
         /// <summary>Peak while training (model, LoRA state, activations, logits) above the warm runtime.</summary>
         public long Live => TrainPeakBytes - BaselineBytes;
+
+        /// <summary>What the built model holds before training (its weights, LoRA weights) above the warm runtime.</summary>
+        public long Resident => BuiltBytes - BaselineBytes;
 
         /// <summary>Peak while the model was built (e.g. a 16/32-bit model before it was quantized) above the warm runtime.</summary>
         public long Build => BuildPeakBytes - BaselineBytes;
@@ -40,14 +43,14 @@ internal static class LivePeakMemory
         var inv = CultureInfo.InvariantCulture;
         var output = TrainingStepBenchmark.RunSelf(environment, childArgs);
         var fields = output.Split('\n').First(l => l.StartsWith("rss ", StringComparison.Ordinal)).Split(' ');
-        return new Reading(long.Parse(fields[1], inv), long.Parse(fields[2], inv), long.Parse(fields[3], inv));
+        return new Reading(long.Parse(fields[1], inv), long.Parse(fields[2], inv), long.Parse(fields[3], inv), long.Parse(fields[4], inv));
     }
 
     /// <summary>
     /// Child-process body: warm the runtime (and run <paramref name="warmUp"/>, e.g. one step of a tiny model of the same
     /// kind, so the code the run loads and compiles counts as the runtime's fixed cost) and note its RSS, build what is
     /// measured (<paramref name="build"/> returns the training to run), reset the peak so the build's own peak does not
-    /// count, train, print the three figures.
+    /// count, train, print the four figures.
     /// </summary>
     public static void RunChild(Func<Action> build, Action? warmUp = null)
     {
@@ -62,9 +65,10 @@ internal static class LivePeakMemory
         var baseline = CurrentRss();
         var train = build();
         var buildPeak = LoraTrainer.PeakMemoryBytes();
+        var built = CurrentRss();
         ResetPeak();
         train();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rss {baseline} {buildPeak} {LoraTrainer.PeakMemoryBytes()}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rss {baseline} {buildPeak} {built} {LoraTrainer.PeakMemoryBytes()}"));
     }
 
     /// <summary>Linux: writing 5 to /proc/self/clear_refs sets the peak RSS (VmHWM) back to the current RSS.</summary>

@@ -51,7 +51,8 @@ internal static class QloraBenchmark
     {
         var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
         var memorySteps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2;
-        if (rounds < 1 || memorySteps < 1) throw new ArgumentOutOfRangeException(nameof(args), "rounds and steps must be at least 1");
+        var threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1;
+        if (rounds < 1 || memorySteps < 1 || threads < 1) throw new ArgumentOutOfRangeException(nameof(args), "rounds, steps and threads must be at least 1");
         var cpu = CpuInfo.Read();
         Console.WriteLine($"## QLoRA vs bf16 / fp32 LoRA (SmolLM2-135M shape: hidden {Dims.HiddenSize}, {Dims.Layers} layers, vocab {Dims.VocabSize}, tied head; LoRA r={Lora.Rank} on q,v; batch {Batch} × {Sequence}; CPU)");
         Console.WriteLine();
@@ -60,7 +61,7 @@ internal static class QloraBenchmark
         Console.WriteLine();
         Memory(memorySteps);
         Console.WriteLine();
-        Times(rounds);
+        Times(rounds, threads);
         Console.WriteLine();
         Bf16KernelProbe.Run(new[] { (long)Batch * Sequence, 512L }, Dims.HiddenSize, Dims.IntermediateSize);
         Console.WriteLine();
@@ -72,8 +73,8 @@ internal static class QloraBenchmark
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine($"### Peak memory of a training step ({steps} steps, each kind in its own process; measured = peak RSS while training − RSS of the warm runtime after one step of a tiny model of the same kind, live tensors: MALLOC_MMAP_THRESHOLD_=65536)");
         Console.WriteLine();
-        Console.WriteLine("| base | estimate (Core: weights / LoRA state / activations / logits) | measured peak | estimate ÷ measured | goal | peak while building |");
-        Console.WriteLine("|---|---|---|---|---|---|");
+        Console.WriteLine("| base | estimate (Core: weights / LoRA state / activations / logits) | measured peak | estimate ÷ measured | goal | built model before training (estimate: weights + LoRA weights) | peak while building |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
         var measured = new Dictionary<string, long>();
         foreach (var v in Variants)
         {
@@ -84,7 +85,7 @@ internal static class QloraBenchmark
             // The estimate's NF4 case assumes a 16-bit rest and 16-bit activations (bitsandbytes + transformers).
             var goal = v == Qlora ? $"within {EstimateTolerance:P0} ({(Math.Abs(ratio - 1) <= EstimateTolerance ? "PASS" : "MISS")})" : v == QloraFp32 ? "(estimate assumes a bf16 rest)" : "";
             Console.WriteLine(string.Create(inv,
-                $"| {v.Name} | {Mib(e.Total)} MiB ({Mib(e.BaseWeights)} / {Mib(e.LoraWeights + e.LoraGradients + e.OptimizerState)} / {Mib(e.Activations)} / {Mib(e.Logits)}) | {Mib(reading.Live)} MiB | {ratio:0.00} | {goal} | {Mib(reading.Build)} MiB |"));
+                $"| {v.Name} | {Mib(e.Total)} MiB ({Mib(e.BaseWeights)} / {Mib(e.LoraWeights + e.LoraGradients + e.OptimizerState)} / {Mib(e.Activations)} / {Mib(e.Logits)}) | {Mib(reading.Live)} MiB | {ratio:0.00} | {goal} | {Mib(reading.Resident)} MiB ({Mib(e.BaseWeights + e.LoraWeights)} MiB) | {Mib(reading.Build)} MiB |"));
         }
         Console.WriteLine();
         Console.WriteLine(string.Create(inv,
@@ -113,9 +114,16 @@ internal static class QloraBenchmark
             });
     }
 
-    private static void Times(int rounds)
+    /// <summary>
+    /// Step times with <paramref name="threads"/> libtorch threads (1 by default: on this shared 2-core VM two OpenMP threads
+    /// stall at their barriers whenever another process takes a core — a first run with 2 threads under load 15 measured the
+    /// fp32 LoRA step at 27–29 s while the same-size fp32 QLoRA step ranged 3.6–40 s).
+    /// </summary>
+    private static void Times(int rounds, int threads)
     {
         var inv = CultureInfo.InvariantCulture;
+        var previousThreads = torch.get_num_threads();
+        torch.set_num_threads(threads);
         var runners = Variants.Select(v => new Runner(v, Dims)).ToArray();
         try
         {
@@ -125,7 +133,7 @@ internal static class QloraBenchmark
                 foreach (var r in runners)
                     times[r.Variant.Key].Add(r.Step());
 
-            Console.WriteLine($"### Step time ({rounds} rounds, one step of each kind per round, interleaved; ratios per round: median [min–max])");
+            Console.WriteLine($"### Step time ({rounds} rounds, one step of each kind per round, interleaved; {threads} libtorch thread{(threads == 1 ? "" : "s")}; ratios per round: median [min–max])");
             Console.WriteLine();
             Console.WriteLine("| step | median s [min–max] |");
             Console.WriteLine("|---|---|");
@@ -167,6 +175,7 @@ internal static class QloraBenchmark
         finally
         {
             foreach (var r in runners) r.Dispose();
+            torch.set_num_threads(previousThreads);
         }
     }
 

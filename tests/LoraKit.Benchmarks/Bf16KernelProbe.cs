@@ -13,15 +13,16 @@ namespace LoraKit.Benchmarks;
 /// </summary>
 internal static class Bf16KernelProbe
 {
-    public static void Run(IEnumerable<long> tokenCounts, long inFeatures, long outFeatures)
+    /// <summary>One table: every kernel for each (tokens, in, out, all kernels?) shape; the short form times the forward and input-gradient layouts only.</summary>
+    public static void Run(IEnumerable<(long Tokens, long InFeatures, long OutFeatures, bool AllKernels)> shapes)
     {
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine($"### bf16 matmul through libtorch on this CPU (x [tokens, {inFeatures}] by W [{outFeatures}, {inFeatures}] as nn.Linear stores it; median of 3, fp32 of 5)");
+        Console.WriteLine("### bf16 matmul through libtorch on this CPU (x [tokens, in] by W [out, in] as nn.Linear stores it, g [tokens, out] the output gradient; median of 3, fp32 of 5)");
         Console.WriteLine();
-        Console.WriteLine("| tokens | kernel | ms | GFLOP/s | time ÷ fp32 linear |");
+        Console.WriteLine("| tokens × in → out | kernel | ms | GFLOP/s | time ÷ fp32 linear |");
         Console.WriteLine("|---|---|---|---|---|");
         var threads = get_num_threads();
-        foreach (var m in tokenCounts)
+        foreach (var (m, inFeatures, outFeatures, all) in shapes)
         {
             var flop = 2.0 * m * inFeatures * outFeatures;
             using var x = randn(m, inFeatures);
@@ -35,15 +36,24 @@ internal static class Bf16KernelProbe
             using var wh = w.to_type(ScalarType.Float16);
             var fp32 = Seconds(() => nn.functional.linear(x, w), 5);
             void Row(string name, double seconds) =>
-                Console.WriteLine(string.Create(inv, $"| {m} | {name} | {seconds * 1e3:0.0} | {flop / seconds / 1e9:0.0} | {seconds / fp32:0.0}× |"));
+                Console.WriteLine(string.Create(inv, $"| {m} × {inFeatures} → {outFeatures} | {name} | {seconds * 1e3:0.0} | {flop / seconds / 1e9:0.0} | {seconds / fp32:0.0}× |"));
             Row("fp32 linear(x, W) (MKL sgemm)", fp32);
             Row("bf16 linear(x, W)", Seconds(() => nn.functional.linear(xb, wb), 3));
+            if (!all)
+            {
+                Row("fp32 g·W (input gradient)", Seconds(() => g.mm(w), 3));
+                Row("bf16 g·W (input gradient)", Seconds(() => gb.mm(wb), 3));
+                Row("bf16 g·(Wᵀ stored contiguous)ᵀ (input gradient, dot-product layout)", Seconds(() => gb.mm(wbT.t()), 3));
+                continue;
+            }
             Row("bf16 x·Wᵀ, Wᵀ stored contiguous [in, out]", Seconds(() => xb.mm(wbT), 3));
             Row("bf16 g·W (input gradient)", Seconds(() => gb.mm(wb), 3));
             set_num_threads(1);
             Row("bf16 linear(x, W), 1 thread", Seconds(() => nn.functional.linear(xb, wb), 3));
             set_num_threads(threads);
             Row("fp16 linear(x, W)", Seconds(() => nn.functional.linear(xh, wh), 3));
+            Row("fp32 g·W (input gradient)", Seconds(() => g.mm(w), 3));
+            Row("bf16 g·(Wᵀ stored contiguous)ᵀ (input gradient, dot-product layout)", Seconds(() => gb.mm(wbT.t()), 3));
             Row("bf16 stored, upcast to fp32, fp32 linear", Seconds(() =>
             {
                 using var a = xb.to_type(ScalarType.Float32);

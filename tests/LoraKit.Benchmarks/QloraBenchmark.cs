@@ -63,7 +63,12 @@ internal static class QloraBenchmark
         Console.WriteLine();
         Times(rounds, threads);
         Console.WriteLine();
-        Bf16KernelProbe.Run(new[] { (long)Batch * Sequence, 512L }, Dims.HiddenSize, Dims.IntermediateSize);
+        Bf16KernelProbe.Run(new[]
+        {
+            ((long)Batch * Sequence, (long)Dims.HiddenSize, (long)Dims.IntermediateSize, true),
+            (512L, (long)Dims.HiddenSize, (long)Dims.IntermediateSize, true),
+            ((long)Batch * Sequence, (long)Dims.HiddenSize, (long)Dims.VocabSize, false), // the tied output head
+        });
         Console.WriteLine();
         LargeModelEstimates();
     }
@@ -85,7 +90,7 @@ internal static class QloraBenchmark
             // The estimate's NF4 case assumes a 16-bit rest and 16-bit activations (bitsandbytes + transformers).
             var goal = v == Qlora ? $"within {EstimateTolerance:P0} ({(Math.Abs(ratio - 1) <= EstimateTolerance ? "PASS" : "MISS")})" : v == QloraFp32 ? "(estimate assumes a bf16 rest)" : "";
             Console.WriteLine(string.Create(inv,
-                $"| {v.Name} | {Mib(e.Total)} MiB ({Mib(e.BaseWeights)} / {Mib(e.LoraWeights + e.LoraGradients + e.OptimizerState)} / {Mib(e.Activations)} / {Mib(e.Logits)}) | {Mib(reading.Live)} MiB | {ratio:0.00} | {goal} | {Mib(reading.Resident)} MiB ({Mib(e.BaseWeights + e.LoraWeights)} MiB) | {Mib(reading.Build)} MiB |"));
+                $"| {v.Name} | {Mib(e.Total)} MiB ({Mib(e.BaseWeights)} / {Mib(e.LoraWeights + e.LoraGradients + e.OptimizerState)} / {Mib(e.Activations)} / {Mib(e.Logits)}) | {Mib(reading.Live)} MiB | {ratio:0.000} | {goal} | {Mib(reading.Resident)} MiB ({Mib(e.BaseWeights + e.LoraWeights)} MiB) | {Mib(reading.Build)} MiB |"));
         }
         Console.WriteLine();
         Console.WriteLine(string.Create(inv,
@@ -166,11 +171,18 @@ internal static class QloraBenchmark
                 var perStep = 2 * Median(passes);
                 var step = Median(times[r.Variant.Key]);
                 var plain = Median(times[(r.Variant.ModelDtype == ScalarType.BFloat16 ? Bf16 : Fp32).Key]);
+                var extra = step - plain;
+                var dominates = perStep >= step / 2 ? "dequantization dominates" : "the matmuls and the rest of the step dominate";
+                var ofExtra = extra > 0 ? string.Create(inv, $": dequantization is {perStep / extra:P0} of that") : "";
                 Console.WriteLine(string.Create(inv,
-                    $"Profile, {r.Variant.Name}: dequantizing all {layers.Length} NF4 linears to {DtypeName(dtype)} takes {perStep / 2:0.000} s, twice per step (forward, backward) = {perStep:0.000} s = {perStep / step:P0} of the step; " +
-                    $"the step is {step - plain:+0.000;-0.000} s longer than the {DtypeName(r.Variant.ModelDtype)} LoRA step, whose matmuls it shares — " +
-                    $"{(perStep >= step / 2 ? "dequantization dominates" : "the matmuls dominate")}."));
+                    $"Profile, {r.Variant.Name}: dequantizing all {layers.Length} NF4 linears to {DtypeName(dtype)} takes {perStep / 2:0.000} s, twice per step (forward, backward) = {perStep:0.000} s = {perStep / step:P0} of the {step:0.000} s step ({dominates}); the step takes {extra:+0.000;-0.000} s over the {DtypeName(r.Variant.ModelDtype)} LoRA step, which runs the same matmuls{ofExtra}."));
             }
+
+            // Where a step's time goes: the forward alone (no autograd) against the whole step's median.
+            Console.WriteLine();
+            Console.WriteLine(string.Join("; ", runners.Select(r =>
+                string.Create(inv, $"{r.Variant.Key}: forward {r.Forward():0.000} s of a {Median(times[r.Variant.Key]):0.000} s step")))
+                + " (forward alone, no autograd; the rest is backward and AdamW).");
         }
         finally
         {
@@ -244,6 +256,16 @@ internal static class QloraBenchmark
         public LlamaForCausalLM Model { get; }
 
         public double Step() => TrainingStepBenchmark.TrainStep(Model, _optimizer, _ids);
+
+        /// <summary>Seconds of the loss's forward alone, without autograd.</summary>
+        public double Forward()
+        {
+            var sw = Stopwatch.StartNew();
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+                Model.Loss(_ids, _ids);
+            return sw.Elapsed.TotalSeconds;
+        }
 
         public void Dispose()
         {

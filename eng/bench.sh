@@ -7,6 +7,8 @@
 #        eng/bench.sh generation [new tokens]  (tokens/s with/without KV cache, decode at 512 ÷ 64 context, eval vs training forward)
 #        eng/bench.sh gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s|-] [full|small]
 #                                  (bf16 tokens/s and MFU; needs a project referencing TorchSharp-cuda for a GPU)
+#        eng/bench.sh qlora [rounds] [steps] [threads]  (peak memory of a QLoRA / bf16 / fp32 LoRA step vs Core's estimate, interleaved
+#                                  step-time ratios, why bf16 is slow on this CPU, Core's Llama-3.1-8B estimate)
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail
@@ -14,11 +16,11 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$what" in
-  all|checkpoint-io|training-step|memory-estimate|gpu-training|generation|build-time|analyzers) ;;
-  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, generation, build-time, analyzers" >&2; exit 2 ;;
+  all|checkpoint-io|training-step|memory-estimate|gpu-training|generation|qlora|build-time|analyzers) ;;
+  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, build-time, analyzers" >&2; exit 2 ;;
 esac
 # The in-process benchmarks (tests/LoraKit.Benchmarks); options after the name go to the one named.
-for bench in checkpoint-io training-step memory-estimate gpu-training generation; do
+for bench in checkpoint-io training-step memory-estimate gpu-training generation qlora; do
   if [ "$what" = "all" ]; then
     dotnet run --project tests/LoraKit.Benchmarks -c Release -- "$bench"
   elif [ "$what" = "$bench" ]; then

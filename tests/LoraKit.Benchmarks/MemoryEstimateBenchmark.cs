@@ -41,14 +41,6 @@ internal static class MemoryEstimateBenchmark
 
     private const double Tolerance = 0.20;
 
-    /// <summary>
-    /// glibc's malloc serves blocks below its (self-raising, up to 32 MiB) mmap threshold from the heap and
-    /// keeps them when freed, so a CPU run's peak RSS also counts freed activation blocks it could not reuse.
-    /// A fixed low threshold makes every tensor-sized block an mmap that is returned on free: RSS then
-    /// tracks the live tensors — what the estimate (and a GPU's caching allocator) is about.
-    /// </summary>
-    private static readonly Dictionary<string, string> LiveTensors = new() { ["MALLOC_MMAP_THRESHOLD_"] = "65536" };
-
     public static void Run(string[] args)
     {
         var steps = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
@@ -61,7 +53,7 @@ internal static class MemoryEstimateBenchmark
         for (var i = 0; i < Cases.Length; i++)
         {
             var c = Cases[i];
-            var live = Measure(i, steps, LiveTensors);
+            var live = Measure(i, steps, LivePeakMemory.LiveTensors);
             var heap = Measure(i, steps, null);
             var e = Estimate(c);
             var ratio = (double)e.Total / live;
@@ -74,23 +66,14 @@ internal static class MemoryEstimateBenchmark
     private static long Measure(int index, int steps, IReadOnlyDictionary<string, string>? environment)
     {
         var inv = CultureInfo.InvariantCulture;
-        var output = TrainingStepBenchmark.RunSelf(environment, "memory-estimate-child", index.ToString(inv), steps.ToString(inv));
-        var fields = output.Split('\n').First(l => l.StartsWith("rss ", StringComparison.Ordinal)).Split(' ');
-        return long.Parse(fields[2], inv) - long.Parse(fields[1], inv);
+        return LivePeakMemory.Measure(environment, "memory-estimate-child", index.ToString(inv), steps.ToString(inv)).Live;
     }
 
-    /// <summary>Child-process entry: warm the runtime, note its RSS, train case <paramref name="index"/> for a few steps, print both.</summary>
+    /// <summary>Child-process entry: case <paramref name="index"/> trained for a few steps, measured by <see cref="LivePeakMemory.RunChild"/>.</summary>
     public static void RunChild(int index, int steps)
     {
-        // Load libtorch and start its thread pool before taking the baseline.
-        using (var a = randn(256, 256))
-        using (var b = a.matmul(a))
-        {
-        }
-        var baseline = CurrentRss();
         var c = Cases[index];
-        TrainingStepBenchmark.StepSeconds("lora", steps, c.Dims, c.Lora, c.Batch, c.Sequence);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rss {baseline} {LoraTrainer.PeakMemoryBytes()}"));
+        LivePeakMemory.RunChild(() => () => TrainingStepBenchmark.StepSeconds("lora", steps, c.Dims, c.Lora, c.Batch, c.Sequence));
     }
 
     private static MemoryEstimate Estimate(Case c) =>
@@ -104,13 +87,5 @@ internal static class MemoryEstimateBenchmark
             OverheadBytes = 0,
         });
 
-    private static long CurrentRss()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line.Substring(6).Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        throw new InvalidOperationException("no VmRSS in /proc/self/status (the memory benchmarks need Linux)");
-    }
-
-    private static string Mib(long bytes) => (bytes / 1048576.0).ToString("0", CultureInfo.InvariantCulture);
+    private static string Mib(long bytes) => LivePeakMemory.Mib(bytes);
 }

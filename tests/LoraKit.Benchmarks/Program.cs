@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, all
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
 switch (name)
@@ -19,6 +19,12 @@ switch (name)
         break;
     case "memory-estimate":
         MemoryEstimateBenchmark.Run(rest);
+        break;
+    case "qlora":
+        QloraBenchmark.Run(rest);
+        break;
+    case "qlora-child":
+        QloraBenchmark.RunChild(rest[0], int.Parse(rest[1], CultureInfo.InvariantCulture));
         break;
     case "generation":
         InferenceBenchmark.Run(rest);
@@ -38,9 +44,11 @@ switch (name)
         MemoryEstimateBenchmark.Run(Array.Empty<string>());
         Console.WriteLine();
         InferenceBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        QloraBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, all");
         return 2;
 }
 return 0;

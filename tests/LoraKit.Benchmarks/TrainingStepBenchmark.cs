@@ -131,20 +131,26 @@ internal static class TrainingStepBenchmark
         var times = new double[steps + 1];
         for (var i = 0; i <= steps; i++) // the first step warms up
         {
-            var sw = Stopwatch.StartNew();
-            using (var scope = NewDisposeScope())
-            {
-                var loss = model.Loss(ids, ids);
-                loss.backward();
-                optimizer?.step();
-                optimizer?.zero_grad();
-                if (optimizer is null) model.zero_grad();
-            }
-            times[i] = sw.Elapsed.TotalSeconds;
+            times[i] = TrainStep(model, optimizer, ids);
         }
         optimizer?.Dispose();
         var measured = times.Skip(1).OrderBy(t => t).ToArray();
         return measured[measured.Length / 2];
+    }
+
+    /// <summary>One training step (forward, backward, AdamW when <paramref name="optimizer"/> is given) on <paramref name="ids"/> as inputs and labels; returns its seconds.</summary>
+    internal static double TrainStep(LlamaForCausalLM model, OptimizerHelper? optimizer, Tensor ids)
+    {
+        var sw = Stopwatch.StartNew();
+        using (var scope = NewDisposeScope())
+        {
+            var loss = model.Loss(ids, ids);
+            loss.backward();
+            optimizer?.step();
+            optimizer?.zero_grad();
+            if (optimizer is null) model.zero_grad();
+        }
+        return sw.Elapsed.TotalSeconds;
     }
 
     private static long ChildPeak(string mode, int steps)

@@ -33,9 +33,14 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
         BlockSize = blocks.BlockSize;
         ComputeDtype = computeDtype;
         SourceDtype = sourceDtype;
-        // Buffers and bias outlive any dispose scope the layer is built in, as a module's parameters do.
-        register_buffer("weight", torch.tensor(blocks.Packed, dtype: ScalarType.Byte).reshape(blocks.Packed.Length, 1).to(device).DetachFromDisposeScope());
-        register_buffer("absmax", torch.tensor(blocks.Absmax).to(device).DetachFromDisposeScope());
+        // Buffers and bias outlive any dispose scope the layer is built in, as a module's parameters do. torch.tensor(array)
+        // keeps a pinned managed copy of the array as the tensor's storage; a native copy lets the GC reclaim it (on a
+        // SmolLM2-135M shape the pinned arrays held 135 MB of committed managed heap for 60 MB of codes and absmax, and a
+        // QLoRA step's peak RSS fell from 320 to 251 MB with the copy: eng/bench.sh qlora).
+        using (var packed = torch.tensor(blocks.Packed, new long[] { blocks.Packed.Length, 1 }, dtype: ScalarType.Byte))
+            register_buffer("weight", NativeCopy(packed, device).DetachFromDisposeScope());
+        using (var absmax = torch.tensor(blocks.Absmax))
+            register_buffer("absmax", NativeCopy(absmax, device).DetachFromDisposeScope());
         if (bias is not null)
         {
             if (bias.shape.Length != 1 || bias.shape[0] != outFeatures)
@@ -126,6 +131,9 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
         _pairTables[dtype] = table;
         return table;
     }
+
+    /// <summary><paramref name="t"/> on <paramref name="device"/> in memory libtorch owns (a copy even on the CPU).</summary>
+    private static Tensor NativeCopy(Tensor t, Device device) => device.type == DeviceType.CPU ? t.clone() : t.to(device);
 
     private static long Gcd(long a, long b)
     {

@@ -123,7 +123,9 @@ public static class Nf4Model
 
     internal static float[] ToFloatArray(Tensor t)
     {
-        using var f = t.detach().to_type(ScalarType.Float32).cpu().contiguous();
-        return f.data<float>().ToArray();
+        // One scope for every intermediate (detach, the float32 copy, cpu): left to the GC, a float32 copy of each
+        // weight stayed alive until a collection while the next layer was quantized.
+        using var scope = NewDisposeScope();
+        return t.detach().to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
     }
 }

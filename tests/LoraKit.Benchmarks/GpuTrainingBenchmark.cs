@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using LoraKit.Lora;
+using LoraKit.Memory;
 using LoraKit.Models;
 using LoraKit.Modeling;
 using TorchSharp;
@@ -16,7 +17,9 @@ namespace LoraKit.Benchmarks;
 /// a 1B-shaped (TinyLlama-1.1B) model. MFU = the step's model FLOPs (<see cref="StepFlops"/>) per second
 /// over the device's peak bf16 rate: the given one, else 989.4 TFLOP/s (H100/H200 SXM, dense) on CUDA,
 /// else on the CPU the bf16 matmul rate measured in the same run.
-/// Usage: gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s] [full|small]. Without a CUDA device,
+/// Each row also gives LoraKit.Core's peak-memory estimate for the case (what LORA1006 checks against a GPU's
+/// memory); on a GPU, sample the device's memory beside the run (one case per process) to hold it to it.
+/// Usage: gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s] [full|small] [all|smollm2|tinyllama]. Without a CUDA device,
 /// "auto" says so and measures nothing; "cpu small" runs the same code on the CPU at small sizes.
 /// </summary>
 internal static class GpuTrainingBenchmark
@@ -35,6 +38,8 @@ internal static class GpuTrainingBenchmark
         var steps = args.Length > 1 ? int.Parse(args[1], inv) : 10;
         var peakArg = args.Length > 2 && args[2] != "-" ? double.Parse(args[2], inv) : 0;
         var small = args.Length > 3 && args[3] == "small";
+        var only = args.Length > 4 ? args[4] : "all";
+        if (only is not ("all" or "smollm2" or "tinyllama")) throw new ArgumentException($"gpu-training: case '{only}' is not one of all, smollm2, tinyllama", nameof(args));
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(args), "steps must be at least 1");
 
         var cuda = torch.cuda.is_available();
@@ -53,22 +58,34 @@ internal static class GpuTrainingBenchmark
         var cases = small
             ? new[] { new Case("SmolLM2-135M-shaped, 4 layers", smol with { Layers = 4 }, 1, 128), new Case("TinyLlama-1.1B-shaped, 2 layers", tiny with { Layers = 2 }, 1, 128) }
             : new[] { new Case("SmolLM2-135M-shaped", smol, 16, 1024), new Case("TinyLlama-1.1B-shaped", tiny, 8, 1024) };
+        if (only != "all") cases = cases.Where(c => c.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase)).ToArray();
 
         Console.WriteLine($"## LoRA training in bf16 on {(device.type == DeviceType.CUDA ? "CUDA" : "the CPU")} (r={Lora.Rank} on q,k,v,o; bf16 base, fp32 LoRA, AdamW; median of {steps} steps after 2 warm-up steps)");
         Console.WriteLine();
         Console.WriteLine(string.Create(inv, $"Peak: {peak / 1e12:0.0} TFLOP/s ({peakSource})."));
         Console.WriteLine();
-        Console.WriteLine("| model | batch × seq | step (s) | tokens/s | model TFLOP/s | MFU |");
-        Console.WriteLine("|---|---|---|---|---|---|");
+        Console.WriteLine("| model | batch × seq | step (s) | tokens/s | model TFLOP/s | MFU | Core's peak-memory estimate (MiB) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
         foreach (var c in cases)
         {
             var seconds = StepSeconds(c, device, steps);
             var flops = StepFlops.For(c.Dims, Lora, c.Batch, c.Sequence);
             var rate = flops.Total / seconds;
             Console.WriteLine(string.Create(inv,
-                $"| {c.Name} | {c.Batch} × {c.Sequence} | {seconds:0.000} | {c.Batch * c.Sequence / seconds:N0} | {rate / 1e12:0.00} | {rate / peak:P1} |"));
+                $"| {c.Name} | {c.Batch} × {c.Sequence} | {seconds:0.000} | {c.Batch * c.Sequence / seconds:N0} | {rate / 1e12:0.00} | {rate / peak:P1} | {LivePeakMemory.Mib(Estimate(c).Total)} |"));
         }
     }
+
+    /// <summary>Core's estimate for the case as this benchmark runs it: bf16 base and activations, SDPA, the CUDA overhead.</summary>
+    private static MemoryEstimate Estimate(Case c) =>
+        MemoryEstimator.Estimate(ModelShape.FromLlama(c.Name, c.Dims), Lora, new MemoryOptions
+        {
+            BasePrecision = WeightPrecision.BFloat16,
+            ActivationBytes = 2,
+            BatchSize = c.Batch,
+            SequenceLength = c.Sequence,
+            FusedAttention = true,
+        });
 
     private static double StepSeconds(Case c, Device device, int steps)
     {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# LoraKit's bf16 LoRA training step (eng/bench.sh gpu-training) beside the same step in transformers + PEFT
+# (eng/gpu/peft_bench.py) on one GPU, one case per process, rounds interleaved; the GPU's memory sampled by
+# nvidia-smi every 20 ms beside each run (peak MiB over the process: CUDA context and allocator cache included).
+# Usage (GPU machine, repository root, .gpu/rt from eng/gpu/pack.sh): bash eng/gpu/bench.sh [rounds] [torch lib dir]
+rounds=${1:-2}; [ $# -gt 0 ] && shift
+mkdir -p "${OUT:-/tmp/lorakit-gpu}"; exec > >(tee -a "${OUT:-/tmp/lorakit-gpu}/bench.txt") 2>&1
+. "$(dirname "$0")/setup.sh"
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
+cd $W
+sampled() {   # sampled LABEL COMMAND...: runs the command with the GPU's memory sampled beside it
+  local label=$1; shift
+  echo "=== $label ($(date -u +%T))"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 20 > $W/memory.txt & local sampler=$!
+  timeout 150 "$@"; echo "rc=$?"
+  kill $sampler; wait $sampler 2>/dev/null
+  echo "nvidia-smi peak MiB ($label): $(sort -n $W/memory.txt | tail -1)"
+}
+for round in $(seq 1 "$rounds"); do
+  for c in smollm2 tinyllama; do
+    sampled "round $round LoraKit $c" $B gpu-training cuda 10 - full $c
+    sampled "round $round transformers+PEFT $c" python3 "$R/eng/gpu/peft_bench.py" $c
+  done
+done
+echo "=== done ($(date -u +%T))"

@@ -3,7 +3,6 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using LoraKit.IO;
 using LoraKit.Models;
-using LoraKit.SafeTensors;
 
 namespace LoraKit.Peft;
 

@@ -1,5 +1,3 @@
-using System;
-
 namespace LoraKit;
 
 /// <summary>
@@ -46,18 +44,11 @@ public sealed class LoraModelAttribute : Attribute
 
 /// <summary>One linear layer of a custom model (repeatable). A <c>{i}</c> in the name numbers repeated blocks.</summary>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
-public sealed class LoraLinearAttribute : Attribute
+public sealed class LoraLinearAttribute(string name, int inFeatures, int outFeatures) : Attribute
 {
-    public LoraLinearAttribute(string name, int inFeatures, int outFeatures)
-    {
-        Name = name;
-        InFeatures = inFeatures;
-        OutFeatures = outFeatures;
-    }
-
-    public string Name { get; }
-    public int InFeatures { get; }
-    public int OutFeatures { get; }
+    public string Name { get; } = name;
+    public int InFeatures { get; } = inFeatures;
+    public int OutFeatures { get; } = outFeatures;
 
     /// <summary>How many blocks repeat this layer (default 1).</summary>
     public int Count { get; set; } = 1;

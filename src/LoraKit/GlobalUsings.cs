@@ -1,6 +1,6 @@
 // The namespaces the SDK's ImplicitUsings would import, written once for LoraKit and LoraKit.Cli (which links
 // this file). The repository turns ImplicitUsings off so that LoraKit.Core, also compiled into the analyzers,
-// imports only what it names.
+// imports only what it names (in its own GlobalUsings.cs).
 global using System;
 global using System.Collections.Generic;
 global using System.Globalization;

@@ -1,3 +1,4 @@
+using System.Text;
 using LoraKit.Json;
 using Xunit;
 
@@ -46,5 +47,27 @@ public class JsonTests
     {
         var text = new string('[', 10_000) + new string(']', 10_000);
         Assert.Throws<JsonParseException>(() => JsonValue.Parse(text));
+    }
+
+    // Every character class the two quoters treat differently: quote, backslash, the short escapes, other control
+    // characters, DEL, the JavaScript line terminators U+2028/U+2029, and non-ASCII.
+    private const string EveryEscapeClass = "a\"\\\b\f\n\r\t\u0001\u001f\u007f\u2028\u2029\u00e9";
+
+    [Fact]
+    public void QuoteAsSerde_writes_what_python_json_dumps_writes()
+    {
+        // Python 3.11: json.dumps("a\"\\\b\f\n\r\t\x01\x1f\x7f\u2028\u2029\u00e9", ensure_ascii=False), as serde_json writes it too.
+        var sb = new StringBuilder();
+        JsonLineWriter.QuoteAsSerde(sb, EveryEscapeClass);
+        Assert.Equal("\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\u007f\u2028\u2029\u00e9\"", sb.ToString());
+    }
+
+    [Fact]
+    public void Quote_escapes_control_characters_and_line_separators_and_round_trips_through_System_Text_Json()
+    {
+        var sb = new StringBuilder();
+        JsonLineWriter.Quote(sb, EveryEscapeClass);
+        Assert.Equal("\"a\\\"\\\\\\u0008\\u000c\\n\\r\\t\\u0001\\u001f\u007f\\u2028\\u2029\u00e9\"", sb.ToString());
+        Assert.Equal(EveryEscapeClass, System.Text.Json.JsonSerializer.Deserialize<string>(sb.ToString()));
     }
 }

@@ -1,5 +1,3 @@
-using System;
-using System.Collections.Generic;
 using System.IO;
 using System.Text;
 
@@ -87,33 +85,23 @@ internal sealed class ElfFile
     public IReadOnlyList<VersionNeed> ReadVersionNeeds()
     {
         var result = new List<VersionNeed>();
-        foreach (var sec in _sections)
+        // Verneed: vn_cnt at 2, vn_file at 4, vn_aux at 8, vn_next at 12 (16 bytes).
+        foreach (var (sec, data, strings, offset) in VersionEntries(ShtGnuVerneed, entrySize: 16, nextAt: 12))
         {
-            if (sec.Type != ShtGnuVerneed) continue;
-            var data = ReadSection(sec);
-            var strings = ReadLinkedStrings(sec);
-            long offset = 0;
-            // sh_info holds the number of Verneed entries; also stop on a zero vn_next.
-            for (var n = 0; n < sec.Info && offset + 16 <= data.Length; n++)
+            var o = (int)offset;
+            var cnt = BitConverter.ToUInt16(data, o + 2);
+            var file = ReadString(strings, BitConverter.ToUInt32(data, o + 4));
+            long aux = offset + BitConverter.ToUInt32(data, o + 8);
+            for (var a = 0; a < cnt && aux + 16 <= data.Length && aux >= 0; a++)
             {
-                var o = (int)offset;
-                var cnt = BitConverter.ToUInt16(data, o + 2);
-                var file = ReadString(strings, BitConverter.ToUInt32(data, o + 4));
-                long aux = offset + BitConverter.ToUInt32(data, o + 8);
-                for (var a = 0; a < cnt && aux + 16 <= data.Length && aux >= 0; a++)
-                {
-                    var ao = (int)aux;
-                    var flags = BitConverter.ToUInt16(data, ao + 4);
-                    var other = BitConverter.ToUInt16(data, ao + 6);
-                    var name = ReadString(strings, BitConverter.ToUInt32(data, ao + 8));
-                    result.Add(new VersionNeed(file, name, flags, other, sec.Offset + aux));
-                    var nextAux = BitConverter.ToUInt32(data, ao + 12);
-                    if (nextAux == 0) break;
-                    aux += nextAux;
-                }
-                var next = BitConverter.ToUInt32(data, o + 12);
-                if (next == 0) break;
-                offset += next;
+                var ao = (int)aux;
+                var flags = BitConverter.ToUInt16(data, ao + 4);
+                var other = BitConverter.ToUInt16(data, ao + 6);
+                var name = ReadString(strings, BitConverter.ToUInt32(data, ao + 8));
+                result.Add(new VersionNeed(file, name, flags, other, sec.Offset + aux));
+                var nextAux = BitConverter.ToUInt32(data, ao + 12);
+                if (nextAux == 0) break;
+                aux += nextAux;
             }
         }
         return result;
@@ -123,24 +111,37 @@ internal sealed class ElfFile
     public IReadOnlyCollection<string> ReadVersionDefinitions()
     {
         var result = new HashSet<string>(StringComparer.Ordinal);
+        // Verdef: vd_aux at 12, vd_next at 16 (20 bytes); the first Verdaux's vda_name names the version.
+        foreach (var (_, data, strings, offset) in VersionEntries(ShtGnuVerdef, entrySize: 20, nextAt: 16))
+        {
+            long aux = offset + BitConverter.ToUInt32(data, (int)offset + 12);
+            if (aux + 8 <= data.Length && aux >= 0)
+                result.Add(ReadString(strings, BitConverter.ToUInt32(data, (int)aux)));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The entries of every section of <paramref name="type"/> (Verneed or Verdef) with the section's bytes, its linked
+    /// string table and each entry's offset: sh_info holds the number of entries, each links to the next by the relative
+    /// offset at <paramref name="nextAt"/>; a zero link or an entry past the section's end stops the walk.
+    /// </summary>
+    private IEnumerable<(Section Section, byte[] Data, byte[] Strings, long Offset)> VersionEntries(uint type, int entrySize, int nextAt)
+    {
         foreach (var sec in _sections)
         {
-            if (sec.Type != ShtGnuVerdef) continue;
+            if (sec.Type != type) continue;
             var data = ReadSection(sec);
             var strings = ReadLinkedStrings(sec);
             long offset = 0;
-            for (var n = 0; n < sec.Info && offset + 20 <= data.Length; n++)
+            for (var n = 0; n < sec.Info && offset + entrySize <= data.Length; n++)
             {
-                var o = (int)offset;
-                long aux = offset + BitConverter.ToUInt32(data, o + 12);
-                if (aux + 8 <= data.Length && aux >= 0)
-                    result.Add(ReadString(strings, BitConverter.ToUInt32(data, (int)aux)));
-                var next = BitConverter.ToUInt32(data, o + 16);
+                yield return (sec, data, strings, offset);
+                var next = BitConverter.ToUInt32(data, (int)offset + nextAt);
                 if (next == 0) break;
                 offset += next;
             }
         }
-        return result;
     }
 
     /// <summary>Dynamic symbols with their version index from .gnu.version.</summary>

@@ -1,7 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Runtime.InteropServices;
 using LoraKit.Rules;
 using LoraKit.Run;
@@ -221,47 +218,30 @@ public sealed class LoraKitTrainerTask : ToolTask
 
     private void Handle(TrainingEvent e)
     {
-        var trial = e.TrialRank is { } rank ? $"[rank {rank} trial] " : "";
-        switch (e)
+        if (e is DiagnosticEvent diagnostic)
         {
-            case DiagnosticEvent d:
-                LogDiagnostic(d);
-                break;
-            case StartEvent s:
-                Log.LogMessage(MessageImportance.Normal,
-                    $"LoraKit: {trial}training {s.Adapter} r={s.Rank}, alpha={Number(s.Alpha)}, targets {string.Join(", ", s.Targets)}: " +
-                    $"{s.TrainableParameters} trainable parameters, {s.TotalSteps} steps on {s.Device}; base validation loss {Fixed(s.BaseValidationLoss)}");
-                break;
-            case StepEvent s:
-                var every = Math.Max(1, s.TotalSteps / 10);
-                var importance = s.Step == s.TotalSteps || s.Step % every == 0 ? MessageImportance.Normal : MessageImportance.Low;
-                Log.LogMessage(importance, $"LoraKit: step {s.Step}/{s.TotalSteps} loss {Fixed(s.Loss)}, {Number(s.TokensPerSecond)} tokens/s");
-                break;
-            case EvalEvent v:
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {trial}step {v.Step}: validation loss {Fixed(v.ValidationLoss)} (base {Fixed(v.BaseValidationLoss)})");
-                break;
-            case CheckpointEvent c:
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: checkpoint at step {c.Step}: {c.Path}");
-                break;
-            case DoneEvent d:
-                Log.LogMessage(trial.Length > 0 ? MessageImportance.Normal : MessageImportance.High,
-                    $"LoraKit: {trial}done: {d.Steps} steps, validation loss {Fixed(d.ValidationLoss)} (base {Fixed(d.BaseValidationLoss)}) in {Number(d.Seconds)} s" +
-                    (trial.Length == 0 ? $"; adapter in {d.Output}" : ""));
-                break;
-            case SweepEvent s:
-                Log.LogMessage(MessageImportance.High,
-                    $"LoraKit: sweep chose rank {s.ChosenRank} (alpha {Number(s.Alpha)}): {s.Reason}; wrote {s.Report}, {s.Plot}, {s.Lock}");
-                break;
-            case InfoEvent i:
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {i.Message}");
-                break;
-            case SchedulerEvent c:
-                Log.LogMessage(MessageImportance.Normal, $"LoraKit: {trial}{c.Message}");
-                break;
-            default:
-                Log.LogMessage(MessageImportance.Low, $"LoraKit: {TrainingEventJson.Write(e)}");
-                break;
+            LogDiagnostic(diagnostic);
+            return;
         }
+        var trial = e.TrialRank is { } rank ? $"[rank {rank} trial] " : "";
+        var (importance, text) = e switch
+        {
+            StartEvent s => (MessageImportance.Normal,
+                $"{trial}training {s.Adapter} r={s.Rank}, alpha={Number(s.Alpha)}, targets {string.Join(", ", s.Targets)}: " +
+                $"{s.TrainableParameters} trainable parameters, {s.TotalSteps} steps on {s.Device}; base validation loss {Fixed(s.BaseValidationLoss)}"),
+            StepEvent s => (s.Step == s.TotalSteps || s.Step % Math.Max(1, s.TotalSteps / 10) == 0 ? MessageImportance.Normal : MessageImportance.Low,
+                $"step {s.Step}/{s.TotalSteps} loss {Fixed(s.Loss)}, {Number(s.TokensPerSecond)} tokens/s"),
+            EvalEvent v => (MessageImportance.Normal, $"{trial}step {v.Step}: validation loss {Fixed(v.ValidationLoss)} (base {Fixed(v.BaseValidationLoss)})"),
+            CheckpointEvent c => (MessageImportance.Normal, $"checkpoint at step {c.Step}: {c.Path}"),
+            DoneEvent d => (trial.Length > 0 ? MessageImportance.Normal : MessageImportance.High,
+                $"{trial}done: {d.Steps} steps, validation loss {Fixed(d.ValidationLoss)} (base {Fixed(d.BaseValidationLoss)}) in {Number(d.Seconds)} s" +
+                (trial.Length == 0 ? $"; adapter in {d.Output}" : "")),
+            SweepEvent s => (MessageImportance.High, $"sweep chose rank {s.ChosenRank} (alpha {Number(s.Alpha)}): {s.Reason}; wrote {s.Report}, {s.Plot}, {s.Lock}"),
+            InfoEvent i => (MessageImportance.Normal, i.Message),
+            SchedulerEvent c => (MessageImportance.Normal, trial + c.Message),
+            _ => (MessageImportance.Low, TrainingEventJson.Write(e)),
+        };
+        Log.LogMessage(importance, $"LoraKit: {text}");
     }
 
     private void LogDiagnostic(DiagnosticEvent d)

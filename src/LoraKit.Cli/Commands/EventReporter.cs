@@ -36,45 +36,41 @@ internal sealed class EventReporter
             _out.Flush();
             return;
         }
-        var trial = e.TrialRank is { } rank ? $"[rank {rank} trial] " : "";
-        switch (e)
+        if (e is StepEvent step)
         {
-            case InfoEvent i:
-                WriteLine($"{trial}{i.Message}");
-                break;
-            case SchedulerEvent c:
-                WriteLine($"{trial}{c.Message}");
-                break;
-            case DiagnosticEvent d:
-                WriteLine($"{trial}{TrainingEventJson.SeverityName(d.Severity)} {d.Code}: {d.Message}");
-                break;
-            case StartEvent s:
-                WriteLine($"{trial}training r={s.Rank}, alpha={Format.Number(s.Alpha)}, targets {string.Join(", ", s.Targets)}: " +
-                          $"{Format.Count(s.TrainableParameters)} trainable parameters, {s.TotalSteps} steps on {s.Device}; base validation loss {s.BaseValidationLoss:0.0000}");
-                break;
-            case DoneEvent done when e.TrialRank is not null:
-                WriteLine($"{trial}done: validation loss {done.ValidationLoss:0.0000} in {done.Seconds:0.0} s");
-                break;
-            case StepEvent step:
-                var eta = step.Step > 0 ? step.ElapsedSeconds / step.Step * (step.TotalSteps - step.Step) : 0;
-                const int width = 24;
-                var filled = (int)(width * step.Step / Math.Max(1, step.TotalSteps));
-                var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {step.Step}/{step.TotalSteps} loss {step.Loss:0.0000} " +
-                           $"{step.TokensPerSecond:0} tok/s ETA {TimeSpan.FromSeconds(Math.Round(eta)):mm\\:ss}";
-                if (_terminal)
-                {
-                    _out.Write("\r" + line.PadRight(100));
-                    _lineOpen = true;
-                }
-                else if (step.Step == step.TotalSteps || step.Step % Math.Max(1, step.TotalSteps / 10) == 0) _out.WriteLine(line);
-                break;
-            case EvalEvent v:
-                WriteLine($"{trial}step {v.Step}: validation loss {v.ValidationLoss:0.0000} (base {v.BaseValidationLoss:0.0000})");
-                break;
-            case CheckpointEvent c:
-                WriteLine($"checkpoint at step {c.Step}: {c.Path}");
-                break;
+            Progress(step);
+            return;
         }
+        var trial = e.TrialRank is { } rank ? $"[rank {rank} trial] " : "";
+        var text = e switch
+        {
+            InfoEvent i => trial + i.Message,
+            SchedulerEvent c => trial + c.Message,
+            DiagnosticEvent d => $"{trial}{TrainingEventJson.SeverityName(d.Severity)} {d.Code}: {d.Message}",
+            StartEvent s => $"{trial}training r={s.Rank}, alpha={Format.Number(s.Alpha)}, targets {string.Join(", ", s.Targets)}: " +
+                            $"{Format.Count(s.TrainableParameters)} trainable parameters, {s.TotalSteps} steps on {s.Device}; base validation loss {s.BaseValidationLoss:0.0000}",
+            DoneEvent done when e.TrialRank is not null => $"{trial}done: validation loss {done.ValidationLoss:0.0000} in {done.Seconds:0.0} s",
+            EvalEvent v => $"{trial}step {v.Step}: validation loss {v.ValidationLoss:0.0000} (base {v.BaseValidationLoss:0.0000})",
+            CheckpointEvent c => $"checkpoint at step {c.Step}: {c.Path}",
+            _ => null,
+        };
+        if (text is not null) WriteLine(text);
+    }
+
+    // A progress bar redrawn in place on a terminal; elsewhere every tenth step (and the last) as a line.
+    private void Progress(StepEvent step)
+    {
+        var eta = step.Step > 0 ? step.ElapsedSeconds / step.Step * (step.TotalSteps - step.Step) : 0;
+        const int width = 24;
+        var filled = (int)(width * step.Step / Math.Max(1, step.TotalSteps));
+        var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {step.Step}/{step.TotalSteps} loss {step.Loss:0.0000} " +
+                   $"{step.TokensPerSecond:0} tok/s ETA {TimeSpan.FromSeconds(Math.Round(eta)):mm\\:ss}";
+        if (_terminal)
+        {
+            _out.Write("\r" + line.PadRight(100));
+            _lineOpen = true;
+        }
+        else if (step.Step == step.TotalSteps || step.Step % Math.Max(1, step.TotalSteps / 10) == 0) _out.WriteLine(line);
     }
 
     public void Finish()

@@ -1,8 +1,5 @@
 using System.CommandLine;
-using LoraKit.Data;
 using LoraKit.Inference;
-using LoraKit.Modeling;
-using LoraKit.Peft;
 using LoraKit.SafeTensors;
 
 namespace LoraKit.Cli.Commands;

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using LoraKit.Lora;
-using LoraKit.Peft;
 using LoraKit.Quantization;
 using static TorchSharp.torch;
 

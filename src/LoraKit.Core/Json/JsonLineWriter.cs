@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
 using System.Text;
 
 namespace LoraKit.Json;
@@ -83,47 +80,32 @@ public sealed class JsonLineWriter
     /// control characters as <c>\u00XX</c>, everything else as is. Files other tools read byte for byte (safetensors
     /// headers) and Jinja's <c>tojson</c> use it.
     /// </summary>
-    public static void QuoteAsSerde(StringBuilder sb, string value)
-    {
-        sb.Append('"');
-        foreach (var c in value)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u00").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
-    }
+    public static void QuoteAsSerde(StringBuilder sb, string value) => Quote(sb, value, serde: true);
 
     /// <summary>Appends <paramref name="value"/> as a quoted JSON string.</summary>
-    public static void Quote(StringBuilder sb, string value)
+    public static void Quote(StringBuilder sb, string value) => Quote(sb, value, serde: false);
+
+    // The two escapings differ only in \b and \f (serde's short forms) and U+2028/U+2029 (escaped by Quote alone:
+    // JavaScript before ES2019 refused them unescaped in strings); every other control character is \u00XX in both.
+    private static void Quote(StringBuilder sb, string value, bool serde)
     {
         sb.Append('"');
         foreach (var c in value)
         {
-            switch (c)
+            var escaped = c switch
             {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20 || c == '\u2028' || c == '\u2029') sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                '\b' when serde => "\\b",
+                '\f' when serde => "\\f",
+                _ => null,
+            };
+            if (escaped is not null) sb.Append(escaped);
+            else if (c < 0x20 || (!serde && c is '\u2028' or '\u2029')) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+            else sb.Append(c);
         }
         sb.Append('"');
     }

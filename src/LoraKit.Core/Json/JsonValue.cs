@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-
 namespace LoraKit.Json;
 
 /// <summary>Kinds of value in the minimal JSON tree that LoraKit.Core reads config files into.</summary>

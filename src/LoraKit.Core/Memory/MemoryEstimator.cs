@@ -1,5 +1,3 @@
-using System;
-using System.Linq;
 using LoraKit.Models;
 using LoraKit.Quantization;
 

@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Json;
 using LoraKit.Rules;
 
@@ -37,20 +34,19 @@ public static partial class HfConfig
         if (hasScaling && hasParameters)
             throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "rope_parameters",
                 "and rope_scaling are both given", "keep one: rope_parameters (transformers 5) or rope_theta + rope_scaling", parameters!.Line);
-        var topOriginal = root["original_max_position_embeddings"];
-        int? topLevelOriginal = topOriginal is null || topOriginal.Kind == JsonKind.Null ? null : ToInt(topOriginal, source, "original_max_position_embeddings");
+        var topOriginal = Present(root, "original_max_position_embeddings");
+        int? topLevelOriginal = topOriginal is null ? null : ToInt(topOriginal, source, "original_max_position_embeddings");
         if (!hasScaling && !hasParameters)
             return dims;
 
         var key = hasScaling ? "rope_scaling" : "rope_parameters";
         var obj = hasScaling ? scaling! : parameters!;
         if (obj.Kind != JsonKind.Object)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                $"is a {obj.Kind.ToString().ToLowerInvariant()}, not an object", "write it as an object such as {\"rope_type\": \"linear\", \"factor\": 2.0}, or null", obj.Line);
+            throw WrongKind(obj, source, key, "an object", "write it as an object such as {\"rope_type\": \"linear\", \"factor\": 2.0}, or null");
 
         if (hasParameters)
         {
-            if (obj["rope_theta"] is { Kind: not JsonKind.Null } theta)
+            if (Present(obj, "rope_theta") is { } theta)
             {
                 var t = PositiveNumber(theta, source, "rope_parameters.rope_theta");
                 if (root["rope_theta"] is { Kind: JsonKind.Number } top && top.AsDouble() != t)
@@ -73,10 +69,10 @@ public static partial class HfConfig
                     $"remove it; \"{RopeScaling.NameOf(type)}\" reads: {(RopeKeys[type].Length == 0 ? "nothing else" : string.Join(", ", RopeKeys[type]))}", m.Value.Line);
 
         string K(string name) => $"{key}.{name}";
-        double? Num(string name) => obj[name] is { Kind: not JsonKind.Null } v ? PositiveNumber(v, source, K(name)) : null;
+        double? Num(string name) => Present(obj, name) is { } v ? PositiveNumber(v, source, K(name)) : null;
         double RequiredNum(string name) => Num(name) ?? throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, K(name),
             $"is missing; rope_type \"{RopeScaling.NameOf(type)}\" needs it", $"add \"{name}\" to {key} (a positive number, as in the model's published config.json)", obj.Line);
-        int? OriginalIn() => obj["original_max_position_embeddings"] is { Kind: not JsonKind.Null } v ? ToInt(v, source, K("original_max_position_embeddings")) : null;
+        int? OriginalIn() => Present(obj, "original_max_position_embeddings") is { } v ? ToInt(v, source, K("original_max_position_embeddings")) : null;
 
         // The top-level original_max_position_embeddings is longrope's (Phi-3); transformers 5 moves it into the rope
         // parameters, where yarn and llama3 would read it, so elsewhere it is accepted only when it changes nothing.
@@ -129,8 +125,7 @@ public static partial class HfConfig
                             $"set max_position_embeddings to {Math.Round(factor * o)} (= factor × original_max_position_embeddings; every version agrees), or write it as transformers 5's rope_parameters (factor used as given)", obj["factor"]!.Line);
                     var truncate = obj["truncate"];
                     if (truncate is not null && truncate.Kind is not (JsonKind.Null or JsonKind.Boolean))
-                        throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, K("truncate"),
-                            $"is a {truncate.Kind.ToString().ToLowerInvariant()}, not true/false", "write true or false without quotes", truncate.Line);
+                        throw WrongKind(truncate, source, K("truncate"), "true/false", "write true or false without quotes");
                     rope = new RopeScaling
                     {
                         Type = type, Factor = factor, AttentionFactor = Num("attention_factor"),
@@ -182,12 +177,8 @@ public static partial class HfConfig
         var supported = string.Join(", ", SupportedRopeTypes);
         string? Read(string name)
         {
-            var v = obj[name];
-            if (v is null || v.Kind == JsonKind.Null) return null;
-            if (v.Kind != JsonKind.String)
-                throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, $"{key}.{name}",
-                    $"is a {v.Kind.ToString().ToLowerInvariant()}, not a string", $"use one of: {supported}", v.Line);
-            return v.AsString();
+            if (Present(obj, name) is not { } v) return null;
+            return v.Kind == JsonKind.String ? v.AsString() : throw WrongKind(v, source, $"{key}.{name}", "a string", $"use one of: {supported}");
         }
         var ropeType = Read("rope_type");
         var legacy = Read("type");
@@ -204,26 +195,13 @@ public static partial class HfConfig
 
     private static IReadOnlyList<double> FactorList(JsonValue obj, string source, string key, string name, int length)
     {
-        var v = obj[name];
-        if (v is null || v.Kind == JsonKind.Null)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                "is missing; rope_type \"longrope\" needs it", $"add \"{name}\": a list of {length} numbers (head_dim / 2)", obj.Line);
+        var v = Present(obj, name) ?? throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+            "is missing; rope_type \"longrope\" needs it", $"add \"{name}\": a list of {length} numbers (head_dim / 2)", obj.Line);
         if (v.Kind != JsonKind.Array || v.Items.Count != length || v.Items.Any(x => x.Kind != JsonKind.Number))
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
                 v.Kind != JsonKind.Array ? $"is a {v.Kind.ToString().ToLowerInvariant()}, not a list" : $"holds {v.Items.Count} entries (or a non-number)",
                 $"give {length} numbers (head_dim / 2)", v.Line);
         return v.Items.Select(x => PositiveNumber(x, source, key)).ToArray();
-    }
-
-    private static double PositiveNumber(JsonValue v, string source, string key)
-    {
-        if (v.Kind != JsonKind.Number)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                $"is a {v.Kind.ToString().ToLowerInvariant()}, not a number", "write it as a JSON number, without quotes", v.Line);
-        var d = v.AsDouble();
-        if (!(d > 0) || double.IsInfinity(d))
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key, $"is {v.RawNumber}", "give a positive finite number", v.Line);
-        return d;
     }
 
     /// <summary>Qwen2Config/Qwen3Config defaults when the keys are absent: sliding_window 4096, max_window_layers 28.</summary>
@@ -288,8 +266,7 @@ public static partial class HfConfig
     /// <summary>layer_types as "is sliding" per layer, or null when absent.</summary>
     private static bool[]? ReadLayerTypes(JsonValue root, string source, int layers)
     {
-        var v = root["layer_types"];
-        if (v is null || v.Kind == JsonKind.Null) return null;
+        if (Present(root, "layer_types") is not { } v) return null;
         if (v.Kind != JsonKind.Array || v.Items.Count != layers)
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "layer_types",
                 v.Kind != JsonKind.Array ? $"is a {v.Kind.ToString().ToLowerInvariant()}, not a list" : $"lists {v.Items.Count} layers, not num_hidden_layers = {layers}",
@@ -303,8 +280,7 @@ public static partial class HfConfig
 
     private static int OptionalNonNegativeInt(JsonValue root, string source, string key, int fallback)
     {
-        var v = root[key];
-        if (v is null || v.Kind == JsonKind.Null) return fallback;
+        if (Present(root, key) is not { } v) return fallback;
         if (v.Kind == JsonKind.Number && v.TryGetInt64(out var n) && n == 0) return 0;
         return ToInt(v, source, key);
     }

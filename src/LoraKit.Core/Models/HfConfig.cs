@@ -1,7 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using LoraKit.Json;
 using LoraKit.Rules;
 
@@ -180,26 +177,17 @@ public static partial class HfConfig
             "is missing and no known entry of 'architectures' names the family", $"add \"model_type\": one of {supported}");
     }
 
-    private static int RequiredInt(JsonValue root, string source, string key)
-    {
-        var v = root[key];
-        if (v is null || v.Kind == JsonKind.Null)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
+    private static int RequiredInt(JsonValue root, string source, string key) =>
+        Present(root, key) is { } v ? ToInt(v, source, key)
+            : throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
                 "is missing", $"add \"{key}\" (a positive integer) as in the model's Hugging Face config.json");
-        return ToInt(v, source, key);
-    }
 
-    private static int OptionalInt(JsonValue root, string source, string key, int fallback)
-    {
-        var v = root[key];
-        return v is null || v.Kind == JsonKind.Null ? fallback : ToInt(v, source, key);
-    }
+    private static int OptionalInt(JsonValue root, string source, string key, int fallback) =>
+        Present(root, key) is { } v ? ToInt(v, source, key) : fallback;
 
     private static int ToInt(JsonValue v, string source, string key)
     {
-        if (v.Kind != JsonKind.Number)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                $"is a {v.Kind.ToString().ToLowerInvariant()}, not a number", "write it as a JSON integer, without quotes", v.Line);
+        if (v.Kind != JsonKind.Number) throw WrongKind(v, source, key, "a number", "write it as a JSON integer, without quotes");
         if (!v.TryGetInt64(out var n) || n > int.MaxValue || n < int.MinValue)
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
                 $"is {v.RawNumber}, not an integer", "give a whole number", v.Line);
@@ -211,25 +199,27 @@ public static partial class HfConfig
 
     private static bool OptionalBool(JsonValue root, string source, string key, bool fallback)
     {
-        var v = root[key];
-        if (v is null || v.Kind == JsonKind.Null) return fallback;
-        if (v.Kind != JsonKind.Boolean)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                $"is a {v.Kind.ToString().ToLowerInvariant()}, not true/false", "write true or false without quotes", v.Line);
+        if (Present(root, key) is not { } v) return fallback;
+        if (v.Kind != JsonKind.Boolean) throw WrongKind(v, source, key, "true/false", "write true or false without quotes");
         return v.AsBoolean();
     }
 
-    private static double OptionalDouble(JsonValue root, string source, string key, double fallback)
+    private static double OptionalDouble(JsonValue root, string source, string key, double fallback) =>
+        Present(root, key) is { } v ? PositiveNumber(v, source, key) : fallback;
+
+    private static double PositiveNumber(JsonValue v, string source, string key)
     {
-        var v = root[key];
-        if (v is null || v.Kind == JsonKind.Null) return fallback;
-        if (v.Kind != JsonKind.Number)
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                $"is a {v.Kind.ToString().ToLowerInvariant()}, not a number", "write it as a JSON number", v.Line);
+        if (v.Kind != JsonKind.Number) throw WrongKind(v, source, key, "a number", "write it as a JSON number, without quotes");
         var d = v.AsDouble();
         if (!(d > 0) || double.IsInfinity(d))
-            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
-                $"is {v.RawNumber}", "give a positive finite number", v.Line);
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key, $"is {v.RawNumber}", "give a positive finite number", v.Line);
         return d;
     }
+
+    /// <summary>The value of <paramref name="key"/> in <paramref name="obj"/>, or null when it is absent or JSON null (both mean the default).</summary>
+    private static JsonValue? Present(JsonValue obj, string key) => obj[key] is { Kind: not JsonKind.Null } v ? v : null;
+
+    /// <summary>LORA2001 for a value of the wrong JSON kind: "is a string, not <paramref name="expected"/>".</summary>
+    private static ModelDescriptionException WrongKind(JsonValue v, string source, string key, string expected, string fix) =>
+        new(DiagnosticIds.InvalidDimension, source, key, $"is a {v.Kind.ToString().ToLowerInvariant()}, not {expected}", fix, v.Line);
 }

@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using LoraKit.Json;
 using LoraKit.Rules;
 
@@ -20,28 +17,16 @@ public enum ConfigKeyRole
 }
 
 /// <summary>One config.json key: its role, what it means, and for honoured keys the values LoraKit refuses.</summary>
-public sealed class ConfigKeyRule
+/// <param name="Key">The config.json key.</param>
+/// <param name="Role">What LoraKit does with it.</param>
+/// <param name="Meaning">What the key means and why it has its role (with the transformers source where it matters).</param>
+public sealed record ConfigKeyRule(string Key, ConfigKeyRole Role, string Meaning)
 {
-    internal ConfigKeyRule(string key, ConfigKeyRole role, string meaning, Func<string, JsonValue, string?>? refuse = null, string? fix = null)
-    {
-        Key = key;
-        Role = role;
-        Meaning = meaning;
-        Refuse = refuse;
-        Fix = fix;
-    }
-
-    public string Key { get; }
-    public ConfigKeyRole Role { get; }
-
-    /// <summary>What the key means and why it has its role (with the transformers source where it matters).</summary>
-    public string Meaning { get; }
-
     /// <summary>(model_type, value) → the problem when LoraKit cannot honour this value, else null.</summary>
-    internal Func<string, JsonValue, string?>? Refuse { get; }
+    internal Func<string, JsonValue, string?>? Refuse { get; init; }
 
     /// <summary>How to fix a refused value.</summary>
-    internal string? Fix { get; }
+    internal string? Fix { get; init; }
 }
 
 /// <summary>
@@ -254,9 +239,9 @@ public static class HfConfigKeys
     }
 
     private static ConfigKeyRule Honoured(string key, string meaning, Func<string, JsonValue, string?>? refuse = null, string? fix = null) =>
-        new(key, ConfigKeyRole.Honoured, meaning, refuse, fix);
+        new(key, ConfigKeyRole.Honoured, meaning) { Refuse = refuse, Fix = fix };
 
     private static ConfigKeyRule Irrelevant(string key, string meaning) => new(key, ConfigKeyRole.Irrelevant, meaning);
 
-    private static ConfigKeyRule Refused(string key, string meaning, string fix) => new(key, ConfigKeyRole.Refused, meaning, null, fix);
+    private static ConfigKeyRule Refused(string key, string meaning, string fix) => new(key, ConfigKeyRole.Refused, meaning) { Fix = fix };
 }

@@ -1,37 +1,25 @@
-using System;
-
 namespace LoraKit.Models;
 
 /// <summary>
 /// An invalid model description (LORA2xxx). The message is one line naming the source (file or
 /// attribute), the field and the fix.
 /// </summary>
-public sealed class ModelDescriptionException : Exception
+public sealed class ModelDescriptionException(string id, string source, string? field, string problem, string fix, int line = 0)
+    : Exception(Format(id, source, field, problem, fix, line))
 {
-    public ModelDescriptionException(string id, string source, string? field, string problem, string fix, int line = 0)
-        : base(Format(id, source, field, problem, fix, line))
-    {
-        Id = id;
-        Source = source;
-        Field = field;
-        Problem = problem;
-        Fix = fix;
-        Line = line;
-    }
-
-    public string Id { get; }
+    public string Id { get; } = id;
 
     /// <summary>The file or attribute the description came from.</summary>
-    public new string Source { get; }
+    public new string Source { get; } = source;
 
     /// <summary>The offending key or property, when one is to blame.</summary>
-    public string? Field { get; }
+    public string? Field { get; } = field;
 
-    public string Problem { get; }
-    public string Fix { get; }
+    public string Problem { get; } = problem;
+    public string Fix { get; } = fix;
 
     /// <summary>1-based line in <see cref="Source"/>, or 0 when unknown.</summary>
-    public int Line { get; }
+    public int Line { get; } = line;
 
     /// <summary>The message without its ID: where, the key, the problem and the fix.</summary>
     public string Detail => FormatDetail(Source, Field, Problem, Fix, Line);

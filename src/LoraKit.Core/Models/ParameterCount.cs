@@ -1,5 +1,3 @@
-using System.Linq;
-
 namespace LoraKit.Models;
 
 /// <summary>The exact parameter arithmetic of a LoRA adapter on a base model.</summary>

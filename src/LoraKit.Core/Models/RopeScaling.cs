@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-
 namespace LoraKit.Models;
 
 /// <summary>The rope_type values of transformers' <c>ROPE_INIT_FUNCTIONS</c> that LoraKit computes.</summary>

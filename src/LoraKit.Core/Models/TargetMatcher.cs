@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-
 namespace LoraKit.Models;
 
 /// <summary>One adapted module instance: its full path and sizes.</summary>

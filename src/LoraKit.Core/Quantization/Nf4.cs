@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-
 namespace LoraKit.Quantization;
 
 /// <summary>Plain NF4 quantization of one tensor: two 4-bit codes per byte and one float32 absmax per block.</summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace LoraKit.Rules;
 
 /// <summary>Invariant number formatting for every user-facing LoraKit message.</summary>

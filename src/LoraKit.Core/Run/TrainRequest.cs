@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-using System.Linq;
 using LoraKit.Rules;
 
 namespace LoraKit.Run;
@@ -206,36 +202,23 @@ public sealed class TrainRequest
 public enum TrainOptionKind { Text, Integer, Number, List, Flag }
 
 /// <summary>One option of <see cref="TrainRequest"/>: its name, help, and how its value is read from and written to a request.</summary>
-public sealed class TrainOption
+public sealed class TrainOption(string name, string? alias, string description, TrainOptionKind kind, bool trainOnly,
+    Func<TrainRequest, string?> get, Action<TrainRequest, string> set)
 {
-    private readonly Func<TrainRequest, string?> _get;
-    private readonly Action<TrainRequest, string> _set;
-
-    private TrainOption(string name, string? alias, string description, TrainOptionKind kind, bool trainOnly, Func<TrainRequest, string?> get, Action<TrainRequest, string> set)
-    {
-        Name = name;
-        Alias = alias;
-        Description = description;
-        Kind = kind;
-        TrainOnly = trainOnly;
-        _get = get;
-        _set = set;
-    }
-
-    public string Name { get; }
-    public string? Alias { get; }
-    public string Description { get; }
-    public TrainOptionKind Kind { get; }
+    public string Name { get; } = name;
+    public string? Alias { get; } = alias;
+    public string Description { get; } = description;
+    public TrainOptionKind Kind { get; } = kind;
     public bool IsFlag => Kind == TrainOptionKind.Flag;
 
     /// <summary>`lorakit train` only (a sweep's trials always start fresh and never escalate).</summary>
-    public bool TrainOnly { get; }
+    public bool TrainOnly { get; } = trainOnly;
 
     /// <summary>The value in <paramref name="request"/> as its argument text (invariant culture), or null when unset.</summary>
-    public string? ValueIn(TrainRequest request) => _get(request);
+    public string? ValueIn(TrainRequest request) => get(request);
 
     /// <summary>Sets the value from argument text; bad text is an <see cref="ArgumentException"/> naming the option and what it takes.</summary>
-    public void Apply(TrainRequest request, string text) => _set(request, text.Trim());
+    public void Apply(TrainRequest request, string text) => set(request, text.Trim());
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 

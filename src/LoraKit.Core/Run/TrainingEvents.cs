@@ -1,5 +1,3 @@
-using System.Collections.Generic;
-
 namespace LoraKit.Run;
 
 /// <summary>How serious a <see cref="DiagnosticEvent"/> is; MSBuild shows errors and warnings in the error list.</summary>

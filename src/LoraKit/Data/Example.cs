@@ -16,43 +16,35 @@ public enum ExampleKind
 /// <summary>One training example. <see cref="Line"/> is the 1-based line of its JSONL file (0 for generated examples).</summary>
 public sealed record Example
 {
-    private Example(ExampleKind kind, string? text, string? prompt, string? completion, int line, IReadOnlyList<ChatMessage>? messages = null)
-    {
-        Kind = kind;
-        Text = text;
-        Prompt = prompt;
-        Completion = completion;
-        Line = line;
-        Messages = messages;
-    }
+    private Example() { } // built only by the From… factories, which validate
 
-    public ExampleKind Kind { get; }
+    public ExampleKind Kind { get; private init; }
 
     /// <summary>The text of a <see cref="ExampleKind.Text"/> example; null otherwise.</summary>
-    public string? Text { get; }
+    public string? Text { get; private init; }
 
     /// <summary>The prompt of a <see cref="ExampleKind.PromptCompletion"/> example; null otherwise.</summary>
-    public string? Prompt { get; }
+    public string? Prompt { get; private init; }
 
     /// <summary>The completion of a <see cref="ExampleKind.PromptCompletion"/> example; null otherwise.</summary>
-    public string? Completion { get; }
+    public string? Completion { get; private init; }
 
     /// <summary>The conversation of a <see cref="ExampleKind.Chat"/> example; null otherwise.</summary>
-    public IReadOnlyList<ChatMessage>? Messages { get; }
+    public IReadOnlyList<ChatMessage>? Messages { get; private init; }
 
-    public int Line { get; }
+    public int Line { get; private init; }
 
     public static Example FromText(string text, int line = 0)
     {
         if (string.IsNullOrEmpty(text)) throw new ArgumentException("an example's text must not be empty", nameof(text));
-        return new Example(ExampleKind.Text, text, null, null, line);
+        return new Example { Kind = ExampleKind.Text, Text = text, Line = line };
     }
 
     public static Example FromPromptCompletion(string prompt, string completion, int line = 0)
     {
         if (string.IsNullOrEmpty(prompt)) throw new ArgumentException("an example's prompt must not be empty", nameof(prompt));
         if (string.IsNullOrEmpty(completion)) throw new ArgumentException("an example's completion must not be empty", nameof(completion));
-        return new Example(ExampleKind.PromptCompletion, null, prompt, completion, line);
+        return new Example { Kind = ExampleKind.PromptCompletion, Prompt = prompt, Completion = completion, Line = line };
     }
 
     /// <summary>A conversation: at least one assistant message (the turns the loss is on); roles from <see cref="ChatMessage.Roles"/>.</summary>
@@ -68,7 +60,7 @@ public sealed record Example
         }
         if (!messages.Any(m => m.Role == ChatMessage.AssistantRole && !string.IsNullOrWhiteSpace(m.Content)))
             throw new ArgumentException("a conversation needs an assistant message with content (the loss is on assistant turns only)", nameof(messages));
-        return new Example(ExampleKind.Chat, null, null, null, line, messages.ToArray());
+        return new Example { Kind = ExampleKind.Chat, Messages = messages.ToArray(), Line = line };
     }
 
     /// <summary>

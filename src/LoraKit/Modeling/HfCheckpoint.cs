@@ -33,15 +33,23 @@ public static class HfCheckpoint
     /// <summary>The config.json key where transformers' save_pretrained records the name or path the model was loaded from.</summary>
     public const string NameOrPathKey = "_name_or_path";
 
-    /// <summary>transformers' name of a weight dtype in config.json (<c>torch_dtype</c>): float32, bfloat16, float16, float64.</summary>
-    public static string TorchDtypeName(ScalarType dtype) => dtype switch
+    // str(torch dtype) without "torch.", as transformers writes torch_dtype and bitsandbytes its quant state's dtype.
+    private static readonly (ScalarType Dtype, string Name)[] TorchDtypeNames =
     {
-        ScalarType.Float32 => "float32",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float16 => "float16",
-        ScalarType.Float64 => "float64",
-        _ => throw new ArgumentException($"{dtype} is not a model dtype", nameof(dtype)),
+        (ScalarType.Float32, "float32"), (ScalarType.BFloat16, "bfloat16"), (ScalarType.Float16, "float16"), (ScalarType.Float64, "float64"),
     };
+
+    /// <summary>transformers' name of a weight dtype in config.json (<c>torch_dtype</c>): float32, bfloat16, float16, float64.</summary>
+    public static string TorchDtypeName(ScalarType dtype) =>
+        Array.Find(TorchDtypeNames, d => d.Dtype == dtype).Name ?? throw new ArgumentException($"{dtype} is not a model dtype", nameof(dtype));
+
+    /// <summary>The dtype a <see cref="TorchDtypeName"/> names; false for any other text.</summary>
+    public static bool TryParseTorchDtypeName(string? name, out ScalarType dtype)
+    {
+        var i = Array.FindIndex(TorchDtypeNames, d => d.Name == name);
+        dtype = i >= 0 ? TorchDtypeNames[i].Dtype : ScalarType.Float32;
+        return i >= 0;
+    }
 
     /// <summary>Builds the model from config.json and copies every weight in; missing or unknown weights are reported by name.</summary>
     public static LlamaForCausalLM Load(string folder, Device? device = null, ScalarType dtype = ScalarType.Float32)

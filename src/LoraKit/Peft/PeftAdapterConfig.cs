@@ -3,7 +3,6 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using LoraKit.IO;
 using LoraKit.Models;
-using LoraKit.SafeTensors;
 
 namespace LoraKit.Peft;
 
@@ -94,6 +93,15 @@ public sealed class PeftAdapterConfig
         "target_modules", "task_type", "use_dora", "use_rslora",
     };
 
+    // The boolean keys, read and written alike.
+    private static readonly (string Key, Func<PeftAdapterConfig, bool> Get, Action<PeftAdapterConfig, bool> Set)[] Flags =
+    {
+        ("fan_in_fan_out", c => c.FanInFanOut, (c, v) => c.FanInFanOut = v),
+        ("inference_mode", c => c.InferenceMode, (c, v) => c.InferenceMode = v),
+        ("use_dora", c => c.UseDora, (c, v) => c.UseDora = v),
+        ("use_rslora", c => c.UseRsLora, (c, v) => c.UseRsLora = v),
+    };
+
     /// <summary>Reads and validates an <c>adapter_config.json</c>.</summary>
     /// <exception cref="PeftFormatException">The file is missing, not JSON, not a LoRA config, or a key is invalid.</exception>
     public static PeftAdapterConfig Load(string path)
@@ -142,6 +150,11 @@ public sealed class PeftAdapterConfig
         foreach (var p in root.EnumerateObject())
         {
             var v = p.Value;
+            if (Array.FindIndex(Flags, f => f.Key == p.Name) is var flag and >= 0)
+            {
+                Flags[flag].Set(config, Bool(v, source, p.Name));
+                continue;
+            }
             switch (p.Name)
             {
                 case "peft_type":
@@ -174,18 +187,6 @@ public sealed class PeftAdapterConfig
                         "lora_only" => LoraBias.LoraOnly,
                         _ => throw BadBias(source, v),
                     } : throw BadBias(source, v);
-                    break;
-                case "use_rslora":
-                    config.UseRsLora = Bool(v, source, p.Name);
-                    break;
-                case "use_dora":
-                    config.UseDora = Bool(v, source, p.Name);
-                    break;
-                case "fan_in_fan_out":
-                    config.FanInFanOut = Bool(v, source, p.Name);
-                    break;
-                case "inference_mode":
-                    config.InferenceMode = Bool(v, source, p.Name);
                     break;
                 case "init_lora_weights":
                     config.InitLoraWeights = v.ValueKind switch
@@ -278,8 +279,6 @@ public sealed class PeftAdapterConfig
             LoraBias.LoraOnly => "lora_only",
             _ => throw new InvalidOperationException($"Unknown bias mode {Bias}."),
         });
-        writers["fan_in_fan_out"] = w => w.WriteBooleanValue(FanInFanOut);
-        writers["inference_mode"] = w => w.WriteBooleanValue(InferenceMode);
         writers["init_lora_weights"] = w =>
         {
             if (InitLoraWeights == "true") w.WriteBooleanValue(true);
@@ -315,8 +314,7 @@ public sealed class PeftAdapterConfig
             else WriteNullableList(w, TargetModules.Names);
         };
         writers["task_type"] = w => WriteNullableString(w, TaskType);
-        writers["use_dora"] = w => w.WriteBooleanValue(UseDora);
-        writers["use_rslora"] = w => w.WriteBooleanValue(UseRsLora);
+        foreach (var (key, get, _) in Flags) writers[key] = w => w.WriteBooleanValue(get(this));
 
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions

@@ -101,25 +101,13 @@ public static class Nf4Model
         model.LinearSlots().Where(s => s.Path != LoraInjector.DefaultOutputHead);
 
     /// <summary>The quant state's dtype name (bitsandbytes writes str(torch dtype) without "torch.").</summary>
-    public static string DtypeName(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 => "float32",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float16 => "float16",
-        _ => throw new ArgumentException($"NF4 quantizes float32, bfloat16 or float16 weights, not {dtype}", nameof(dtype)),
-    };
+    public static string DtypeName(ScalarType dtype) => IsQuantizable(dtype) ? HfCheckpoint.TorchDtypeName(dtype)
+        : throw new ArgumentException($"NF4 quantizes float32, bfloat16 or float16 weights, not {dtype}", nameof(dtype));
 
-    public static bool TryParseDtypeName(string? name, out ScalarType dtype)
-    {
-        (var ok, dtype) = name switch
-        {
-            "float32" => (true, ScalarType.Float32),
-            "bfloat16" => (true, ScalarType.BFloat16),
-            "float16" => (true, ScalarType.Float16),
-            _ => (false, ScalarType.Float32),
-        };
-        return ok;
-    }
+    public static bool TryParseDtypeName(string? name, out ScalarType dtype) =>
+        HfCheckpoint.TryParseTorchDtypeName(name, out dtype) && IsQuantizable(dtype);
+
+    private static bool IsQuantizable(ScalarType dtype) => dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16;
 
     internal static float[] ToFloatArray(Tensor t)
     {

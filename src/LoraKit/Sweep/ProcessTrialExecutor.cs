@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using LoraKit.Run;
-using LoraKit.Training;
 
 namespace LoraKit.Sweep;
 

@@ -252,27 +252,9 @@ internal sealed class JinjaParser
         return e;
     }
 
-    private Expr ParseOr()
-    {
-        var e = ParseAnd();
-        while (IsName("or"))
-        {
-            var line = Next().Line;
-            e = new BinaryExpr("or", e, ParseAnd(), line);
-        }
-        return e;
-    }
+    private Expr ParseOr() => ParseLeftAssociative(ParseAnd, () => IsName("or"));
 
-    private Expr ParseAnd()
-    {
-        var e = ParseNot();
-        while (IsName("and"))
-        {
-            var line = Next().Line;
-            e = new BinaryExpr("and", e, ParseNot(), line);
-        }
-        return e;
-    }
+    private Expr ParseAnd() => ParseLeftAssociative(ParseNot, () => IsName("and"));
 
     private Expr ParseNot()
     {
@@ -311,46 +293,23 @@ internal sealed class JinjaParser
         }
     }
 
-    private Expr ParseConcat()
-    {
-        var e = ParseAdd();
-        while (IsOp("~"))
-        {
-            var line = Next().Line;
-            e = new BinaryExpr("~", e, ParseAdd(), line);
-        }
-        return e;
-    }
+    private Expr ParseConcat() => ParseLeftAssociative(ParseAdd, () => IsOp("~"));
 
-    private Expr ParseAdd()
+    private Expr ParseAdd() => ParseLeftAssociative(ParseMul, () => IsOp("+") || IsOp("-"));
+
+    private Expr ParseMul() => ParseLeftAssociative(ParsePow, () => IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%"));
+
+    private Expr ParsePow() => ParseLeftAssociative(ParseUnary, () => IsOp("**"));
+
+    /// <summary>One precedence level of left-associative binary operators: operands from <paramref name="operand"/>
+    /// (the next tighter level), joined while <paramref name="atOperator"/> sees one of this level's operators.</summary>
+    private Expr ParseLeftAssociative(Func<Expr> operand, Func<bool> atOperator)
     {
-        var e = ParseMul();
-        while (IsOp("+") || IsOp("-"))
+        var e = operand();
+        while (atOperator())
         {
             var t = Next();
-            e = new BinaryExpr(t.Value, e, ParseMul(), t.Line);
-        }
-        return e;
-    }
-
-    private Expr ParseMul()
-    {
-        var e = ParsePow();
-        while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%"))
-        {
-            var t = Next();
-            e = new BinaryExpr(t.Value, e, ParsePow(), t.Line);
-        }
-        return e;
-    }
-
-    private Expr ParsePow()
-    {
-        var e = ParseUnary();
-        while (IsOp("**"))
-        {
-            var t = Next();
-            e = new BinaryExpr("**", e, ParseUnary(), t.Line);
+            e = new BinaryExpr(t.Value, e, operand(), t.Line);
         }
         return e;
     }

@@ -261,20 +261,24 @@ public sealed class LoraKitModel : IDisposable
         var shape = new long[] { b, length };
         var input = torch.tensor(ids, shape, ScalarType.Int64, Device);
         var logits = Model.forward(input, padded ? torch.tensor(mask, shape, ScalarType.Int64, Device) : null);
-        // Hugging Face's shift: logits at t predict the label at t + 1; −100 scores nothing.
-        var predicted = logits.narrow(1, 0, length - 1).to(ScalarType.Float32).reshape(-1, logits.shape[2]);
-        var targets = torch.tensor(labels, shape, ScalarType.Int64, Device).narrow(1, 1, length - 1).reshape(-1);
+        // Hugging Face's shift: logits at t predict the label at t + 1; −100 scores nothing. The labels move left
+        // (each row's last position scores nothing), not the logits, so the [b, length, vocab] logits are not copied.
+        var next = new long[b * length];
+        Array.Fill(next, TokenizedDataset.IgnoreIndex);
+        for (var r = 0; r < b; r++) Array.Copy(labels, r * length + 1, next, r * length, length - 1);
+        var predicted = logits.reshape(-1, logits.shape[2]).to(ScalarType.Float32);
+        var targets = torch.tensor(next, new long[] { b * length }, ScalarType.Int64, Device);
         var nll = nn.functional.cross_entropy(predicted, targets, ignore_index: TokenizedDataset.IgnoreIndex, reduction: nn.Reduction.None)
-            .view(b, length - 1).to(ScalarType.Float64).cpu();
+            .to(ScalarType.Float64).cpu();
         var values = nll.data<double>().ToArray();
         for (var r = 0; r < b; r++)
         {
             double sum = 0;
             var count = 0;
-            for (var j = 1; j < length; j++)
+            for (var j = 0; j < length - 1; j++)
             {
-                if (labels[r * length + j] == TokenizedDataset.IgnoreIndex) continue;
-                sum += values[r * (length - 1) + j - 1];
+                if (next[r * length + j] == TokenizedDataset.IgnoreIndex) continue;
+                sum += values[r * length + j];
                 count++;
             }
             sums[start + r] = sum;

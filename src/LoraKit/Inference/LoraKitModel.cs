@@ -261,13 +261,12 @@ public sealed class LoraKitModel : IDisposable
         var shape = new long[] { b, length };
         var input = torch.tensor(ids, shape, ScalarType.Int64, Device);
         var logits = Model.forward(input, padded ? torch.tensor(mask, shape, ScalarType.Int64, Device) : null);
-        // Hugging Face's shift: logits at t predict the label at t + 1; −100 scores nothing. The labels move left
-        // (each row's last position scores nothing), not the logits, so the [b, length, vocab] logits are not copied.
-        var next = new long[b * length];
-        Array.Fill(next, TokenizedDataset.IgnoreIndex);
-        for (var r = 0; r < b; r++) Array.Copy(labels, r * length + 1, next, r * length, length - 1);
+        // Hugging Face's shift: logits at t predict the label at t + 1; −100 scores nothing (the labels move left,
+        // so the [b, length, vocab] logits are not copied).
+        var nextLabels = LlamaForCausalLM.NextTokenLabels(torch.tensor(labels, shape, ScalarType.Int64), TokenizedDataset.IgnoreIndex);
+        var next = nextLabels.data<long>().ToArray();
         var predicted = logits.reshape(-1, logits.shape[2]).to(ScalarType.Float32);
-        var targets = torch.tensor(next, new long[] { b * length }, ScalarType.Int64, Device);
+        var targets = nextLabels.reshape(-1).to(Device);
         var nll = nn.functional.cross_entropy(predicted, targets, ignore_index: TokenizedDataset.IgnoreIndex, reduction: nn.Reduction.None)
             .to(ScalarType.Float64).cpu();
         var values = nll.data<double>().ToArray();

@@ -136,10 +136,17 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         // needs no copy of the [batch, seq, vocab] tensor (1.5 GiB in bf16 for SmolLM2 at 16 × 1024), as in
         // transformers 5's ForCausalLMLoss. The same terms are averaged.
         var flatLogits = logits.reshape(-1, vocab).to(ScalarType.Float32);
-        var next = labels.to(ScalarType.Int64).to(logits.device);
-        var shiftedLabels = torch.cat(new[] { next.narrow(1, 1, next.shape[1] - 1), torch.full(next.shape[0], 1, ignoreIndex, ScalarType.Int64, next.device) }, 1).reshape(-1);
+        var shiftedLabels = NextTokenLabels(labels.to(ScalarType.Int64).to(logits.device), ignoreIndex).reshape(-1);
         return nn.functional.cross_entropy(flatLogits, shiftedLabels, ignore_index: ignoreIndex).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The label each position's logits are scored against: labels [batch, seq] moved one left, the last position
+    /// <paramref name="ignoreIndex"/> (nothing follows it). Scoring a view of the logits against these is
+    /// Hugging Face's shift without copying the logits.
+    /// </summary>
+    public static Tensor NextTokenLabels(Tensor labels, long ignoreIndex = -100) =>
+        torch.cat(new[] { labels.narrow(1, 1, labels.shape[1] - 1), torch.full(labels.shape[0], 1, ignoreIndex, labels.dtype, labels.device) }, 1);
 
     /// <summary>
     /// Every linear layer with its HF path: per layer q/k/v/o_proj, gate/up/down_proj, then lm_head.

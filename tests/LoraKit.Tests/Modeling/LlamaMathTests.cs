@@ -268,6 +268,15 @@ public class LlamaMathTests
     }
 
     [Fact]
+    public void Next_token_labels_move_left_and_the_last_position_scores_nothing()
+    {
+        using var labels = torch.tensor(new long[] { 1, 2, -100, 4, 0, 3, 3, -100 }).view(2, 4);
+        using var next = LlamaForCausalLM.NextTokenLabels(labels);
+        Assert.Equal(new long[] { 2, 4 }, next.shape);
+        Assert.Equal(new long[] { 2, -100, 4, -100, 3, 3, -100, -100 }, next.data<long>().ToArray());
+    }
+
+    [Fact]
     public void Causal_lm_loss_shifts_labels_and_ignores_minus_100()
     {
         const int vocab = 5;

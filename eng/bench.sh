@@ -5,8 +5,8 @@
 #        eng/bench.sh training-step [steps]
 #        eng/bench.sh memory-estimate [steps]
 #        eng/bench.sh generation [new tokens]  (tokens/s with/without KV cache, decode at 512 ÷ 64 context, eval vs training forward)
-#        eng/bench.sh gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s|-] [full|small]
-#                                  (bf16 tokens/s and MFU; needs a project referencing TorchSharp-cuda for a GPU)
+#        eng/bench.sh gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s|-] [full|small] [all|smollm2|tinyllama]
+#                                  (bf16 tokens/s, MFU, Core's memory estimate; on a GPU: TorchSharp-cuda, or eng/gpu/ with a Python PyTorch)
 #        eng/bench.sh qlora [rounds] [steps] [threads]  (peak memory of a QLoRA / bf16 / fp32 LoRA step vs Core's estimate, interleaved
 #                                  step-time ratios, why bf16 is slow on this CPU, Core's Llama-3.1-8B estimate)
 #        eng/bench.sh build-time [runs]

@@ -8,6 +8,7 @@ mkdir -p "${OUT:-/tmp/lorakit-gpu}"; exec > >(tee -a "${OUT:-/tmp/lorakit-gpu}/b
 . "$(dirname "$0")/setup.sh"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
 cd $W
+$B gpu-training-cases $W/cases || exit 3   # the cases as LoraKit runs them, for peft_bench.py
 sampled() {   # sampled LABEL COMMAND...: runs the command with the GPU's memory sampled beside it
   local label=$1; shift
   echo "=== $label ($(date -u +%T))"
@@ -19,7 +20,7 @@ sampled() {   # sampled LABEL COMMAND...: runs the command with the GPU's memory
 for round in $(seq 1 "$rounds"); do
   for c in smollm2 tinyllama; do
     sampled "round $round LoraKit $c" $B gpu-training cuda 10 - full $c
-    sampled "round $round transformers+PEFT $c" python3 "$R/eng/gpu/peft_bench.py" $c
+    sampled "round $round transformers+PEFT $c" python3 "$R/eng/gpu/peft_bench.py" $W/cases/$c.json
   done
 done
 echo "=== done ($(date -u +%T))"

@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using System.Linq;
 using LoraKit.Lora;
 using LoraKit.Memory;
@@ -53,11 +54,7 @@ internal static class GpuTrainingBenchmark
         var peak = peakArg > 0 ? peakArg * 1e12 : device.type == DeviceType.CUDA ? H100PeakTflops * 1e12 : Bf16MatmulRate();
         var peakSource = peakArg > 0 ? "given" : device.type == DeviceType.CUDA ? "H100/H200 SXM dense bf16" : "bf16 matmul measured on this CPU";
 
-        ModelPresets.TryGet("smollm2-135m", out var smol);
-        ModelPresets.TryGet("tinyllama", out var tiny);
-        var cases = small
-            ? new[] { new Case("SmolLM2-135M-shaped, 4 layers", smol with { Layers = 4 }, 1, 128), new Case("TinyLlama-1.1B-shaped, 2 layers", tiny with { Layers = 2 }, 1, 128) }
-            : new[] { new Case("SmolLM2-135M-shaped", smol, 16, 1024), new Case("TinyLlama-1.1B-shaped", tiny, 8, 1024) };
+        var cases = Cases(small);
         if (only != "all") cases = cases.Where(c => c.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase)).ToArray();
 
         Console.WriteLine($"## LoRA training in bf16 on {(device.type == DeviceType.CUDA ? "CUDA" : "the CPU")} (r={Lora.Rank} on q,k,v,o; bf16 base, fp32 LoRA, AdamW; median of {steps} steps after 2 warm-up steps)");
@@ -73,6 +70,33 @@ internal static class GpuTrainingBenchmark
             var rate = flops.Total / seconds;
             Console.WriteLine(string.Create(inv,
                 $"| {c.Name} | {c.Batch} × {c.Sequence} | {seconds:0.000} | {c.Batch * c.Sequence / seconds:N0} | {rate / 1e12:0.00} | {rate / peak:P1} | {LivePeakMemory.Mib(Estimate(c).Total)} |"));
+        }
+    }
+
+    private static Case[] Cases(bool small)
+    {
+        ModelPresets.TryGet("smollm2-135m", out var smol);
+        ModelPresets.TryGet("tinyllama", out var tiny);
+        return small
+            ? new[] { new Case("SmolLM2-135M-shaped, 4 layers", smol with { Layers = 4 }, 1, 128), new Case("TinyLlama-1.1B-shaped, 2 layers", tiny with { Layers = 2 }, 1, 128) }
+            : new[] { new Case("SmolLM2-135M-shaped", smol, 16, 1024), new Case("TinyLlama-1.1B-shaped", tiny, 8, 1024) };
+    }
+
+    /// <summary>
+    /// gpu-training-cases DIR: each full-size case as DIR/smollm2.json and DIR/tinyllama.json — its transformers
+    /// config (<c>config</c>), batch, sequence and LoRA settings — so another implementation of the same step
+    /// (eng/gpu/peft_bench.py) runs exactly these cases.
+    /// </summary>
+    public static void WriteCases(string[] args)
+    {
+        if (args.Length != 1) throw new ArgumentException("gpu-training-cases takes one argument: the folder to write the cases to", nameof(args));
+        Directory.CreateDirectory(args[0]);
+        foreach (var c in Cases(small: false))
+        {
+            var key = c.Name.StartsWith("SmolLM2", StringComparison.Ordinal) ? "smollm2" : "tinyllama";
+            var json = $"{{\"batch\": {c.Batch}, \"sequence\": {c.Sequence}, \"rank\": {Lora.Rank}, \"alpha\": {Lora.Alpha.ToString(CultureInfo.InvariantCulture)}, " +
+                       $"\"targets\": [{string.Join(", ", Lora.TargetModules.Select(t => $"\"{t}\""))}], \"config\": {LlamaForCausalLM.ToHfConfigJson(c.Dims, ScalarType.BFloat16)}}}\n";
+            File.WriteAllText(Path.Combine(args[0], key + ".json"), json);
         }
     }
 

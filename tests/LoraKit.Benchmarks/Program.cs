@@ -4,6 +4,7 @@ using System.Linq;
 using LoraKit.Benchmarks;
 
 // Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, all
+// (gpu-training-cases DIR writes gpu-training's cases for eng/gpu/peft_bench.py)
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
 switch (name)
@@ -16,6 +17,9 @@ switch (name)
         break;
     case "gpu-training":
         GpuTrainingBenchmark.Run(rest);
+        break;
+    case "gpu-training-cases":
+        GpuTrainingBenchmark.WriteCases(rest);
         break;
     case "memory-estimate":
         MemoryEstimateBenchmark.Run(rest);

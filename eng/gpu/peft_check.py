@@ -10,12 +10,13 @@ import transformers, peft
 out["transformers"] = transformers.__version__; out["peft"] = peft.__version__
 base_dir = fix + "/tiny-llama"
 tok = AutoTokenizer.from_pretrained(base_dir)
+eos = json.load(open(base_dir + "/generation_config.json"))["eos_token_id"]  # what lorakit eval appends
 lines = [json.loads(l)["text"] for l in open(fix + "/data/tiny.jsonl") if l.strip()]
 def mean_loss(model, dev):
     tot, n = 0.0, 0
     with torch.no_grad():
         for t in lines:
-            ids = tok(t)["input_ids"] + [298]
+            ids = tok(t)["input_ids"] + [eos]
             x = torch.tensor([ids], device=dev)
             logits = model(x).logits.float()[0, :-1]
             nll = torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="sum")

@@ -5,7 +5,7 @@ namespace LoraKit.Run;
 /// <summary>
 /// The one serializer of <see cref="TrainingEvent"/>s: <c>--events json</c> lines (one object per line,
 /// <c>event</c> naming the kind, snake_case members) and metrics.jsonl lines. Every member name is written
-/// here once, for the writer and the reader alike; the README documents the schema.
+/// here once, for the writer and the reader alike; docs/commands.md documents the schema.
 /// </summary>
 public static class TrainingEventJson
 {

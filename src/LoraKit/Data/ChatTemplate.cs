@@ -62,7 +62,7 @@ public sealed class ChatTemplate
         }
         catch (JinjaException e)
         {
-            throw new DataException($"chat template {e.Message}; fix the template or pass a tokenizer_config.json whose chat_template LoraKit can read (see README, Chat data)", source, e.Line, e);
+            throw new DataException($"chat template {e.Message}; fix the template or pass a tokenizer_config.json whose chat_template LoraKit can read (see docs/chat-data.md)", source, e.Line, e);
         }
         return new ChatTemplate(parsed, source, new Dictionary<string, string>(specialTokens ?? new Dictionary<string, string>(), StringComparer.Ordinal));
     }

@@ -3,7 +3,7 @@ namespace LoraKit.Data.Jinja;
 /// <summary>
 /// A parsed Jinja template, rendered with Hugging Face's chat-template settings (<c>trim_blocks</c>,
 /// <c>lstrip_blocks</c>, loop controls, the default <c>Undefined</c>, <c>tojson</c> as <c>json.dumps</c> with
-/// <c>ensure_ascii=False</c>). The subset covers what Hugging Face chat templates use; see README "Chat data".
+/// <c>ensure_ascii=False</c>). The subset covers what Hugging Face chat templates use; see docs/chat-data.md.
 /// Errors are <see cref="JinjaException"/>s naming the template and line; <c>raise_exception(msg)</c> in the
 /// template becomes a <see cref="JinjaException"/> whose problem is the template's message.
 /// </summary>

@@ -26,6 +26,19 @@ public static class LoraKitCli
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        var parse = CreateRoot(stdout, stderr).Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) stderr.WriteLine($"error: {error.Message}");
+            stderr.WriteLine($"Run '{CommandName} --help' for usage.");
+            return ExitCodes.BadInput;
+        }
+        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+    }
+
+    /// <summary>Every command and option of `lorakit` (what --help shows and docs/cli.md is generated from), writing to the given streams.</summary>
+    public static Command CreateRoot(TextWriter stdout, TextWriter stderr)
+    {
         // A named root rather than RootCommand, whose name is the entry assembly's (LoraKit.Cli): help and usage say `lorakit`.
         var root = new Command(CommandName, "LoraKit: checked, typed LoRA fine-tuning for .NET.") { new HelpOption(), new VersionOption() };
         root.Subcommands.Add(BudgetCommand.Create(stdout, stderr));
@@ -37,14 +50,6 @@ public static class LoraKitCli
         root.Subcommands.Add(ExportCommand.Create(stdout, stderr));
         root.Subcommands.Add(EvalCommand.Create(stdout, stderr));
         root.Subcommands.Add(GenerateCommand.Create(stdout, stderr));
-
-        var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
-        {
-            foreach (var error in parse.Errors) stderr.WriteLine($"error: {error.Message}");
-            stderr.WriteLine($"Run '{CommandName} --help' for usage.");
-            return ExitCodes.BadInput;
-        }
-        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        return root;
     }
 }

@@ -58,7 +58,8 @@ internal sealed class TrainOptions
 
     private static string DefaultHelp(TrainOption spec, TrainRequest general, TrainRequest builtin)
     {
-        if (spec.IsFlag || spec.ValueIn(general) is not { } value) return "";
+        if (spec.IsFlag) return spec.ValueIn(general) == "true" ? " [default: true]" : ""; // a flag that is on unless given false
+        if (spec.ValueIn(general) is not { } value) return "";
         if (spec.Name is "--base" or "--data") return $" [default: {TrainRequest.BuiltinSpec}]";
         var onBuiltin = spec.ValueIn(builtin);
         return onBuiltin == value ? $" [default: {value}]" : $" [default: {value}; on the builtin model and data: {onBuiltin}]";

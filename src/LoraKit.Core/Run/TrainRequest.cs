@@ -152,7 +152,7 @@ public sealed class TrainRequest
     public static IReadOnlyList<TrainOption> Options { get; } = new[]
     {
         TrainOption.Text("--base", "Base model: 'builtin' (LoraKit's embedded tiny Llama) or a Hugging Face folder.", r => r.Base, (r, v) => r.Base = v),
-        TrainOption.Text("--data", "Dataset: 'builtin' (the embedded adaptation task) or a JSONL file of {\"text\"} or {\"prompt\",\"completion\"} lines.",
+        TrainOption.Text("--data", "Dataset: 'builtin' (the embedded adaptation task) or a JSONL file of {\"text\"}, {\"prompt\",\"completion\"} or chat {\"messages\"} lines.",
             r => r.Data, (r, v) => r.Data = v),
         TrainOption.Text("--name", "Adapter name (output sub-folder, lock-file key; default: the adapter's class name, else 'adapter').", r => r.Name, (r, v) => r.Name = v),
         TrainOption.Text("--out", "Output folder (default lora-output/<name>).", r => r.Out, (r, v) => r.Out = v),

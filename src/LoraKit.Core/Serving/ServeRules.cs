@@ -167,7 +167,7 @@ public static class ServeRules
                 "train LoRA on those modules instead, or merge the adapter and serve the merged model"));
         if (f.Bias != LoraBias.None)
             findings.Add(new(VllmBias.Id, RuleSeverity.Error, nameof(LoraConfig.Bias),
-                $"{name}: vLLM refuses adapters whose bias is \"{PeftBias(f.Bias)}\" (\"Adapter bias cannot be used without bias_enabled.\"; releases without --enable-lora-bias refuse it outright); " +
+                $"{name}: vLLM refuses adapters whose bias is \"{PeftBias(f.Bias)}\" (\"Adapter bias cannot be used without bias_enabled.\", and --enable-lora-bias is gone from recent releases); " +
                 "train with Bias = None"));
     }
 

@@ -46,6 +46,9 @@ public static class ServeRules
         "validate_legal: \"LoRA rank {r} is greater than max_lora_rank {max_lora_rank}.\"; _validate_features: \"vLLM only supports modules_to_save being None.\", " +
         "\"vLLM does not yet support DoRA.\"; \"Adapter bias cannot be used without bias_enabled.\"; rsLoRA scales by lora_alpha / math.sqrt(r)");
 
+    private static readonly ServeSource VllmBaseLinear = new("vllm-project/vllm", "vllm/lora/layers/base_linear.py", "01235a494f173b84814002c8382137e379371b07",
+        "create_lora_weights: lora_a_stacked = torch.zeros(max_loras, 1, lora_config.max_lora_rank, input_size) and lora_b_stacked likewise, whatever the adapters' ranks");
+
     private static readonly ServeSource VllmLoraModel = new("vllm-project/vllm", "vllm/lora/lora_model.py", "0306474e9d1f26d8717aad457b9511f0c9e57d60",
         "from_lora_tensors: if peft_helper.use_dora: raise NotImplementedError(\"DoRA adapter loading is not implemented yet. …\")");
 
@@ -70,7 +73,7 @@ public static class ServeRules
     // ---- the rules ----
 
     public static readonly ServeRule VllmRank = new(DiagnosticIds.ServeVllmRank, ServeTargets.Vllm,
-        "rank above vLLM's max_lora_rank", new[] { VllmLoraConfig, VllmPeftHelper });
+        "rank above vLLM's max_lora_rank", new[] { VllmLoraConfig, VllmPeftHelper, VllmBaseLinear });
 
     public static readonly ServeRule VllmDora = new(DiagnosticIds.ServeVllmDora, ServeTargets.Vllm,
         "vLLM refuses DoRA adapters", new[] { VllmPeftHelper, VllmLoraModel });

@@ -205,6 +205,7 @@ internal static class LoraBuildProperties
     public const string BatchSize = Prefix + "LoraKitBatchSize";
     public const string SequenceLength = Prefix + "LoraKitSequenceLength";
     public const string Quantize = Prefix + "LoraKitQuantize";
+    public const string ServeTargets = Prefix + "LoraKitServeTargets";
 
     /// <summary>The property's MSBuild name, for messages: LoraKitQuantize.</summary>
     public static string MSBuildName(string key) => key.Substring(Prefix.Length);

@@ -66,7 +66,11 @@ public static class AnalyzerVerifier
     }
 
     /// <summary>Every LoraKit diagnostic the analyzer reports, after the compilation's severity options; fails on any analyzer exception.</summary>
-    public static async Task<ImmutableArray<Diagnostic>> GetDiagnosticsAsync(Compilation compilation, TestOptions? options = null, bool requireValidSource = true)
+    public static Task<ImmutableArray<Diagnostic>> GetDiagnosticsAsync(Compilation compilation, TestOptions? options = null, bool requireValidSource = true) =>
+        GetDiagnosticsAsync(new LoraAnalyzer(), compilation, options, requireValidSource);
+
+    /// <summary>Every diagnostic <paramref name="analyzer"/> reports, after the compilation's severity options; fails on any analyzer exception.</summary>
+    public static async Task<ImmutableArray<Diagnostic>> GetDiagnosticsAsync(DiagnosticAnalyzer analyzer, Compilation compilation, TestOptions? options = null, bool requireValidSource = true)
     {
         if (requireValidSource)
         {
@@ -75,7 +79,7 @@ public static class AnalyzerVerifier
         }
         var exceptions = new ConcurrentQueue<Exception>();
         var withAnalyzers = compilation.WithAnalyzers(
-            ImmutableArray.Create<DiagnosticAnalyzer>(new LoraAnalyzer()),
+            ImmutableArray.Create(analyzer),
             new CompilationWithAnalyzersOptions((options ?? new TestOptions()).ToAnalyzerOptions(),
                 onAnalyzerException: (e, _, _) => exceptions.Enqueue(e), concurrentAnalysis: true, logAnalyzerExecutionTime: false));
         var diagnostics = await withAnalyzers.GetAnalyzerDiagnosticsAsync(CancellationToken.None);
@@ -86,10 +90,14 @@ public static class AnalyzerVerifier
 
     /// <summary>Asserts that the analyzer reports exactly the markup's diagnostics (ID and span); returns them for further checks.</summary>
     /// <param name="outsideSource">IDs expected without a source location (Location.None or an AdditionalFile), in any order.</param>
-    public static async Task<ImmutableArray<Diagnostic>> VerifyAsync(string markup, TestOptions? options = null, params string[] outsideSource)
+    public static Task<ImmutableArray<Diagnostic>> VerifyAsync(string markup, TestOptions? options = null, params string[] outsideSource) =>
+        VerifyAsync(new LoraAnalyzer(), markup, options, outsideSource);
+
+    /// <summary>As <see cref="VerifyAsync(string, TestOptions?, string[])"/>, for another analyzer of the assembly.</summary>
+    public static async Task<ImmutableArray<Diagnostic>> VerifyAsync(DiagnosticAnalyzer analyzer, string markup, TestOptions? options = null, params string[] outsideSource)
     {
         var (source, expected) = Markup.Parse(markup);
-        var diagnostics = await GetDiagnosticsAsync(Compile(source, options: options), options);
+        var diagnostics = await GetDiagnosticsAsync(analyzer, Compile(source, options: options), options);
         var actual = diagnostics.Select(d => d.Location.IsInSource ? $"{d.Id} {d.Location.SourceSpan} '{Covered(source, d)}'" : $"{d.Id} <outside source>").OrderBy(s => s, StringComparer.Ordinal).ToArray();
         var wanted = expected.Select(e => $"{e.Id} {e.Span} '{source.Substring(e.Span.Start, e.Span.Length)}'")
             .Concat(outsideSource.Select(id => $"{id} <outside source>"))

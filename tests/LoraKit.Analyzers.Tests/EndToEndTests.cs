@@ -19,6 +19,7 @@ public class EndToEndTests
             <TreatWarningsAsErrors>false</TreatWarningsAsErrors>
             <LoraKitGpuMemoryGiB>8</LoraKitGpuMemoryGiB>
             <LoraKitQuantize>nf4</LoraKitQuantize>
+            <LoraKitServeTargets>vllm;llamacpp</LoraKitServeTargets>
           </PropertyGroup>
           <ItemGroup>
             <Reference Include="LoraKit.Core" HintPath="{BIN}LoraKit.Core.dll" />
@@ -46,6 +47,10 @@ public class EndToEndTests
         // The rank guide's r=4 on q,v: 0.031 % of Llama-2-7B, under the 0.05 % floor.
         [LoraAdapter(typeof(Llama2_7B), Rank = 4, Alpha = 8, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
         public partial class SmallAdapter;
+
+        // vLLM serves rank 32 only with --max-lora-rank 32; llama.cpp applies an rsLoRA adapter converted as is √32 times too weakly.
+        [LoraAdapter(typeof(Llama2_7B), Rank = 32, Alpha = 64, UseRsLora = true, TargetModules = new[] { "q_proj", "v_proj" }, BatchSize = 1, SequenceLength = 16)]
+        public partial class ServedAdapter;
         """;
 
     [Fact]
@@ -75,6 +80,10 @@ public class EndToEndTests
             Assert.False(build.Output.Contains("LORA1007: SmallAdapter", StringComparison.Ordinal), build.Output);
             // The MSBuild property reached the analyzer (CompilerVisibleProperty in LoraKit.Analyzers.props): a bf16 QLoraAdapter would not fit.
             Assert.False(build.Output.Contains("LORA1006: QLoraAdapter", StringComparison.Ordinal), build.Output);
+            // LoraKitServeTargets reached the serving analyzer the same way.
+            Has(build.Output, "Adapters.cs(19,33): warning LORA4001: ServedAdapter: vLLM refuses LoRA rank 32 at its default --max-lora-rank 16");
+            Has(build.Output, "Adapters.cs(19,56): warning LORA4014: ServedAdapter: llama.cpp scales every LoRA by alpha/r");
+            Assert.False(build.Output.Contains("LORA4001: SupportAdapter", StringComparison.Ordinal), build.Output);
 
             var format = Run("format analyzers App.csproj --diagnostics LORA1001 --severity warn --no-restore -v:q", dir);
             Assert.True(format.ExitCode == 0, format.Output);

@@ -3,6 +3,7 @@ using LoraKit.IO;
 using LoraKit.Models;
 using LoraKit.Peft;
 using LoraKit.Rules;
+using LoraKit.Serving;
 
 namespace LoraKit.Cli.Commands;
 
@@ -14,9 +15,18 @@ internal static class InspectCommand
         var folder = new Argument<string>("adapter") { Description = "A PEFT adapter folder (adapter_config.json + adapter_model.safetensors)." };
         var model = new Option<string?>("--model") { Description = "A known base model, to add the budget check." };
         var config = new Option<string?>("--config") { Description = "The base model's config.json, to add the budget check." };
-        var command = new Command("inspect", "Show a PEFT LoRA adapter: config, scaling, per-module shapes, counts and rule checks.") { folder, model, config };
+        var serveTargets = new Option<string?>("--serve-targets")
+        {
+            Description = $"Servers the adapter must load in, separated by ';' ({ServeTargetNames.Allowed}): adds the serving checks LORA40xx.",
+        };
+        var command = new Command("inspect", "Show a PEFT LoRA adapter: config, scaling, per-module shapes, counts and rule checks.") { folder, model, config, serveTargets };
         command.SetAction(parse =>
         {
+            if (!ServeTargetNames.TryParse(parse.GetValue(serveTargets), out var servers, out var serveError))
+            {
+                stderr.WriteLine($"error: --serve-targets {parse.GetValue(serveTargets)}: {serveError}");
+                return ExitCodes.BadInput;
+            }
             PeftAdapter adapter;
             try
             {
@@ -54,14 +64,21 @@ internal static class InspectCommand
 
                 var modelName = parse.GetValue(model);
                 var configPath = parse.GetValue(config);
+                ModelShape? shape = null;
                 if (modelName is not null || configPath is not null)
                 {
-                    var shape = ModelSource.TryResolve(configPath, modelName, stderr);
+                    shape = ModelSource.TryResolve(configPath, modelName, stderr);
                     if (shape is null) return ExitCodes.BadInput;
                     var count = new ParameterCount(shape.TotalParameters, adapter.LoraParameterCount, 0, adapter.Modules.Count);
                     stdout.WriteLine($"budget      {Format.Percent(count.BudgetPercent)} of {shape.Name}'s {Format.Count(shape.TotalParameters)} parameters");
                     var budget = LoraRuleChecker.CheckBudget(shape, count, thresholds, name);
                     if (budget is not null) findings.Add(budget);
+                }
+                if (servers != ServeTargets.None)
+                {
+                    var serve = ServeRules.Check(PeftServeFacts.Of(adapter, shape), servers, name);
+                    stdout.WriteLine("serving     " + string.Join("; ", ServeTargetNames.Each(servers).Select(s => $"{ServeTargetNames.Of(s)} {VerdictText(ServeRules.Verdict(s, serve))}")));
+                    findings.AddRange(serve);
                 }
                 if (findings.Count == 0) stdout.WriteLine("checks      all passed");
                 foreach (var f in findings) stdout.WriteLine(f.ToString());
@@ -70,4 +87,11 @@ internal static class InspectCommand
         });
         return command;
     }
+
+    private static string VerdictText(ServeVerdict verdict) => verdict switch
+    {
+        ServeVerdict.Loads => "loads it",
+        ServeVerdict.LoadsWithWarnings => "loads it, with warnings",
+        _ => "refuses it",
+    };
 }

@@ -3,7 +3,7 @@ namespace LoraKit.Rules;
 /// <summary>
 /// Every LoraKit diagnostic ID, one place for the analyzers, the CLI, the MSBuild task and the
 /// runtime. IDs are never reused. Ranges: 1xxx adapter configuration, 2xxx model description,
-/// 3xxx training run.
+/// 3xxx training run, 40xx serving (will a named server load the adapter as trained).
 /// </summary>
 public static class DiagnosticIds
 {
@@ -59,6 +59,53 @@ public static class DiagnosticIds
 
     /// <summary>A native library of the build output needs a libstdc++ version the host lacks and that cannot safely be made weak.</summary>
     public const string NativeLibraryIncompatible = "LORA3100";
+
+    // ---- serving (LoraKit.Serving.ServeRules holds each rule's facts and sources) ----
+
+    /// <summary>vLLM: the rank is above --max-lora-rank's default (16) or above its largest value (512).</summary>
+    public const string ServeVllmRank = "LORA4001";
+
+    /// <summary>vLLM refuses DoRA adapters.</summary>
+    public const string ServeVllmDora = "LORA4002";
+
+    /// <summary>vLLM refuses modules saved whole (modules_to_save).</summary>
+    public const string ServeVllmModulesToSave = "LORA4003";
+
+    /// <summary>vLLM refuses a PEFT bias other than "none".</summary>
+    public const string ServeVllmBias = "LORA4004";
+
+    /// <summary>llama.cpp's convert_lora_to_gguf.py refuses DoRA's magnitude vectors.</summary>
+    public const string ServeLlamaCppDora = "LORA4011";
+
+    /// <summary>llama.cpp's convert_lora_to_gguf.py refuses modules saved whole.</summary>
+    public const string ServeLlamaCppModulesToSave = "LORA4012";
+
+    /// <summary>llama.cpp's convert_lora_to_gguf.py refuses trained bias vectors.</summary>
+    public const string ServeLlamaCppBias = "LORA4013";
+
+    /// <summary>llama.cpp scales by alpha/r, so an rsLoRA adapter (alpha/√r) converted as is runs too weak.</summary>
+    public const string ServeLlamaCppRsLora = "LORA4014";
+
+    /// <summary>llama.cpp applies one alpha to every module: alpha_pattern is lost.</summary>
+    public const string ServeLlamaCppAlphaPattern = "LORA4015";
+
+    /// <summary>llama.cpp's converter refuses LoRA on an output head tied to the embeddings.</summary>
+    public const string ServeLlamaCppTiedHead = "LORA4016";
+
+    /// <summary>TGI ignores DoRA's magnitude vectors.</summary>
+    public const string ServeTgiDora = "LORA4021";
+
+    /// <summary>TGI ignores modules saved whole.</summary>
+    public const string ServeTgiModulesToSave = "LORA4022";
+
+    /// <summary>TGI ignores trained bias vectors.</summary>
+    public const string ServeTgiBias = "LORA4023";
+
+    /// <summary>TGI scales every module by lora_alpha/r: rank_pattern and alpha_pattern are lost.</summary>
+    public const string ServeTgiPatterns = "LORA4024";
+
+    /// <summary>TGI ignores LoRA on modules other than the decoder's projections and lm_head.</summary>
+    public const string ServeTgiTargets = "LORA4025";
 
     /// <summary>The repository-relative help page of a diagnostic.</summary>
     public static string HelpLink(string id) => $"https://github.com/lorakit/lorakit/blob/main/docs/rules/{id}.md";

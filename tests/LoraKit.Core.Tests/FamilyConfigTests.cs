@@ -71,6 +71,22 @@ public class FamilyConfigTests
         Assert.Equal(HfConfig.Load(TestFiles.Config("gemma-2-2b")).AttentionWindow(0), ModelPresets.GetShape("gemma2-2b").Llama!.AttentionWindow(0));
     }
 
+    [Fact]
+    public void Gemma2_memory_counts_its_eager_soft_capped_attention_and_logits()
+    {
+        var gemma = HfConfig.LoadShape(TestFiles.Config("gemma-2-2b"));
+        var config = new LoraConfig { Rank = 8, TargetModules = new[] { "q_proj", "v_proj" } };
+        var options = new MemoryOptions { SequenceLength = 1024, FusedAttention = true };
+        // LoraKit runs Gemma 2's attention eagerly (soft-capped scores): a fused kernel saves nothing there.
+        Assert.Equal(MemoryEstimator.ActivationBytes(gemma, config, options with { FusedAttention = false }), MemoryEstimator.ActivationBytes(gemma, config, options));
+        // Scores, tanh input and output, probabilities: 4 copies of b·heads·s·keys, keys bounded by the window on even layers.
+        var plain = ModelShape.FromLlama("no-cap", gemma.Llama! with { AttentionLogitSoftcap = 0, FinalLogitSoftcap = 0 });
+        long scores = 0;
+        for (var layer = 0; layer < 26; layer++) scores += 8L * 1024 * MemoryEstimator.AttendedKeys(gemma.Llama!, layer, 1024);
+        Assert.Equal(2 * scores * 2, MemoryEstimator.ActivationBytes(gemma, config, options) - MemoryEstimator.ActivationBytes(plain, config, options));
+        Assert.Equal(2 * MemoryEstimator.LogitBytes(plain, options), MemoryEstimator.LogitBytes(gemma, options));
+    }
+
     [Theory]
     [InlineData("q_proj", "qkv_proj")]
     [InlineData("v_proj", "qkv_proj")]
@@ -91,7 +107,9 @@ public class FamilyConfigTests
     {
         var gemma = HfConfig.Parse("""{ "model_type": "gemma2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100 }""", "g");
         Assert.Equal((4, 256, 8192, 4096, true), (gemma.KeyValueHeads, gemma.HeadDim, gemma.MaxPositionEmbeddings, gemma.SlidingWindow, gemma.TieWordEmbeddings));
-        Assert.Equal((256.0, 0.0, 0.0), (gemma.QueryPreAttentionScalar, gemma.AttentionLogitSoftcap, gemma.FinalLogitSoftcap));
+        Assert.Equal((256.0, 50.0, 30.0), (gemma.QueryPreAttentionScalar, gemma.AttentionLogitSoftcap, gemma.FinalLogitSoftcap));
+        var uncapped = Parse("gemma2", "\"attn_logit_softcapping\": null, \"final_logit_softcapping\": null");
+        Assert.Equal((0.0, 0.0), (uncapped.AttentionLogitSoftcap, uncapped.FinalLogitSoftcap));
         var phi = Parse("phi3");
         Assert.Equal((4096, 0, 1e-5, false), (phi.MaxPositionEmbeddings, phi.SlidingWindow, phi.RmsNormEps, phi.TieWordEmbeddings));
         // Phi3Config._rope_scaling_adjustment: the legacy "su" (and "yarn") mean longrope; original context defaults to 4096.

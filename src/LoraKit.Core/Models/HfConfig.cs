@@ -94,8 +94,9 @@ public static partial class HfConfig
             // Gemma 2 reads hidden_activation (its hidden_act is unread); the others hidden_act.
             HiddenActivation = gemma2 ? OptionalActivation(root, source, "hidden_activation", ModelFamily.GeluTanh) : ModelFamily.Silu,
             QueryPreAttentionScalar = gemma2 ? OptionalDouble(root, source, "query_pre_attn_scalar", 256) : 0,
-            AttentionLogitSoftcap = gemma2 ? OptionalDouble(root, source, "attn_logit_softcapping", 0) : 0,
-            FinalLogitSoftcap = gemma2 ? OptionalDouble(root, source, "final_logit_softcapping", 0) : 0,
+            // Gemma2Config: 50 and 30 when absent, none when null.
+            AttentionLogitSoftcap = gemma2 ? Softcap(root, source, "attn_logit_softcapping", 50.0) : 0,
+            FinalLogitSoftcap = gemma2 ? Softcap(root, source, "final_logit_softcapping", 30.0) : 0,
             PartialRotaryFactor = phi3 ? OptionalFraction(root, source, "partial_rotary_factor", 1.0) : 1.0,
         };
         dims = ReadRope(root, source, dims);
@@ -219,6 +220,10 @@ public static partial class HfConfig
             : throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, key,
                 $"is \"{v.AsString()}\", an activation LoraKit does not implement", $"use one of: {string.Join(", ", ModelFamily.Activations)}", v.Line);
     }
+
+    /// <summary>A soft-capping value: <paramref name="absent"/> when the key is missing, 0 (none) when it is null.</summary>
+    private static double Softcap(JsonValue root, string source, string key, double absent) =>
+        root[key] is null ? absent : OptionalDouble(root, source, key, 0);
 
     /// <summary>A number in (0, 1]: partial_rotary_factor.</summary>
     private static double OptionalFraction(JsonValue root, string source, string key, double fallback)

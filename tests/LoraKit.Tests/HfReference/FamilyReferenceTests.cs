@@ -125,6 +125,25 @@ public sealed class FamilyReferenceTests : IDisposable
     }
 
     [Theory]
+    [InlineData("tiny-phi3", 4)]
+    [InlineData("tiny-gemma2", 7)]
+    public void A_bitsandbytes_checkpoint_round_trips_with_every_decoder_linear_in_nf4(string baseName, int linearsPerLayer)
+    {
+        var quantized = _temp.File("nf4");
+        Nf4Checkpoint.Quantize(HfReferenceFiles.Folder(baseName), quantized);
+        using var model = Nf4Checkpoint.Load(quantized, dtype: ScalarType.Float32);
+        Assert.Equal(linearsPerLayer * 3, model.modules().Count(m => m is Nf4Linear));
+        model.eval();
+        using var noGrad = torch.no_grad();
+        var reference = HfReferenceFiles.Load(baseName).Batch;
+        using var logits = model.forward(reference.Ids());
+        using var loss = LlamaForCausalLM.CausalLmLoss(logits, reference.LabelTensor());
+        // 4-bit weights move the loss a little, not the model: within 2 % of transformers' full-precision loss.
+        _output.WriteLine($"{baseName} NF4: loss {loss.item<float>()} vs full precision {reference.Loss}");
+        Assert.True(Math.Abs(loss.item<float>() - reference.Loss) < 0.02 * reference.Loss);
+    }
+
+    [Theory]
     [InlineData("tiny-phi3", "peft-phi3-r4", false)]
     [InlineData("tiny-gemma2", "peft-gemma2-r4", true)]
     public void Training_writes_pefts_adapter_format_and_lowers_the_loss(string baseName, string peftAdapter, bool quantize)

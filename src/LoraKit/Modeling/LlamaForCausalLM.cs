@@ -265,8 +265,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>
     /// A Hugging Face config.json for <paramref name="dims"/>, which <see cref="HfConfig.Parse"/> reads back
     /// equal. num_key_value_heads and head_dim are written when set; when 0 ("derive") they are left out for
-    /// llama (whose config derives them the same way) and written as the derived value for mistral, qwen2 and
-    /// qwen3, whose configs have other defaults (8 or 32 heads, head_dim 128), so those come back explicit.
+    /// llama and phi3 (whose configs derive them the same way) and written as the derived value for mistral, qwen2,
+    /// qwen3 and gemma2, whose configs have other defaults (4, 8 or 32 heads, head_dim 128 or 256), so those come back explicit.
     /// Throws when the dims need biases or norms the model type's transformers class cannot express.
     /// </summary>
     public static string ToHfConfigJson(LlamaDimensions dims, ScalarType dtype = ScalarType.Float32)
@@ -276,7 +276,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         var architecture = dims.Family.Architecture;
         CheckExpressible(dims);
         var torchDtype = HfCheckpoint.TorchDtypeName(dtype);
-        var isLlama = dims.ModelType == "llama";
+        // Llama and Phi-3 derive num_key_value_heads (and head_dim) when absent, as LoraKit's 0 means.
+        var derives = dims.ModelType is "llama" or "phi3";
 
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -290,8 +291,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             w.WriteNumber("intermediate_size", dims.IntermediateSize);
             w.WriteNumber("num_hidden_layers", dims.Layers);
             w.WriteNumber("num_attention_heads", dims.AttentionHeads);
-            if (dims.KeyValueHeads > 0 || !isLlama) w.WriteNumber("num_key_value_heads", dims.EffectiveKeyValueHeads);
-            if (dims.HeadDim > 0 || !isLlama) w.WriteNumber("head_dim", dims.EffectiveHeadDim);
+            if (dims.KeyValueHeads > 0 || !derives) w.WriteNumber("num_key_value_heads", dims.EffectiveKeyValueHeads);
+            if (dims.HeadDim > 0 || !derives) w.WriteNumber("head_dim", dims.EffectiveHeadDim);
             w.WriteNumber("vocab_size", dims.VocabSize);
             w.WriteNumber("rms_norm_eps", dims.RmsNormEps);
             w.WriteNumber("rope_theta", dims.RopeTheta);

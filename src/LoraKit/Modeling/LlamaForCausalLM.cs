@@ -123,8 +123,11 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return Logits(hidden).MoveToOuterDisposeScope();
     }
 
-    /// <summary>A cache for this model's layers with room for <paramref name="capacity"/> tokens (see <see cref="KvCache"/>).</summary>
-    public KvCache NewCache(int capacity = 0) => new(model.layers.Count, capacity);
+    /// <summary>
+    /// A cache for this model's layers with room for <paramref name="capacity"/> tokens (see <see cref="KvCache"/>); its
+    /// windowed layers (Mistral, Qwen2's upper layers, Gemma 2's even layers) keep only the keys their window still sees.
+    /// </summary>
+    public KvCache NewCache(int capacity = 0) => new(Enumerable.Range(0, model.layers.Count).Select(_dims.AttentionWindow).ToArray(), capacity);
 
     /// <summary>Mean next-token cross-entropy of this model on <paramref name="inputIds"/> (see <see cref="CausalLmLoss"/>).</summary>
     public Tensor Loss(Tensor inputIds, Tensor labels, Tensor? attentionMask = null)

@@ -43,6 +43,7 @@ internal sealed record ModelValues(
 
     public LlamaDimensions ToLlamaDimensions() => new()
     {
+        ModelType = ModelFamily.ModelTypeOf(Architecture) ?? "llama",
         HiddenSize = HiddenSize,
         IntermediateSize = IntermediateSize,
         Layers = Layers,

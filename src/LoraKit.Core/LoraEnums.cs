@@ -8,6 +8,12 @@ public enum LoraArchitecture
 
     /// <summary>A model given as a list of <see cref="LoraLinearAttribute"/> layers plus other parameters.</summary>
     Custom = 1,
+
+    /// <summary>Gemma 2 (Gemma2ForCausalLM): Llama's projections, four norms per layer, tied head by default.</summary>
+    Gemma2 = 2,
+
+    /// <summary>Phi-3 / Phi-3.5 (Phi3ForCausalLM): fused qkv_proj and gate_up_proj, o_proj, down_proj.</summary>
+    Phi3 = 3,
 }
 
 /// <summary>Which biases train, with PEFT's meaning of <c>bias</c>.</summary>

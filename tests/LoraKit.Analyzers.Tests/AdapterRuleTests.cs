@@ -188,6 +188,39 @@ public class AdapterRuleTests
     }
 
     [Fact]
+    public async Task A_separate_projection_on_phi3_suggests_the_fused_module_peft_targets()
+    {
+        // Phi-3-mini's shapes: q/k/v live in qkv_proj, gate/up in gate_up_proj (one letter from o_proj is not the answer).
+        var d = await VerifyAsync(Sources.WithModels("""
+            [LoraModel(LoraArchitecture.Phi3, HiddenSize = 3072, IntermediateSize = 8192, Layers = 32, AttentionHeads = 32, KeyValueHeads = 32, VocabSize = 32064)]
+            public partial class Phi3Mini;
+
+            [LoraAdapter(typeof(Phi3Mini), Rank = 16, Alpha = 32, TargetModules = new[] { {|LORA1004:"q_proj"|}, "o_proj", {|LORA1004:"up_proj"|} })]
+            public partial class A;
+            """));
+        var targets = d.Where(x => x.Id == "LORA1004").OrderBy(x => x.Location.SourceSpan.Start).ToArray();
+        Assert.Equal("target module 'q_proj' matches nothing in Phi3Mini; its linear modules are qkv_proj, o_proj, gate_up_proj, down_proj, lm_head; did you mean 'qkv_proj'?",
+            targets[0].GetMessage());
+        Assert.Equal(new[] { "qkv_proj", "gate_up_proj" }, targets.Select(t => t.Properties["SuggestedTarget"]));
+    }
+
+    [Fact]
+    public async Task Gemma2_budget_is_taken_of_its_published_parameter_count()
+    {
+        // Gemma-2-2B as its config.json describes it: 2,614,341,888 parameters (four norms per layer, tied head).
+        // r 4 on q_proj: 4·(2304 + 8·256) per layer × 26 layers = 452,608.
+        var d = await VerifyAsync(Sources.WithModels("""
+            [LoraModel(LoraArchitecture.Gemma2, HiddenSize = 2304, IntermediateSize = 9216, Layers = 26, AttentionHeads = 8, KeyValueHeads = 4, HeadDim = 256, VocabSize = 256000, TieWordEmbeddings = true)]
+            public partial class Gemma2_2B;
+
+            [LoraAdapter(typeof(Gemma2_2B), {|LORA1002:Rank = 4|}, Alpha = 8, TargetModules = new[] { "q_proj" })]
+            public partial class G;
+            """));
+        Assert.Equal("G trains 452,608 parameters = 0.017 % of Gemma2_2B's 2,614,341,888; the budget is 0.05 %–1 % (raise the rank or add target modules)",
+            Single(d, "LORA1002").GetMessage());
+    }
+
+    [Fact]
     public async Task Targets_that_exist_do_not_fire()
     {
         await VerifyAsync(Sources.WithModels("""

@@ -45,6 +45,8 @@ public class TemplateEndToEndTests
     [InlineData("tinyllama")]
     [InlineData("smollm2-135m")]
     [InlineData("qwen2.5-0.5b")]
+    [InlineData("gemma2-2b")]
+    [InlineData("phi3-mini-4k")]
     public void Every_preset_model_choice_builds_with_zero_warnings(string model)
     {
         var dir = NewProject($"--model {model}");

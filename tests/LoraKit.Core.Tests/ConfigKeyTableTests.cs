@@ -19,6 +19,10 @@ public class ConfigKeyTableTests
         { "qwen2.5-1.5b", 1_543_714_304L },
         { "smollm2-135m", 134_515_008L },
         { "tinyllama", 1_100_048_384L },
+        { "gemma-2-2b", 2_614_341_888L },
+        { "gemma-2-9b-it", 9_241_705_984L },
+        { "phi-3-mini-4k-instruct", 3_821_079_552L },
+        { "phi-3.5-mini-instruct", 3_821_079_552L },
     };
 
     [Theory]
@@ -92,14 +96,15 @@ public class ConfigKeyTableTests
     [InlineData("\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": \"2\"}", "LORA2001", "'rope_scaling.factor' is a string, not a number")]
     [InlineData("\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0, \"mscale\": 1.0}", "LORA2004", "'rope_scaling.mscale' is not read by rope_type \"linear\"")]
     [InlineData("\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0}", "LORA2001", "'rope_scaling.original_max_position_embeddings' is missing")]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 1024}, \"max_position_embeddings\": 1024", "LORA2004", "transformers versions disagree")]
     [InlineData("\"rope_scaling\": [1, 2]", "LORA2001", "'rope_scaling' is a array, not an object")]
     [InlineData("\"quantization_config\": {\"quant_method\": \"gptq\"}", "LORA2004", "'quantization_config' has quant_method \"gptq\"; LoraKit loads bitsandbytes 4-bit checkpoints only")]
     [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}", "LORA2004", "'quantization_config' is not 4-bit")]
     [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"fp4\"}", "LORA2004", "only \"nf4\" is supported")]
     [InlineData("\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"nf4\", \"llm_int8_skip_modules\": [\"lm_head\", \"mlp\"]}", "LORA2004", "lists llm_int8_skip_modules")]
-    [InlineData("\"attn_logit_softcapping\": 50.0", "LORA2004", "'attn_logit_softcapping'")]
-    [InlineData("\"architectures\": [\"Phi3ForCausalLM\"]", "LORA2004", "'architectures' names Phi3ForCausalLM, a class LoraKit does not build")]
+    [InlineData("\"attn_logit_softcapping\": 50.0", "LORA2004", "'attn_logit_softcapping' is a Gemma 2 key that transformers' llama does not read")]
+    [InlineData("\"architectures\": [\"Phi3ForCausalLM\"]", "LORA2004", "'architectures' names Phi3ForCausalLM while model_type is \"llama\"")]
+    [InlineData("\"architectures\": [\"GemmaForCausalLM\"]", "LORA2004", "'architectures' names GemmaForCausalLM, a class LoraKit does not build")]
+    [InlineData("\"auto_map\": {\"AutoModelForCausalLM\": \"x.Y\"}", "LORA2004", "'auto_map' names custom modeling code")]
     [InlineData("\"architectures\": [\"MistralForCausalLM\"]", "LORA2004", "while model_type is \"llama\"")]
     [InlineData("\"hidden_act\": \"gelu\"", "LORA2004", "'hidden_act' is \"gelu\"")]
     [InlineData("\"attention_dropout\": 0.1", "LORA2004", "'attention_dropout' is 0.1")]
@@ -150,11 +155,13 @@ public class ConfigKeyTableTests
     {
         // transformers 5 writes original_max_position_embeddings = max_position_embeddings itself and applies factor as
         // given (checked against its logits in LoraKit.Tests' hf-rope fixture); the legacy rope_scaling form of the same
-        // numbers is refused, since transformers before PR #40320 used max/original = 1 instead.
+        // numbers — the Qwen2.5 model card's {factor 4, original 32768, type yarn} with max 32768 — means the same in the
+        // current release (and in 4.47, which read no original context), so it is accepted as the same scaling.
         var v5 = Parse("\"max_position_embeddings\": 16, \"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16, \"rope_theta\": 10000.0}");
         Assert.Equal(new RopeScaling { Type = RopeType.Yarn, Factor = 4, OriginalMaxPositionEmbeddings = 16 }, v5.RopeScaling);
-        var e = Refused("\"max_position_embeddings\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}");
-        Assert.Contains("or write it as transformers 5's rope_parameters", e.Message);
+        var legacy = Parse("\"max_position_embeddings\": 16, \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}");
+        Assert.Equal(v5.RopeScaling, legacy.RopeScaling);
+        Assert.Equal(64, RopeMath.LongestSequence(legacy));
     }
 
     [Fact]
@@ -196,7 +203,8 @@ public class ConfigKeyTableTests
         Assert.Equal(HfConfigKeys.All.Count, HfConfigKeys.All.Select(r => r.Key).Distinct().Count());
         Assert.All(HfConfigKeys.All, r => Assert.False(string.IsNullOrWhiteSpace(r.Meaning)));
         Assert.True(HfConfigKeys.TryGet("pretraining_tp", out var tp) && tp.Role == ConfigKeyRole.Irrelevant);
-        Assert.True(HfConfigKeys.TryGet("attn_logit_softcapping", out var cap) && cap.Role == ConfigKeyRole.Refused);
+        Assert.True(HfConfigKeys.TryGet("attn_logit_softcapping", out var cap) && cap.Role == ConfigKeyRole.Honoured);
+        Assert.True(HfConfigKeys.TryGet("no_rope_layers", out var noRope) && noRope.Role == ConfigKeyRole.Refused);
         Assert.True(HfConfigKeys.TryGet("quantization_config", out var q) && q.Role == ConfigKeyRole.Honoured);
     }
 }

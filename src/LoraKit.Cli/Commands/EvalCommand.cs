@@ -16,7 +16,7 @@ internal static class EvalCommand
         var o = new InferenceOptions();
         var adapters = new Option<string[]>("--adapter") { Description = "A PEFT adapter folder; repeat for several (each is scored beside the base)." };
         var data = new Option<string>("--data") { Description = "JSONL file of {\"text\"}, {\"prompt\",\"completion\"} or chat {\"messages\"} lines (or a builtin dataset); every line is scored.", Required = true };
-        var seqLen = new Option<int?>("--seq-len") { Description = "Cut longer lines to this many tokens (default: the model's max_position_embeddings)." };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Cut longer lines to this many tokens (default: the longest sequence the model runs — max_position_embeddings, or factor × it for linear and dynamic RoPE scaling, factor × the original context for yarn and llama3, never less than max_position_embeddings; longrope's max_position_embeddings is already its long context). Per-line losses do not depend on which lines share a batch." };
         var json = new Option<bool>("--json") { Description = "One JSON object with every model's figures and per-line losses." };
         var command = new Command("eval", "Evaluate a base model and its adapters on a JSONL file: mean loss and perplexity.") { adapters, data, seqLen, json };
         o.AddTo(command);

@@ -89,10 +89,14 @@ public static class MemoryEstimator
         if (model.Llama is { } d)
         {
             long h = d.HiddenSize, kv = d.KeyValueDim, i = d.IntermediateSize, layers = d.Layers;
-            long perLayer = b * s * (6 * h + 3 * kv + 4 * i);
+            // Gemma 2's two extra norms per layer keep their inputs too.
+            long perLayer = b * s * (6 * h + 3 * kv + 4 * i + (d.Family.SandwichNorms ? 2 * h : 0));
             // Unfused attention keeps scores and probabilities, b·heads·s·keys each; a sliding window of W
-            // keys bounds keys by min(s, W) in the layers that use it.
-            long AttentionElements(int layer) => o.FusedAttention ? 0 : 2 * b * d.AttentionHeads * s * AttendedKeys(d, layer, s);
+            // keys bounds keys by min(s, W) in the layers that use it. Gemma 2 always runs the eager path (its
+            // scores are soft-capped), which also keeps the tanh's input and output.
+            var eager = d.Family.SandwichNorms;
+            long scoreCopies = !eager ? 2 : d.AttentionLogitSoftcap > 0 ? 4 : 2;
+            long AttentionElements(int layer) => o.FusedAttention && !eager ? 0 : scoreCopies * b * d.AttentionHeads * s * AttendedKeys(d, layer, s);
             long attention = 0, largestAttention = 0;
             for (var l = 0; l < d.Layers; l++)
             {
@@ -133,6 +137,7 @@ public static class MemoryEstimator
         return tokens * perToken;
     }
 
+    /// <summary>The float32 logits and their gradient; Gemma 2's final soft-capping keeps the tanh's input and output as well.</summary>
     public static long LogitBytes(ModelShape model, MemoryOptions o) =>
-        model.Llama is { } d ? (long)o.BatchSize * o.SequenceLength * d.VocabSize * 4 * 2 : 0;
+        model.Llama is { } d ? (long)o.BatchSize * o.SequenceLength * d.VocabSize * 4 * (d.FinalLogitSoftcap > 0 ? 4 : 2) : 0;
 }

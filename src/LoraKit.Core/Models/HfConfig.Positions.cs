@@ -41,6 +41,10 @@ public static partial class HfConfig
 
         var key = hasScaling ? "rope_scaling" : "rope_parameters";
         var obj = hasScaling ? scaling! : parameters!;
+        // transformers 4.47's Gemma 2 builds plain RoPE and never reads rope_scaling (later versions do): refused, not guessed.
+        if (dims.ModelType == "gemma2")
+            throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, key,
+                "is set, but transformers 4.47's Gemma 2 ignores RoPE scaling while later versions apply it", $"remove {key} (Gemma 2 uses plain RoPE)", obj.Line);
         if (obj.Kind != JsonKind.Object)
             throw WrongKind(obj, source, key, "an object", "write it as an object such as {\"rope_type\": \"linear\", \"factor\": 2.0}, or null");
 
@@ -54,12 +58,16 @@ public static partial class HfConfig
                         $"is {theta.RawNumber} while the top-level rope_theta is {top.RawNumber}", "give rope_theta once", theta.Line);
                 dims = dims with { RopeTheta = t };
             }
-            if (obj["partial_rotary_factor"] is { Kind: not JsonKind.Null } partial && !(partial.Kind == JsonKind.Number && partial.AsDouble() == 1))
+            if (obj["partial_rotary_factor"] is { Kind: not JsonKind.Null } partial && !(partial.Kind == JsonKind.Number && partial.AsDouble() == dims.PartialRotaryFactor))
                 throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "rope_parameters.partial_rotary_factor",
-                    "is not 1; partial rotary embeddings are not implemented", "\"partial_rotary_factor\": 1.0", partial.Line);
+                    $"is not {dims.PartialRotaryFactor}; partial rotary embeddings are implemented for phi3 only, through its top-level partial_rotary_factor", $"\"partial_rotary_factor\": {dims.PartialRotaryFactor}", partial.Line);
         }
 
-        var type = ReadRopeType(obj, source, key);
+        var type = ReadRopeType(obj, source, key, dims.ModelType);
+        if (dims.ModelType == "phi3" && type != RopeType.LongRope)
+            throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, key,
+                $"asks for rope_type \"{RopeScaling.NameOf(type)}\"; transformers 4.47's Phi-3 accepts only longrope (su and yarn are its legacy names)",
+                "use {\"type\": \"longrope\", \"short_factor\": […], \"long_factor\": […]} as the model's published config.json does", obj.Line);
         var allowed = new HashSet<string>(RopeKeys[type]) { "rope_type", "type" };
         if (hasParameters) { allowed.Add("rope_theta"); allowed.Add("partial_rotary_factor"); }
         foreach (var m in obj.Members)
@@ -114,15 +122,10 @@ public static partial class HfConfig
                 {
                     var factor = RequiredNum("factor");
                     var original = OriginalIn();
-                    // transformers before PR #40320 (Aug 2025) replaced factor by max_position_embeddings / original
-                    // when rope_scaling names the original context; later versions (transformers 5 included, checked
-                    // against 5.17 logits) use factor as given. transformers 5 writes rope_parameters, and fills in
-                    // original_max_position_embeddings = max_position_embeddings itself, so a rope_parameters config
-                    // means the current rule; a legacy rope_scaling config on which the two rules disagree is refused.
-                    if (hasScaling && original is { } o && Math.Abs(factor - (double)dims.MaxPositionEmbeddings / o) > 1e-9 * factor)
-                        throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, K("factor"),
-                            $"is {factor} but max_position_embeddings / original_max_position_embeddings = {dims.MaxPositionEmbeddings}/{o}; transformers versions disagree on which applies",
-                            $"set max_position_embeddings to {Math.Round(factor * o)} (= factor × original_max_position_embeddings; every version agrees), or write it as transformers 5's rope_parameters (factor used as given)", obj["factor"]!.Line);
+                    // transformers ≥ 4.56 (and 4.47, which read no original context) use factor as given; the versions
+                    // between replaced it by max_position_embeddings / original_max_position_embeddings when rope_scaling
+                    // named the original context. LoraKit follows the current release (checked against 5.17 logits): the
+                    // Qwen2.5 model-card form (max 32768, factor 4, original 32768) is factor 4 over a 32768 context.
                     var truncate = obj["truncate"];
                     if (truncate is not null && truncate.Kind is not (JsonKind.Null or JsonKind.Boolean))
                         throw WrongKind(truncate, source, K("truncate"), "true/false", "write true or false without quotes");
@@ -138,12 +141,13 @@ public static partial class HfConfig
                 }
             case RopeType.LongRope:
                 {
-                    var half = dims.EffectiveHeadDim / 2;
+                    var half = dims.RotaryDim / 2;
                     var inside = OriginalIn();
                     if (topLevelOriginal is { } t && inside is { } i && t != i)
                         throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, K("original_max_position_embeddings"),
                             $"is {i} while the top-level key says {t}", "give original_max_position_embeddings once", obj["original_max_position_embeddings"]!.Line);
-                    var original = topLevelOriginal ?? inside;
+                    // Phi3Config defaults original_max_position_embeddings to 4096.
+                    var original = topLevelOriginal ?? inside ?? (dims.ModelType == "phi3" ? 4096 : null);
                     var given = Num("factor");
                     double factor;
                     if (original is { } o)
@@ -172,7 +176,7 @@ public static partial class HfConfig
         return dims with { RopeScaling = rope };
     }
 
-    private static RopeType ReadRopeType(JsonValue obj, string source, string key)
+    private static RopeType ReadRopeType(JsonValue obj, string source, string key, string modelType)
     {
         var supported = string.Join(", ", SupportedRopeTypes);
         string? Read(string name)
@@ -186,6 +190,8 @@ public static partial class HfConfig
             throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, $"{key}.type",
                 $"is \"{legacy}\" while rope_type is \"{ropeType}\"", "keep rope_type (type is its legacy name)", obj["type"]!.Line);
         var name = ropeType ?? legacy ?? "default";
+        // Phi3Config._rope_scaling_adjustment (transformers 4.47): the legacy types "su" and "yarn" mean longrope.
+        if (modelType == "phi3" && legacy is "su" or "yarn" && ropeType is null) name = RopeScaling.NameOf(RopeType.LongRope);
         foreach (RopeType t in Enum.GetValues(typeof(RopeType)))
             if (RopeScaling.NameOf(t) == name) return t;
         var at = obj[ropeType is not null ? "rope_type" : "type"]!;
@@ -210,6 +216,9 @@ public static partial class HfConfig
     /// <summary>MistralConfig's sliding_window when the key is absent.</summary>
     private const int MistralDefaultWindow = 4096;
 
+    /// <summary>Gemma2Config's sliding_window when the key is absent.</summary>
+    private const int Gemma2DefaultWindow = 4096;
+
     /// <summary>
     /// The sliding window as transformers applies it. Mistral: <c>sliding_window</c> on every layer (null = off;
     /// MistralAttention passes config.sliding_window to the attention). Qwen2/Qwen3 (configuration_qwen2.py /
@@ -226,12 +235,30 @@ public static partial class HfConfig
         var layerTypes = ReadLayerTypes(root, source, dims.Layers);
         switch (dims.ModelType)
         {
+            case "gemma2":
+                {
+                    // Gemma2DecoderLayer (4.47): is_sliding = not bool(layer_idx % 2), the window config.sliding_window.
+                    if (window is null)
+                        throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "sliding_window",
+                            "is null, but transformers 4.47's Gemma 2 needs a window for its even layers", "give the model's window (Gemma 2: 4096)", windowValue!.Line);
+                    var w = window == -1 ? Gemma2DefaultWindow : window.Value;
+                    if (layerTypes is not null && layerTypes.Select((sliding, i) => sliding != (i % 2 == 0)).Any(x => x))
+                        throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "layer_types",
+                            "differs from Gemma 2's layout (even layers sliding, odd layers full), the only one transformers 4.47 builds",
+                            "remove layer_types or list sliding_attention, full_attention, … alternating from layer 0", root["layer_types"]!.Line);
+                    if (use)
+                        throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "use_sliding_window",
+                            "is a Qwen key; Gemma 2 windows its even layers whatever it says", "remove it", root["use_sliding_window"]!.Line);
+                    return dims with { SlidingWindow = w, FirstSlidingLayer = 0, AlternatingWindow = true };
+                }
+            case "phi3":
             case "mistral":
                 {
-                    var w = window == -1 ? MistralDefaultWindow : window ?? 0;
+                    // Phi3Config's sliding_window defaults to None; its 4.47 mask (Mistral's) windows every layer.
+                    var w = window == -1 ? (dims.ModelType == "phi3" ? 0 : MistralDefaultWindow) : window ?? 0;
                     if (layerTypes is not null && layerTypes.Any(s => s != (w > 0)))
                         throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "layer_types",
-                            $"differs from sliding_window ({(w > 0 ? w.ToString() : "null")}), which transformers' Mistral applies to every layer",
+                            $"differs from sliding_window ({(w > 0 ? w.ToString() : "null")}), which transformers' {dims.ModelType} applies to every layer",
                             "remove layer_types or make it agree with sliding_window", root["layer_types"]!.Line);
                     return dims with { SlidingWindow = w, FirstSlidingLayer = 0 };
                 }

@@ -11,16 +11,11 @@ namespace LoraKit.Models;
 /// </summary>
 public static partial class HfConfig
 {
-    /// <summary>The model_type values LoraKit builds, all Llama-shaped decoders.</summary>
-    public static readonly IReadOnlyList<string> SupportedModelTypes = new[] { "llama", "mistral", "qwen2", "qwen3" };
+    /// <summary>The model_type values LoraKit builds, all Llama-shaped decoders (see <see cref="ModelFamily"/>).</summary>
+    public static readonly IReadOnlyList<string> SupportedModelTypes = ModelFamily.All.Select(f => f.ModelType).ToArray();
 
-    private static readonly Dictionary<string, string> ArchitectureToModelType = new(StringComparer.Ordinal)
-    {
-        ["LlamaForCausalLM"] = "llama",
-        ["MistralForCausalLM"] = "mistral",
-        ["Qwen2ForCausalLM"] = "qwen2",
-        ["Qwen3ForCausalLM"] = "qwen3",
-    };
+    private static readonly Dictionary<string, string> ArchitectureToModelType =
+        ModelFamily.All.ToDictionary(f => f.Architecture, f => f.ModelType, StringComparer.Ordinal);
 
     /// <summary>Our property names → config.json keys, so errors name the key the user wrote.</summary>
     public static string KeyFor(string property) => property switch
@@ -73,6 +68,8 @@ public static partial class HfConfig
         var modelType = ReadModelType(root, source);
         HfConfigKeys.CheckAll(root, modelType, source);
         var attentionBias = OptionalBool(root, source, "attention_bias", false);
+        var gemma2 = modelType == "gemma2";
+        var phi3 = modelType == "phi3";
         var dims = new LlamaDimensions
         {
             ModelType = modelType,
@@ -82,19 +79,33 @@ public static partial class HfConfig
             AttentionHeads = RequiredInt(root, source, "num_attention_heads"),
             KeyValueHeads = OptionalInt(root, source, "num_key_value_heads", DefaultKeyValueHeads(modelType)),
             VocabSize = RequiredInt(root, source, "vocab_size"),
-            HeadDim = OptionalInt(root, source, "head_dim", modelType == "qwen3" ? 128 : 0),
-            TieWordEmbeddings = OptionalBool(root, source, "tie_word_embeddings", false),
-            // Qwen2 always has q/k/v biases and no o_proj bias; Llama's attention_bias covers all four.
-            QkvBias = modelType == "qwen2" || attentionBias,
-            OutputProjectionBias = modelType != "qwen2" && attentionBias,
+            HeadDim = OptionalInt(root, source, "head_dim", modelType switch { "qwen3" => 128, "gemma2" => 256, _ => 0 }),
+            // Gemma2Config defaults tie_word_embeddings to true, the others to false.
+            TieWordEmbeddings = OptionalBool(root, source, "tie_word_embeddings", gemma2),
+            // Qwen2 always has q/k/v biases and no o_proj bias; Llama's attention_bias covers all four; Phi-3's
+            // projections never have biases (transformers 4.47 builds them with bias=False).
+            QkvBias = modelType == "qwen2" || (attentionBias && !phi3),
+            OutputProjectionBias = modelType != "qwen2" && attentionBias && !phi3,
             MlpBias = OptionalBool(root, source, "mlp_bias", false),
             QkNorm = modelType == "qwen3",
             RopeTheta = OptionalDouble(root, source, "rope_theta", 10000.0),
-            RmsNormEps = OptionalDouble(root, source, "rms_norm_eps", 1e-6),
+            RmsNormEps = OptionalDouble(root, source, "rms_norm_eps", phi3 ? 1e-5 : 1e-6),
             MaxPositionEmbeddings = OptionalInt(root, source, "max_position_embeddings", DefaultMaxPositions(modelType)),
+            // Gemma 2 reads hidden_activation (its hidden_act is unread); the others hidden_act.
+            HiddenActivation = gemma2 ? OptionalActivation(root, source, "hidden_activation", ModelFamily.GeluTanh) : ModelFamily.Silu,
+            QueryPreAttentionScalar = gemma2 ? OptionalDouble(root, source, "query_pre_attn_scalar", 256) : 0,
+            // Gemma2Config: 50 and 30 when absent, none when null.
+            AttentionLogitSoftcap = gemma2 ? Softcap(root, source, "attn_logit_softcapping", 50.0) : 0,
+            FinalLogitSoftcap = gemma2 ? Softcap(root, source, "final_logit_softcapping", 30.0) : 0,
+            PartialRotaryFactor = phi3 ? OptionalFraction(root, source, "partial_rotary_factor", 1.0) : 1.0,
         };
         dims = ReadRope(root, source, dims);
         dims = ReadSlidingWindow(root, source, dims);
+        // transformers 4.47's Phi-3 takes head_dim = hidden_size / num_attention_heads and never reads head_dim.
+        if (phi3 && dims.HeadDim > 0 && dims.HeadDim * dims.AttentionHeads != dims.HiddenSize)
+            throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "head_dim",
+                $"is {dims.HeadDim}, but transformers 4.47's Phi-3 uses hidden_size / num_attention_heads = {dims.HiddenSize / dims.AttentionHeads} and ignores it",
+                "remove head_dim (later transformers versions read it, so the versions disagree)", root["head_dim"]?.Line ?? 0);
         dims.Validate(source, KeyFor);
         return dims;
     }
@@ -116,19 +127,22 @@ public static partial class HfConfig
 
     /// <summary>
     /// num_key_value_heads when config.json leaves it out, as the transformers config classes default it:
-    /// Llama uses the attention heads (0 = derive), Mistral and Qwen3 8, Qwen2 32.
+    /// Llama and Phi-3 use the attention heads (0 = derive), Gemma 2 4, Mistral and Qwen3 8, Qwen2 32.
     /// </summary>
     private static int DefaultKeyValueHeads(string modelType) => modelType switch
     {
+        "gemma2" => 4,
         "mistral" => 8,
         "qwen3" => 8,
         "qwen2" => 32,
         _ => 0,
     };
 
-    /// <summary>max_position_embeddings when absent: LlamaConfig 2048, MistralConfig 131072 (4096·32), Qwen2Config 32768, Qwen3Config 32768.</summary>
+    /// <summary>max_position_embeddings when absent: LlamaConfig 2048, MistralConfig 131072 (4096·32), Qwen2Config/Qwen3Config 32768, Gemma2Config 8192, Phi3Config 4096.</summary>
     private static int DefaultMaxPositions(string modelType) => modelType switch
     {
+        "gemma2" => 8192,
+        "phi3" => 4096,
         "mistral" => 4096 * 32,
         "qwen2" => 32768,
         "qwen3" => 32768,
@@ -147,7 +161,7 @@ public static partial class HfConfig
         {
             if (a.Kind != JsonKind.String) return $"holds a {a.Kind.ToString().ToLowerInvariant()}, not a class name";
             var t = ArchitectureModelType(a.AsString());
-            if (t is null) return $"names {a.AsString()}, a class LoraKit does not build (fused projections, another head or another family)";
+            if (t is null) return $"names {a.AsString()}, a class LoraKit does not build (another head or another family)";
             if (t != modelType) return $"names {a.AsString()} while model_type is \"{modelType}\"";
         }
         return null;
@@ -195,6 +209,28 @@ public static partial class HfConfig
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key,
                 $"is {n}", "give a positive integer", v.Line);
         return (int)n;
+    }
+
+    private static string OptionalActivation(JsonValue root, string source, string key, string fallback)
+    {
+        if (Present(root, key) is not { } v) return fallback;
+        if (v.Kind != JsonKind.String) throw WrongKind(v, source, key, "a string", $"use one of: {string.Join(", ", ModelFamily.Activations)}");
+        var name = v.AsString() == "swish" ? ModelFamily.Silu : v.AsString();
+        return ModelFamily.Activations.Contains(name) ? name
+            : throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, key,
+                $"is \"{v.AsString()}\", an activation LoraKit does not implement", $"use one of: {string.Join(", ", ModelFamily.Activations)}", v.Line);
+    }
+
+    /// <summary>A soft-capping value: <paramref name="absent"/> when the key is missing, 0 (none) when it is null.</summary>
+    private static double Softcap(JsonValue root, string source, string key, double absent) =>
+        root[key] is null ? absent : OptionalDouble(root, source, key, 0);
+
+    /// <summary>A number in (0, 1]: partial_rotary_factor.</summary>
+    private static double OptionalFraction(JsonValue root, string source, string key, double fallback)
+    {
+        if (Present(root, key) is not { } v) return fallback;
+        var d = PositiveNumber(v, source, key);
+        return d <= 1 ? d : throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, key, $"is {v.RawNumber}", "give a fraction in (0, 1]", v.Line);
     }
 
     private static bool OptionalBool(JsonValue root, string source, string key, bool fallback)

@@ -30,7 +30,7 @@ public sealed record ConfigKeyRule(string Key, ConfigKeyRole Role, string Meanin
 }
 
 /// <summary>
-/// Every config.json key of the architectures LoraKit builds (llama, mistral, qwen2, qwen3), classified once:
+/// Every config.json key of the architectures LoraKit builds (llama, mistral, qwen2, qwen3, gemma2, phi3), classified once:
 /// honoured, irrelevant to the math, or refused. <see cref="HfConfig.Parse"/> checks every key of a config
 /// against it, so the runtime, <c>lorakit budget</c> and the analyzers (which compile this file in) refuse the
 /// same configs.
@@ -56,19 +56,19 @@ public static class HfConfigKeys
     public static readonly IReadOnlyList<ConfigKeyRule> All = new[]
     {
         // ---- shape ----
-        Honoured("model_type", "the family: llama, mistral, qwen2, qwen3 (others are refused)"),
+        Honoured("model_type", "the family: llama, mistral, qwen2, qwen3, gemma2, phi3 (others are refused)"),
         Honoured("architectures", "the transformers class; every entry must be the causal-LM class of model_type",
-            HfConfig.CheckArchitectures, "use LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM, matching model_type"),
+            HfConfig.CheckArchitectures, "use the causal-LM class of model_type: " + string.Join(", ", ModelFamily.All.Select(f => f.Architecture))),
         Honoured("hidden_size", "model width"),
         Honoured("intermediate_size", "MLP width"),
         Honoured("num_hidden_layers", "decoder layers"),
         Honoured("num_attention_heads", "query heads"),
         Honoured("num_key_value_heads", "key/value heads (grouped-query attention)"),
-        Honoured("head_dim", "per-head width when not hidden/heads (transformers reads config.head_dim in every supported family)"),
+        Honoured("head_dim", "per-head width when not hidden/heads (transformers reads config.head_dim in every supported family but phi3, where 4.47 takes hidden/heads and a different value is refused)"),
         Honoured("vocab_size", "embedding rows and logits"),
         Honoured("tie_word_embeddings", "lm_head shares embed_tokens.weight"),
-        Honoured("attention_bias", "q/k/v/o biases (llama, qwen3); Mistral and Qwen2 attention ignore it in transformers",
-            (type, v) => type is "mistral" or "qwen2" && v.Kind == JsonKind.Boolean && v.AsBoolean()
+        Honoured("attention_bias", "q/k/v/o biases (llama, qwen3, gemma2); Mistral, Qwen2 and Phi-3 attention ignore it in transformers",
+            (type, v) => type is "mistral" or "qwen2" or "phi3" && v.Kind == JsonKind.Boolean && v.AsBoolean()
                 ? $"is true, but transformers' {type} attention has fixed biases and ignores it" : null,
             "remove it or set it to false"),
         Honoured("mlp_bias", "gate/up/down biases (llama); the other families' MLPs have none",
@@ -76,9 +76,27 @@ public static class HfConfigKeys
                 ? $"is true, but transformers' {type} MLP has no biases and ignores it" : null,
             "remove it or set it to false"),
         Honoured("rms_norm_eps", "RMSNorm epsilon"),
-        Honoured("hidden_act", "MLP activation; silu (= swish) only",
-            (_, v) => v.Kind == JsonKind.String && v.AsString() is "silu" or "swish" ? null : $"is {Show(v)}; {OnlyDefault}",
+        Honoured("hidden_act", "MLP activation; silu (= swish) only; unread by transformers' Gemma 2 (it reads hidden_activation)",
+            (type, v) => type == "gemma2" || v.Kind == JsonKind.String && v.AsString() is "silu" or "swish" ? null : $"is {Show(v)}; {OnlyDefault}",
             "\"hidden_act\": \"silu\" (other activations are not implemented)"),
+        Honoured("hidden_activation", "Gemma 2's MLP activation: gelu_pytorch_tanh (default) or silu; other families do not read it",
+            (type, v) => type == "gemma2" ? null : $"is {Show(v)}, but transformers' {type} reads hidden_act, not hidden_activation",
+            "remove it and set hidden_act"),
+        Honoured("query_pre_attn_scalar", "Gemma 2: attention scores scaled by query_pre_attn_scalar^-1/2 instead of head_dim^-1/2",
+            (type, _) => type == "gemma2" ? null : $"is a Gemma 2 key that transformers' {type} does not read", "remove it"),
+        Honoured("attn_logit_softcapping", "Gemma 2: attention scores become c·tanh(scores / c) before the mask (null = none)",
+            (type, _) => type == "gemma2" ? null : $"is a Gemma 2 key that transformers' {type} does not read", "remove it"),
+        Honoured("final_logit_softcapping", "Gemma 2: logits become c·tanh(logits / c) (null = none)",
+            (type, _) => type == "gemma2" ? null : $"is a Gemma 2 key that transformers' {type} does not read", "remove it"),
+        Honoured("use_bidirectional_attention", "Gemma embedding variants attend both ways; false only",
+            (_, v) => v.Kind == JsonKind.Boolean && !v.AsBoolean() ? null : $"is {Show(v)}; LoraKit builds causal decoders",
+            "remove it or set it to false"),
+        Honoured("resid_pdrop", "Phi-3: dropout on the attention and MLP outputs while training; 0 only",
+            (_, v) => v.Kind == JsonKind.Number && v.AsDouble() == 0 ? null : $"is {Show(v)}; LoraKit does not drop residual activations",
+            "\"resid_pdrop\": 0.0"),
+        Honoured("embd_pdrop", "Phi-3: dropout on the embeddings while training; 0 only",
+            (_, v) => v.Kind == JsonKind.Number && v.AsDouble() == 0 ? null : $"is {Show(v)}; LoraKit does not drop embeddings",
+            "\"embd_pdrop\": 0.0"),
         Honoured("attention_dropout", "dropout on attention probabilities while training (transformers applies it in train mode); 0 only",
             (_, v) => v.Kind == JsonKind.Number && v.AsDouble() == 0 ? null : $"is {Show(v)}; LoraKit does not drop attention probabilities",
             "\"attention_dropout\": 0.0"),
@@ -89,9 +107,9 @@ public static class HfConfigKeys
         Honoured("rope_parameters", "transformers 5's rope_theta + rope_scaling in one object"),
         Honoured("max_position_embeddings", "context length; dynamic NTK and yarn/longrope read it"),
         Honoured("original_max_position_embeddings", "longrope's pre-training context (top level, as Phi-3 writes it)"),
-        Honoured("partial_rotary_factor", "fraction of head_dim that is rotated; 1 only",
-            (_, v) => v.Kind == JsonKind.Number && v.AsDouble() == 1 ? null : $"is {Show(v)}; {OnlyDefault}",
-            "\"partial_rotary_factor\": 1.0 (partial rotary embeddings are not implemented)"),
+        Honoured("partial_rotary_factor", "fraction of head_dim that is rotated: phi3 any fraction in (0, 1] (the first features rotate, the rest pass), other families 1 only",
+            (type, v) => type == "phi3" || v.Kind == JsonKind.Number && v.AsDouble() == 1 ? null : $"is {Show(v)}; {OnlyDefault}",
+            "\"partial_rotary_factor\": 1.0 (partial rotary embeddings are implemented for phi3 only)"),
         Honoured("rope_interleaved", "SmolLM2's marker of rotate-half (false) vs interleaved (true) rotary pairs; false only",
             (_, v) => v.Kind == JsonKind.Boolean && !v.AsBoolean() ? null : $"is {Show(v)}; LoraKit rotates halves as transformers' Llama does",
             "\"rope_interleaved\": false"),
@@ -107,6 +125,8 @@ public static class HfConfigKeys
         Honoured("use_sliding_window", "qwen2/qwen3: turns the window on for the layers from max_window_layers on"),
         Honoured("max_window_layers", "qwen2/qwen3: layers below it attend fully, the rest use the window"),
         Honoured("layer_types", "per-layer full_attention / sliding_attention (transformers 4.53+)"),
+        Irrelevant("sliding_window_size", "Gemma 2's early name for its window, not read by transformers (it reads sliding_window)"),
+        Irrelevant("cache_implementation", "Gemma 2's generation cache (hybrid); the same logits as without it"),
 
         // ---- irrelevant to the math ----
         Irrelevant("_name_or_path", "where the config was loaded from"),
@@ -162,10 +182,9 @@ public static class HfConfigKeys
         Honoured("quantization_config", "a quantized checkpoint: bitsandbytes 4-bit NF4 with uint8 storage is loaded (Nf4Checkpoint); GPTQ, AWQ, 8-bit and FP4 are refused",
             (_, v) => QuantizationProblem(v),
             "use a bitsandbytes NF4 checkpoint (lorakit quantize writes one) or the full-precision checkpoint (LoraKit quantizes on load)"),
-        Refused("auto_map", "custom modeling code shipped with the checkpoint", "use a checkpoint of a supported family without custom code"),
-        Refused("attn_logit_softcapping", "tanh soft-capping of attention scores (Gemma 2)", "not implemented; use a supported family"),
-        Refused("final_logit_softcapping", "tanh soft-capping of the logits (Gemma 2)", "not implemented; use a supported family"),
-        Refused("query_pre_attn_scalar", "attention scale other than 1/√head_dim (Gemma 2)", "not implemented; use a supported family"),
+        Honoured("auto_map", "custom modeling code shipped with the checkpoint: refused, except on phi3, whose published checkpoints ship code for the Phi3ForCausalLM that transformers builds natively (without trust_remote_code it ignores auto_map)",
+            (type, _) => type == "phi3" ? null : "names custom modeling code shipped with the checkpoint, which LoraKit does not run",
+            "use a checkpoint of a supported family without custom code"),
         Refused("embedding_multiplier", "scaled embeddings (Granite)", "not implemented; use a supported family"),
         Refused("residual_multiplier", "scaled residuals (Granite)", "not implemented; use a supported family"),
         Refused("attention_multiplier", "attention scale (Granite)", "not implemented; use a supported family"),

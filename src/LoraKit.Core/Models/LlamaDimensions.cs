@@ -45,11 +45,48 @@ public sealed record LlamaDimensions
     /// <summary>The first layer that uses <see cref="SlidingWindow"/> (Qwen2's max_window_layers; 0 for Mistral).</summary>
     public int FirstSlidingLayer { get; init; }
 
-    /// <summary>The attention window of <paramref name="layer"/>: W, or 0 for full causal attention.</summary>
-    public int AttentionWindow(int layer) => SlidingWindow > 0 && layer >= FirstSlidingLayer ? SlidingWindow : 0;
+    /// <summary>
+    /// The sliding window alternates with full attention (Gemma 2: layers 0, 2, 4, … slide, the odd ones attend
+    /// fully — transformers 4.47's <c>is_sliding = not bool(layer_idx % 2)</c>); <see cref="FirstSlidingLayer"/> is 0 then.
+    /// </summary>
+    public bool AlternatingWindow { get; init; }
 
-    /// <summary>Hugging Face model_type: llama, mistral, qwen2, qwen3.</summary>
+    /// <summary>The attention window of <paramref name="layer"/>: W, or 0 for full causal attention.</summary>
+    public int AttentionWindow(int layer) =>
+        SlidingWindow > 0 && layer >= FirstSlidingLayer && (!AlternatingWindow || layer % 2 == 0) ? SlidingWindow : 0;
+
+    /// <summary>Hugging Face model_type: llama, mistral, qwen2, qwen3, gemma, gemma2, phi3.</summary>
     public string ModelType { get; init; } = "llama";
+
+    /// <summary>
+    /// The MLP activation: <c>silu</c> (SwiGLU; every family but Gemma) or <c>gelu_pytorch_tanh</c> (Gemma's
+    /// GeGLU, GELU with the tanh approximation). See <see cref="ModelFamily.Activations"/>.
+    /// </summary>
+    public string HiddenActivation { get; init; } = ModelFamily.Silu;
+
+    /// <summary>The attention scores are multiplied by query_pre_attn_scalar^−½ (Gemma 2) instead of head_dim^−½; 0 = head_dim.</summary>
+    public double QueryPreAttentionScalar { get; init; }
+
+    /// <summary>Gemma 2's attn_logit_softcapping c: scores become c·tanh(scores / c) before the mask; 0 = none.</summary>
+    public double AttentionLogitSoftcap { get; init; }
+
+    /// <summary>Gemma 2's final_logit_softcapping c: logits become c·tanh(logits / c); 0 = none.</summary>
+    public double FinalLogitSoftcap { get; init; }
+
+    /// <summary>
+    /// The fraction of each head's features that is rotated (Phi-3 configs that set partial_rotary_factor); the
+    /// first head_dim·factor features rotate, the rest pass through. 1 = all.
+    /// </summary>
+    public double PartialRotaryFactor { get; init; } = 1.0;
+
+    /// <summary>The family's structural traits (norm form, fused projections, extra norms), from <see cref="ModelType"/>.</summary>
+    public ModelFamily Family => ModelFamily.Of(ModelType);
+
+    /// <summary>The number of head features the rotary embedding turns: head_dim · partial_rotary_factor (transformers' int()).</summary>
+    public int RotaryDim => (int)(EffectiveHeadDim * PartialRotaryFactor);
+
+    /// <summary>The factor the attention scores are scaled by: query_pre_attn_scalar^−½ when set, else head_dim^−½.</summary>
+    public double AttentionScale => 1.0 / Math.Sqrt(QueryPreAttentionScalar > 0 ? QueryPreAttentionScalar : EffectiveHeadDim);
 
     public int EffectiveKeyValueHeads => KeyValueHeads > 0 ? KeyValueHeads : AttentionHeads;
 
@@ -84,6 +121,15 @@ public sealed record LlamaDimensions
             throw new ModelDescriptionException(DiagnosticIds.HeadsDoNotDivide, source, fieldName(nameof(KeyValueHeads)),
                 $"{EffectiveKeyValueHeads} key/value heads do not divide {AttentionHeads} attention heads",
                 "grouped-query attention needs the attention heads to be a multiple of the key/value heads");
+        if (!ModelFamily.Activations.Contains(HiddenActivation))
+            throw new ModelDescriptionException(DiagnosticIds.UnsupportedArchitecture, source, "hidden_act",
+                $"is \"{HiddenActivation}\"", $"use one of: {string.Join(", ", ModelFamily.Activations)}");
+        if (QueryPreAttentionScalar < 0 || AttentionLogitSoftcap < 0 || FinalLogitSoftcap < 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "query_pre_attn_scalar",
+                "or a soft-capping value is negative", "give positive values (0 or absent = none)");
+        if (!(PartialRotaryFactor > 0 && PartialRotaryFactor <= 1) || RotaryDim < 2 || RotaryDim % 2 != 0)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "partial_rotary_factor",
+                $"is {PartialRotaryFactor}, which rotates {RotaryDim} of {EffectiveHeadDim} head features", "give a factor in (0, 1] that rotates an even number of features");
         ValidatePositions(source);
     }
 
@@ -99,10 +145,10 @@ public sealed record LlamaDimensions
         if (r.Type == RopeType.Llama3 && (r.OriginalMaxPositionEmbeddings <= 0 || !(r.HighFrequencyFactor > r.LowFrequencyFactor)))
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "rope_scaling",
                 "llama3 needs original_max_position_embeddings > 0 and high_freq_factor > low_freq_factor", "give the values of the model's config.json");
-        var half = EffectiveHeadDim / 2;
+        var half = RotaryDim / 2;
         if (r.Type == RopeType.LongRope && (r.ShortFactor?.Count != half || r.LongFactor?.Count != half))
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "rope_scaling",
-                $"longrope needs short_factor and long_factor of {half} numbers (head_dim / 2)", "give both lists");
+                $"longrope needs short_factor and long_factor of {half} numbers (rotary dim / 2)", "give both lists");
     }
 
     private static void RequirePositive(string source, System.Func<string, string> fieldName, string name, int value)

@@ -33,26 +33,39 @@ public sealed class ModelShape
     /// <summary>The distinct leaf names of the linear layers, in model order (q_proj, k_proj, …).</summary>
     public IReadOnlyList<string> LinearLeafNames => Linears.Select(l => l.LeafName).Distinct(StringComparer.Ordinal).ToArray();
 
-    /// <summary>A Llama-family decoder with Hugging Face module names.</summary>
+    /// <summary>
+    /// A Llama-family decoder with Hugging Face module names: q/k/v/o and gate/up/down, or Phi-3's fused qkv_proj and
+    /// gate_up_proj (rows q, k, v and gate, up), whose LoRA adapts the fused module as PEFT does.
+    /// </summary>
     public static ModelShape FromLlama(string name, LlamaDimensions d, string? source = null)
     {
         d.Validate(source ?? name, f => f);
+        var family = d.Family;
         var h = d.HiddenSize;
         var n = d.Layers;
-        var linears = new List<LinearLayer>
+        var linears = new List<LinearLayer>();
+        if (family.FusedProjections)
         {
-            new("model.layers.{i}.self_attn.q_proj", h, d.QueryDim, n, d.QkvBias),
-            new("model.layers.{i}.self_attn.k_proj", h, d.KeyValueDim, n, d.QkvBias),
-            new("model.layers.{i}.self_attn.v_proj", h, d.KeyValueDim, n, d.QkvBias),
-            new("model.layers.{i}.self_attn.o_proj", d.QueryDim, h, n, d.OutputProjectionBias),
-            new("model.layers.{i}.mlp.gate_proj", h, d.IntermediateSize, n, d.MlpBias),
-            new("model.layers.{i}.mlp.up_proj", h, d.IntermediateSize, n, d.MlpBias),
-            new("model.layers.{i}.mlp.down_proj", d.IntermediateSize, h, n, d.MlpBias),
-            new LinearLayer("lm_head", h, d.VocabSize) { IsOutputHead = true, SharesWeight = d.TieWordEmbeddings },
-        };
+            linears.Add(new("model.layers.{i}.self_attn.qkv_proj", h, d.QueryDim + 2 * d.KeyValueDim, n, d.QkvBias));
+            linears.Add(new("model.layers.{i}.self_attn.o_proj", d.QueryDim, h, n, d.OutputProjectionBias));
+            linears.Add(new("model.layers.{i}.mlp.gate_up_proj", h, 2 * d.IntermediateSize, n, d.MlpBias));
+            linears.Add(new("model.layers.{i}.mlp.down_proj", d.IntermediateSize, h, n, d.MlpBias));
+        }
+        else
+        {
+            linears.Add(new("model.layers.{i}.self_attn.q_proj", h, d.QueryDim, n, d.QkvBias));
+            linears.Add(new("model.layers.{i}.self_attn.k_proj", h, d.KeyValueDim, n, d.QkvBias));
+            linears.Add(new("model.layers.{i}.self_attn.v_proj", h, d.KeyValueDim, n, d.QkvBias));
+            linears.Add(new("model.layers.{i}.self_attn.o_proj", d.QueryDim, h, n, d.OutputProjectionBias));
+            linears.Add(new("model.layers.{i}.mlp.gate_proj", h, d.IntermediateSize, n, d.MlpBias));
+            linears.Add(new("model.layers.{i}.mlp.up_proj", h, d.IntermediateSize, n, d.MlpBias));
+            linears.Add(new("model.layers.{i}.mlp.down_proj", d.IntermediateSize, h, n, d.MlpBias));
+        }
+        linears.Add(new LinearLayer("lm_head", h, d.VocabSize) { IsOutputHead = true, SharesWeight = d.TieWordEmbeddings });
         long embedding = (long)d.VocabSize * h;
-        long norms = (2L * h + (d.QkNorm ? 2L * d.EffectiveHeadDim : 0)) * n + h; // input + post-attention per layer, final norm
-        return new ModelShape(name, LoraArchitecture.Llama, linears, embedding + norms, d);
+        // input + post-attention per layer (Gemma 2 adds pre/post-feedforward), q/k norms (Qwen3), the final norm.
+        long norms = (family.NormsPerLayer * (long)h + (d.QkNorm ? 2L * d.EffectiveHeadDim : 0)) * n + h;
+        return new ModelShape(name, family.LoraArchitecture, linears, embedding + norms, d);
     }
 
     /// <summary>A custom model: its linear layers plus <paramref name="otherParameters"/>.</summary>

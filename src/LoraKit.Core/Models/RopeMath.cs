@@ -16,8 +16,29 @@ namespace LoraKit.Models;
 /// </summary>
 public static class RopeMath
 {
-    /// <summary>The rotary dimension: head_dim (transformers reads config.head_dim, else hidden/heads).</summary>
-    public static int RotaryDim(LlamaDimensions d) => d.EffectiveHeadDim;
+    /// <summary>The rotary dimension: head_dim (transformers reads config.head_dim, else hidden/heads) × partial_rotary_factor.</summary>
+    public static int RotaryDim(LlamaDimensions d) => d.RotaryDim;
+
+    /// <summary>
+    /// The longest sequence the configured model runs, which <c>lorakit eval</c> cuts lines to by default: the context
+    /// its RoPE scaling is made for. Linear and dynamic scaling keep max_position_embeddings as the pre-training context
+    /// and run factor × it; yarn runs factor × its original context (original_max_position_embeddings, else
+    /// max_position_embeddings), and llama3 factor × its original context, never less than max_position_embeddings;
+    /// plain RoPE and longrope (whose max_position_embeddings is already the extended context) run
+    /// max_position_embeddings. transformers itself cuts nothing, so a cut below this would score less than it does.
+    /// </summary>
+    public static int LongestSequence(LlamaDimensions d)
+    {
+        var max = d.MaxPositionEmbeddings;
+        if (d.RopeScaling is not { } s) return max;
+        double longest = s.Type switch
+        {
+            RopeType.Linear or RopeType.Dynamic => s.Factor * max,
+            RopeType.Yarn or RopeType.Llama3 => s.Factor * OriginalContext(d),
+            _ => max,
+        };
+        return (int)Math.Min(int.MaxValue, Math.Max(max, Math.Floor(longest)));
+    }
 
     /// <summary>
     /// Whether the frequencies depend on the sequence (dynamic NTK, longrope's short/long choice), so the

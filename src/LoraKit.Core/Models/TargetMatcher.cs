@@ -148,6 +148,8 @@ public static class TargetMatcher
     {
         var leaf = target.Substring(target.LastIndexOf('.') + 1);
         if (leaf.Length == 0) return null;
+        // Phi-3 fuses q/k/v and gate/up: "q_proj" means qkv_proj there, not the one-letter-off o_proj.
+        if (ModelFamily.FusedNameOf(leaf) is { } fused && leafNames.Contains(fused)) return fused;
         // "gate" → "gate_proj": a truncated name is a prefix of the real one.
         foreach (var name in leafNames)
             if (name.StartsWith(leaf, StringComparison.Ordinal) && name != leaf) return name;

@@ -3,6 +3,7 @@ using LoraKit.Builtin;
 using LoraKit.Data;
 using LoraKit.Lora;
 using LoraKit.Modeling;
+using LoraKit.Models;
 using LoraKit.Peft;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -168,8 +169,10 @@ public sealed class LoraKitModel : IDisposable
     /// The token-weighted mean next-token loss of <paramref name="adapter"/> (null: the bare base; it becomes the
     /// active adapter) over every example: each is one sequence — BOS when the tokenizer adds one, the tokens, EOS —
     /// scored on every token (text) or on the completion and EOS (prompt/completion), as training scores it.
-    /// Sequences longer than <paramref name="sequenceLength"/> (default: the model's max_position_embeddings) are cut
-    /// to that length from the end and counted in <see cref="EvalResult.TruncatedExamples"/>.
+    /// Sequences longer than <paramref name="sequenceLength"/> (default: <see cref="RopeMath.LongestSequence"/>, the longest
+    /// sequence the configured model runs, RoPE scaling included) are cut to that length from the end and counted in
+    /// <see cref="EvalResult.TruncatedExamples"/>. A line's loss does not depend on the lines batched with it: padding is
+    /// masked, and dynamic NTK / longrope take each row's own length (transformers takes the padded batch's).
     /// </summary>
     public EvalResult Evaluate(IReadOnlyList<Example> examples, int? sequenceLength, string? adapter)
     {
@@ -181,7 +184,7 @@ public sealed class LoraKitModel : IDisposable
     public EncodedExamples EncodeForEval(IReadOnlyList<Example> examples, int? sequenceLength = null)
     {
         ArgumentNullException.ThrowIfNull(examples);
-        var limit = sequenceLength ?? Model.Dimensions.MaxPositionEmbeddings;
+        var limit = sequenceLength ?? RopeMath.LongestSequence(Model.Dimensions);
         if (limit < 2) throw new ArgumentOutOfRangeException(nameof(sequenceLength), limit, "must be ≥ 2 (one input and one target)");
         var rows = new List<EncodedExample>(examples.Count);
         foreach (var e in examples)

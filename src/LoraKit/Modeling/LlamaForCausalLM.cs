@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace LoraKit.Modeling;
 
 /// <summary>
-/// A Llama-family causal language model (Llama, Mistral, Qwen2, Qwen3) with Hugging Face module and
+/// A Llama-family causal language model (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Phi-3) with Hugging Face module and
 /// parameter names: <c>model.embed_tokens.weight</c>, <c>model.layers.{i}.self_attn.q_proj.weight</c>, …,
 /// <c>model.norm.weight</c>, <c>lm_head.weight</c> (absent when the embeddings are tied).
 /// input_ids [batch, seq] (int64) → logits [batch, seq, vocab].
@@ -66,7 +66,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             if (name.EndsWith(".bias", StringComparison.Ordinal))
                 p.zero_();
             else if (IsNormWeight(name))
-                p.fill_(1.0);
+                p.fill_(_dims.Family.UnitOffsetNorm ? 0.0 : 1.0); // Gemma's norms scale by 1 + weight
             else
             {
                 using var sample = torch.empty(p.shape, dtype: ScalarType.Float32, device: torch.CPU).normal_(0.0, std, generator);
@@ -93,7 +93,20 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var hidden = model.forward(inputIds, attentionMask, positionIds);
-        return lm_head.call(hidden).MoveToOuterDisposeScope();
+        return Logits(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The logits of final hidden states [.., hidden] (after the final norm): lm_head, then Gemma 2's soft-capping
+    /// c·tanh(logits / c) when final_logit_softcapping is set. Every path from hidden states to logits or a loss goes
+    /// through here.
+    /// </summary>
+    public Tensor Logits(Tensor hidden)
+    {
+        var logits = lm_head.call(hidden);
+        if (_dims.FinalLogitSoftcap <= 0) return logits;
+        using var scope = torch.NewDisposeScope();
+        return ((logits / _dims.FinalLogitSoftcap).tanh() * _dims.FinalLogitSoftcap).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -107,11 +120,14 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"the cache has {cache.LayerCount} layers, the model {model.layers.Count}", nameof(cache));
         using var scope = torch.NewDisposeScope();
         var hidden = model.forward(inputIds, null, null, cache);
-        return lm_head.call(hidden).MoveToOuterDisposeScope();
+        return Logits(hidden).MoveToOuterDisposeScope();
     }
 
-    /// <summary>A cache for this model's layers with room for <paramref name="capacity"/> tokens (see <see cref="KvCache"/>).</summary>
-    public KvCache NewCache(int capacity = 0) => new(model.layers.Count, capacity);
+    /// <summary>
+    /// A cache for this model's layers with room for <paramref name="capacity"/> tokens (see <see cref="KvCache"/>); its
+    /// windowed layers (Mistral, Qwen2's upper layers, Gemma 2's even layers) keep only the keys their window still sees.
+    /// </summary>
+    public KvCache NewCache(int capacity = 0) => new(Enumerable.Range(0, model.layers.Count).Select(_dims.AttentionWindow).ToArray(), capacity);
 
     /// <summary>Mean next-token cross-entropy of this model on <paramref name="inputIds"/> (see <see cref="CausalLmLoss"/>).</summary>
     public Tensor Loss(Tensor inputIds, Tensor labels, Tensor? attentionMask = null)
@@ -149,7 +165,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         torch.cat(new[] { labels.narrow(1, 1, labels.shape[1] - 1), torch.full(labels.shape[0], 1, ignoreIndex, labels.dtype, labels.device) }, 1);
 
     /// <summary>
-    /// Every linear layer with its HF path: per layer q/k/v/o_proj, gate/up/down_proj, then lm_head.
+    /// Every linear layer with its HF path: per layer q/k/v/o_proj, gate/up/down_proj (Phi-3: qkv_proj, o_proj,
+    /// gate_up_proj, down_proj), then lm_head.
     /// <see cref="LinearSlot.Replace"/> sets the field and re-registers the module under the same name.
     /// </summary>
     public IReadOnlyList<LinearSlot> LinearSlots()
@@ -159,9 +176,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         {
             var layer = model.layers[i];
             var prefix = $"model.layers.{i}";
-            foreach (var n in new[] { "q_proj", "k_proj", "v_proj", "o_proj" })
+            foreach (var n in _dims.Family.AttentionProjections)
                 slots.Add(new LinearSlot($"{prefix}.self_attn.{n}", layer.self_attn, n));
-            foreach (var n in new[] { "gate_proj", "up_proj", "down_proj" })
+            foreach (var n in _dims.Family.MlpProjections)
                 slots.Add(new LinearSlot($"{prefix}.mlp.{n}", layer.mlp, n));
         }
         slots.Add(new LinearSlot("lm_head", this, "lm_head"));
@@ -251,25 +268,19 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>
     /// A Hugging Face config.json for <paramref name="dims"/>, which <see cref="HfConfig.Parse"/> reads back
     /// equal. num_key_value_heads and head_dim are written when set; when 0 ("derive") they are left out for
-    /// llama (whose config derives them the same way) and written as the derived value for mistral, qwen2 and
-    /// qwen3, whose configs have other defaults (8 or 32 heads, head_dim 128), so those come back explicit.
+    /// llama and phi3 (whose configs derive them the same way) and written as the derived value for mistral, qwen2,
+    /// qwen3 and gemma2, whose configs have other defaults (4, 8 or 32 heads, head_dim 128 or 256), so those come back explicit.
     /// Throws when the dims need biases or norms the model type's transformers class cannot express.
     /// </summary>
     public static string ToHfConfigJson(LlamaDimensions dims, ScalarType dtype = ScalarType.Float32)
     {
         if (dims is null) throw new ArgumentNullException(nameof(dims));
         dims.Validate(dims.ModelType, HfConfig.KeyFor);
-        var architecture = dims.ModelType switch
-        {
-            "llama" => "LlamaForCausalLM",
-            "mistral" => "MistralForCausalLM",
-            "qwen2" => "Qwen2ForCausalLM",
-            "qwen3" => "Qwen3ForCausalLM",
-            _ => throw new ArgumentException($"model type \"{dims.ModelType}\" has no Hugging Face config here; use one of {string.Join(", ", HfConfig.SupportedModelTypes)}", nameof(dims)),
-        };
+        var architecture = dims.Family.Architecture;
         CheckExpressible(dims);
         var torchDtype = HfCheckpoint.TorchDtypeName(dtype);
-        var isLlama = dims.ModelType == "llama";
+        // Llama and Phi-3 derive num_key_value_heads (and head_dim) when absent, as LoraKit's 0 means.
+        var derives = dims.ModelType is "llama" or "phi3";
 
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -283,8 +294,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             w.WriteNumber("intermediate_size", dims.IntermediateSize);
             w.WriteNumber("num_hidden_layers", dims.Layers);
             w.WriteNumber("num_attention_heads", dims.AttentionHeads);
-            if (dims.KeyValueHeads > 0 || !isLlama) w.WriteNumber("num_key_value_heads", dims.EffectiveKeyValueHeads);
-            if (dims.HeadDim > 0 || !isLlama) w.WriteNumber("head_dim", dims.EffectiveHeadDim);
+            if (dims.KeyValueHeads > 0 || !derives) w.WriteNumber("num_key_value_heads", dims.EffectiveKeyValueHeads);
+            if (dims.HeadDim > 0 || !derives) w.WriteNumber("head_dim", dims.EffectiveHeadDim);
             w.WriteNumber("vocab_size", dims.VocabSize);
             w.WriteNumber("rms_norm_eps", dims.RmsNormEps);
             w.WriteNumber("rope_theta", dims.RopeTheta);
@@ -293,15 +304,30 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             WriteSlidingWindow(w, dims);
             w.WriteBoolean("tie_word_embeddings", dims.TieWordEmbeddings);
             // Qwen2's q/k/v biases are built in; its config has no attention_bias.
-            if (dims.ModelType != "qwen2") w.WriteBoolean("attention_bias", dims.QkvBias);
-            w.WriteBoolean("mlp_bias", dims.MlpBias);
-            w.WriteString("hidden_act", "silu");
+            if (dims.ModelType is not ("qwen2" or "phi3")) w.WriteBoolean("attention_bias", dims.QkvBias);
+            if (dims.ModelType is not ("gemma2" or "phi3")) w.WriteBoolean("mlp_bias", dims.MlpBias);
+            if (dims.ModelType == "gemma2")
+            {
+                w.WriteString("hidden_activation", dims.HiddenActivation);
+                w.WriteNumber("query_pre_attn_scalar", dims.QueryPreAttentionScalar > 0 ? dims.QueryPreAttentionScalar : dims.EffectiveHeadDim);
+                WriteOptionalNumber(w, "attn_logit_softcapping", dims.AttentionLogitSoftcap);
+                WriteOptionalNumber(w, "final_logit_softcapping", dims.FinalLogitSoftcap);
+            }
+            else
+                w.WriteString("hidden_act", "silu");
+            if (dims.ModelType == "phi3" && dims.PartialRotaryFactor != 1) w.WriteNumber("partial_rotary_factor", dims.PartialRotaryFactor);
             w.WriteNumber("initializer_range", 0.02);
             w.WriteNumber("attention_dropout", 0.0);
             w.WriteString("torch_dtype", torchDtype);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteOptionalNumber(Utf8JsonWriter w, string key, double value)
+    {
+        if (value > 0) w.WriteNumber(key, value);
+        else w.WriteNull(key);
     }
 
     private static void WriteRopeScaling(Utf8JsonWriter w, RopeScaling? rope)
@@ -344,6 +370,10 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     {
         switch (d.ModelType)
         {
+            case "gemma2":
+                w.WriteNumber("sliding_window", d.SlidingWindow);
+                break;
+            case "phi3":
             case "mistral":
                 if (d.SlidingWindow > 0) w.WriteNumber("sliding_window", d.SlidingWindow);
                 else w.WriteNull("sliding_window");
@@ -366,6 +396,13 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         {
             if (!ok) throw new ArgumentException($"a {d.ModelType} config.json cannot express {what}", nameof(d));
         }
+        if (d.ModelType != "gemma2")
+        {
+            Require(!d.AlternatingWindow, "a window on every other layer (only gemma2 alternates)");
+            Require(d.HiddenActivation == ModelFamily.Silu, $"the activation {d.HiddenActivation} (only gemma2 reads hidden_activation)");
+            Require(d.QueryPreAttentionScalar == 0 && d.AttentionLogitSoftcap == 0 && d.FinalLogitSoftcap == 0, "query_pre_attn_scalar or soft-capping (Gemma 2 keys)");
+        }
+        if (d.ModelType != "phi3") Require(d.PartialRotaryFactor == 1, "partial rotary embeddings (phi3 only)");
         switch (d.ModelType)
         {
             case "llama":
@@ -382,6 +419,17 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
                 Require(d.QkvBias && !d.OutputProjectionBias, "attention biases other than on q/k/v (Qwen2 always has exactly those)");
                 Require(!d.MlpBias, "MLP biases (Qwen2's MLP has none)");
                 Require(!d.QkNorm, "q/k norms (only qwen3 has them)");
+                break;
+            case "gemma2":
+                Require(d.SlidingWindow > 0 && d.AlternatingWindow && d.FirstSlidingLayer == 0, "a window other than Gemma 2's (every even layer)");
+                Require(d.QkvBias == d.OutputProjectionBias, "q/k/v biases without an o_proj bias or the reverse (attention_bias covers all four)");
+                Require(!d.MlpBias && !d.QkNorm, "MLP biases or q/k norms (Gemma 2 has neither)");
+                Require(d.RopeScaling is null, "RoPE scaling (transformers 4.47's Gemma 2 has none)");
+                break;
+            case "phi3":
+                Require(d.SlidingWindow == 0 || (d.FirstSlidingLayer == 0 && !d.AlternatingWindow), "a window on only some layers (Phi-3 windows every layer)");
+                Require(!d.QkvBias && !d.OutputProjectionBias && !d.MlpBias && !d.QkNorm, "biases or q/k norms (Phi-3 has none)");
+                Require(d.RopeScaling is null || d.RopeScaling.Type == RopeType.LongRope, "RoPE scaling other than longrope");
                 break;
             case "qwen3":
                 Require(d.QkNorm, "a model without q/k norms (Qwen3 always has them)");

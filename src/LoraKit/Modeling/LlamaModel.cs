@@ -21,7 +21,7 @@ public sealed class LlamaModel : nn.Module
     {
         embed_tokens = nn.Embedding(dims.VocabSize, dims.HiddenSize, device: device, dtype: dtype);
         layers = nn.ModuleList(Enumerable.Range(0, dims.Layers).Select(_ => new LlamaDecoderLayer(dims, device, dtype)).ToArray());
-        norm = new LlamaRMSNorm(dims.HiddenSize, dims.RmsNormEps, device, dtype);
+        norm = new LlamaRMSNorm(dims.HiddenSize, dims.RmsNormEps, device, dtype, dims.Family.UnitOffsetNorm);
         _dims = dims;
         // transformers builds inv_freq at init with seq_len = None (the short/plain frequencies); dynamic and
         // longrope recompute per forward from the positions (RopeMath.InverseFrequencies).
@@ -46,17 +46,18 @@ public sealed class LlamaModel : nn.Module
         using var scope = torch.NewDisposeScope();
         var seq = inputIds.shape[1];
         var hidden = embed_tokens.call(inputIds);
+        // Gemma: embeddings × √hidden, the factor rounded to the model dtype first (transformers' normalizer tensor).
+        if (_dims.Family.ScalesEmbeddings)
+            hidden = hidden * torch.tensor(Math.Sqrt(_dims.HiddenSize), dtype: ScalarType.Float64).to(hidden.dtype);
         if (cache is not null && attentionMask is not null)
             throw new ArgumentException("a forward with a KV cache takes no attention mask (one unpadded sequence per cache)", nameof(attentionMask));
         var past = cache?.Length ?? 0;
         var positions = positionIds ?? torch.arange(past, past + seq, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        // dynamic NTK and longrope depend on seq_len = max(position_ids) + 1, as transformers' dynamic_rope_update
-        // (with a cache: the cached tokens count, as transformers' growing max_seq_len_cached does while generating).
-        var inverseFrequencies = RopeMath.DependsOnSequence(_dims)
-            ? RopeMath.InverseFrequencies(_dims, positions.max().item<long>() + 1)
-            : _inverseFrequencies;
-        var (cos, sin) = LlamaRotary.CosSin(positions, inverseFrequencies, hidden.dtype, _attentionFactor);
+        var (cos, sin) = LlamaRotary.CosSin(positions, RowInverseFrequencies(positions, attentionMask), hidden.dtype, _attentionFactor);
         var window = _dims.SlidingWindow;
+        // Gemma 2 masks as transformers' eager attention does, without letting a padding query see itself (see
+        // LlamaAttention.EagerAttention); the SDPA families keep the diagonal so no row is fully masked.
+        var keepDiagonal = !_dims.Family.SandwichNorms;
         Tensor? full, sliding;
         if (cache is not null)
         {
@@ -65,15 +66,35 @@ public sealed class LlamaModel : nn.Module
         }
         else
         {
-            full = attentionMask is null ? null : AttendMask(attentionMask, seq);
+            full = attentionMask is null ? null : AttendMask(attentionMask, seq, 0, inputIds.device, keepDiagonal);
             // A window only changes the mask when some query has more than W keys before it; otherwise the full
             // mask (or SDPA's is_causal without padding) is the same attention.
-            sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device) : full;
+            sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device, keepDiagonal) : full;
         }
         for (var i = 0; i < layers.Count; i++)
             hidden = layers[i].forward(hidden, cos, sin, _dims.AttentionWindow(i) > 0 ? sliding : full, cache?.Layer(i));
         cache?.Advance(seq);
         return norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The rotary inverse frequencies, [1 or batch, rotaryDim/2]. Dynamic NTK and longrope depend on the sequence length
+    /// (transformers' dynamic_rope_update: seq_len = max(position_ids) + 1; with a cache the cached tokens count, as its
+    /// growing max_seq_len_cached does while generating). transformers takes one length for the whole padded batch, so
+    /// a row's result would depend on its neighbours; LoraKit gives each row of a masked batch its own length (the
+    /// largest position of its real tokens + 1), which is what transformers computes for that row alone.
+    /// </summary>
+    private Tensor RowInverseFrequencies(Tensor positions, Tensor? attentionMask)
+    {
+        var device = positions.device;
+        if (!RopeMath.DependsOnSequence(_dims))
+            return torch.tensor(_inverseFrequencies, device: device).view(1, -1);
+        if (attentionMask is null)
+            return torch.tensor(RopeMath.InverseFrequencies(_dims, positions.max().item<long>() + 1), device: device).view(1, -1);
+        var rows = attentionMask.shape[0];
+        using var lengths = positions.expand(rows, positions.shape[^1]).masked_fill(attentionMask.eq(0), -1).amax(new long[] { 1 }).cpu();
+        var perRow = lengths.data<long>().Select(last => RopeMath.InverseFrequencies(_dims, last + 1)).SelectMany(f => f).ToArray();
+        return torch.tensor(perRow, device: device).view(rows, -1);
     }
 
     /// <summary>
@@ -88,7 +109,9 @@ public sealed class LlamaModel : nn.Module
     /// query i attends to keys i−W+1 … i (W keys; transformers' sliding mask kv_idx &gt; q_idx − W, on indices in
     /// the sequence). <paramref name="attentionMask"/> may be null (no padding): [1, 1, seq, seq].
     /// </summary>
-    public static Tensor AttendMask(Tensor? attentionMask, long seq, int window, Device device)
+    /// <param name="keepDiagonal">Whether every query may attend to itself even when it is padding (false for
+    /// Gemma 2, which masks exactly as transformers' eager attention).</param>
+    public static Tensor AttendMask(Tensor? attentionMask, long seq, int window, Device device, bool keepDiagonal = true)
     {
         if (attentionMask is not null && (attentionMask.dim() != 2 || attentionMask.shape[1] != seq))
             throw new ArgumentException($"attention_mask must be [batch, {seq}], got [{string.Join(", ", attentionMask.shape)}]", nameof(attentionMask));
@@ -99,6 +122,7 @@ public sealed class LlamaModel : nn.Module
         allowed = allowed.view(1, 1, seq, seq);
         if (attentionMask is not null)
             allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, seq));
+        if (!keepDiagonal) return allowed.MoveToOuterDisposeScope();
         var diagonal = torch.eye(seq, dtype: ScalarType.Bool, device: device).view(1, 1, seq, seq);
         return allowed.logical_or(diagonal).MoveToOuterDisposeScope();
     }

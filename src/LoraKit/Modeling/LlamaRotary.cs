@@ -25,10 +25,22 @@ public static class LlamaRotary
     public static (Tensor Cos, Tensor Sin) CosSin(Tensor positionIds, float[] inverseFrequencies, ScalarType dtype, double attentionFactor = 1.0)
     {
         using var scope = torch.NewDisposeScope();
+        var invFreq = torch.tensor(inverseFrequencies, device: positionIds.device).view(1, -1);
+        var (cos, sin) = CosSin(positionIds, invFreq, dtype, attentionFactor);
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// As <see cref="CosSin(Tensor, float[], ScalarType, double)"/> with float32 inverse frequencies per row,
+    /// <paramref name="inverseFrequencies"/> [batch or 1, rotaryDim/2]: dynamic NTK and longrope give each row the
+    /// frequencies of its own length.
+    /// </summary>
+    public static (Tensor Cos, Tensor Sin) CosSin(Tensor positionIds, Tensor inverseFrequencies, ScalarType dtype, double attentionFactor = 1.0)
+    {
+        using var scope = torch.NewDisposeScope();
         var positions = positionIds.dim() == 1 ? positionIds.unsqueeze(0) : positionIds;
-        var invFreq = torch.tensor(inverseFrequencies, device: positionIds.device);
-        // [b, s, 1] * [1, 1, d/2] → [b, s, d/2]
-        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * invFreq.view(1, 1, -1);
+        // [b, s, 1] * [b or 1, 1, d/2] → [b, s, d/2]
+        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inverseFrequencies.unsqueeze(1);
         var emb = torch.cat(new[] { freqs, freqs }, dim: -1);
         var cos = emb.cos();
         var sin = emb.sin();
@@ -53,14 +65,20 @@ public static class LlamaRotary
     }
 
     /// <summary>
-    /// x·cos + rotate_half(x)·sin for x [batch, heads, seq, headDim] and cos/sin [batch, seq, headDim]
-    /// (broadcast over heads).
+    /// x·cos + rotate_half(x)·sin for x [batch, heads, seq, headDim] and cos/sin [batch, seq, rotaryDim]
+    /// (broadcast over heads). With rotaryDim &lt; headDim (partial rotary) only the first rotaryDim features turn
+    /// and the rest pass through, as transformers' apply_rotary_pos_emb does.
     /// </summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = torch.NewDisposeScope();
         var c = cos.unsqueeze(1);
         var s = sin.unsqueeze(1);
-        return (x * c + RotateHalf(x) * s).MoveToOuterDisposeScope();
+        var rotary = cos.shape[^1];
+        if (rotary == x.shape[^1])
+            return (x * c + RotateHalf(x) * s).MoveToOuterDisposeScope();
+        var turned = x.narrow(-1, 0, rotary);
+        var passed = x.narrow(-1, rotary, x.shape[^1] - rotary);
+        return torch.cat(new[] { turned * c + RotateHalf(turned) * s, passed }, -1).MoveToOuterDisposeScope();
     }
 }

@@ -22,7 +22,10 @@ public class HfReferenceAdapterTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    public static TheoryData<string, string> Adapters => new() { { "peft-llama-r4", "tiny-llama" }, { "peft-qwen2-r4", "tiny-qwen2" } };
+    public static TheoryData<string, string> Adapters => new()
+    {
+        { "peft-llama-r4", "tiny-llama" }, { "peft-qwen2-r4", "tiny-qwen2" }, { "peft-gemma2-r4", "tiny-gemma2" }, { "peft-phi3-r4", "tiny-phi3" },
+    };
 
     [Theory]
     [MemberData(nameof(Adapters))]

@@ -24,9 +24,12 @@ public class HfReferenceLogitsTests
 
     public HfReferenceLogitsTests(ITestOutputHelper output) => _output = output;
 
-    public static TheoryData<string> Bases => new() { "tiny-llama", "tiny-qwen2", "tiny-mistral" };
+    public static TheoryData<string> Bases => new() { "tiny-llama", "tiny-qwen2", "tiny-mistral", "tiny-gemma2", "tiny-phi3" };
 
-    public static TheoryData<string, string> Adapters => new() { { "peft-llama-r4", "tiny-llama" }, { "peft-qwen2-r4", "tiny-qwen2" } };
+    public static TheoryData<string, string> Adapters => new()
+    {
+        { "peft-llama-r4", "tiny-llama" }, { "peft-qwen2-r4", "tiny-qwen2" }, { "peft-gemma2-r4", "tiny-gemma2" }, { "peft-phi3-r4", "tiny-phi3" },
+    };
 
     [Theory]
     [MemberData(nameof(Bases))]

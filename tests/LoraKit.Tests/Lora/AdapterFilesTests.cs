@@ -134,6 +134,6 @@ public class AdapterFilesTests
         var fresh = LlamaForCausalLM.Create(TinyLlamas.Qwen2, seed: 9);
         LoraAdapterFiles.Load(fresh, folder);
         Assert.True(fresh.model.layers[0].self_attn.q_proj is LoraLinear l &&
-                    LinearWeights.Of(l).Bias!.eq(LinearWeights.Of(((LoraLinear)model.model.layers[0].self_attn.q_proj)).Bias!).all().item<bool>());
+                    LinearWeights.Of(l).Bias!.eq(LinearWeights.Of(((LoraLinear)model.model.layers[0].self_attn.q_proj!)).Bias!).all().item<bool>());
     }
 }

@@ -135,9 +135,9 @@ public class LlamaMathTests
 
         var x = m.model.embed_tokens.weight!.detach().index_select(0, ids.view(-1));             // [seq, hidden]
         var h = HandRms(x, layer.input_layernorm);
-        var q = Linear(h, attn.q_proj).view(seq, d.AttentionHeads, headDim);
-        var k = Linear(h, attn.k_proj).view(seq, d.EffectiveKeyValueHeads, headDim);
-        var v = Linear(h, attn.v_proj).view(seq, d.EffectiveKeyValueHeads, headDim);
+        var q = Linear(h, attn.q_proj!).view(seq, d.AttentionHeads, headDim);
+        var k = Linear(h, attn.k_proj!).view(seq, d.EffectiveKeyValueHeads, headDim);
+        var v = Linear(h, attn.v_proj!).view(seq, d.EffectiveKeyValueHeads, headDim);
         if (attn.q_norm is not null) q = HandRms(q, attn.q_norm);
         if (attn.k_norm is not null) k = HandRms(k, attn.k_norm!);
         var (cos, sin) = LlamaRotary.CosSin(torch.arange(seq).view(1, seq), LlamaRotary.InverseFrequencies(headDim, d.RopeTheta), ScalarType.Float32);
@@ -158,8 +158,8 @@ public class LlamaMathTests
         var merged = torch.cat(heads, dim: 1);                                               // [seq, heads·d]
         var afterAttention = x + Linear(merged, attn.o_proj);
         var mlpIn = HandRms(afterAttention, layer.post_attention_layernorm);
-        var gate = Linear(mlpIn, layer.mlp.gate_proj);
-        var mlpOut = Linear(gate * gate.sigmoid() * Linear(mlpIn, layer.mlp.up_proj), layer.mlp.down_proj);
+        var gate = Linear(mlpIn, layer.mlp.gate_proj!);
+        var mlpOut = Linear(gate * gate.sigmoid() * Linear(mlpIn, layer.mlp.up_proj!), layer.mlp.down_proj);
         var final = HandRms(afterAttention + mlpOut, m.model.norm);
         var head = m.lm_head is TiedLinear tied ? tied.weight.detach() : ((TorchSharp.Modules.Linear)m.lm_head).weight!.detach();
         return final.matmul(head.t()).unsqueeze(0);

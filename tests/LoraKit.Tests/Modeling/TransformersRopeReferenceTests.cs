@@ -42,6 +42,45 @@ public class TransformersRopeReferenceTests(Xunit.Abstractions.ITestOutputHelper
         Assert.True(diff < 1e-5, $"{name}: max |logit − transformers| = {diff}");
     }
 
+    [Fact]
+    public void The_qwen25_model_card_yarn_form_gives_transformers_logits()
+    {
+        // llama-yarn is max_position_embeddings 16 with yarn factor 4 over an original context of 16, written by
+        // transformers 5 as rope_parameters. The same numbers as a model card writes them (rope_theta at the top,
+        // rope_scaling {factor, original_max_position_embeddings, type: yarn}, as Qwen2.5 does with 32768) must give
+        // the same logits: the current transformers uses factor as given.
+        using var temp = new TempFolder();
+        var folder = temp.File("legacy-yarn");
+        Directory.CreateDirectory(folder);
+        File.Copy(Fixture("llama-yarn", "model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Fixture("llama-yarn", "config.json")))!.AsObject();
+        var parameters = config["rope_parameters"]!.AsObject();
+        config.Remove("rope_parameters");
+        config["rope_theta"] = parameters["rope_theta"]!.DeepClone();
+        config["rope_scaling"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["factor"] = parameters["factor"]!.DeepClone(),
+            ["original_max_position_embeddings"] = parameters["original_max_position_embeddings"]!.DeepClone(),
+            ["type"] = "yarn",
+        };
+        Assert.Equal(config["max_position_embeddings"]!.GetValue<int>(), config["rope_scaling"]!["original_max_position_embeddings"]!.GetValue<int>());
+        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+
+        using var _ = torch.NewDisposeScope();
+        using var reference = JsonDocument.Parse(File.ReadAllText(Fixture("llama-yarn", "reference.json")));
+        var root = reference.RootElement;
+        var ids = root.GetProperty("input_ids").EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt64()).ToArray()).ToArray();
+        var expected = torch.tensor(root.GetProperty("logits").EnumerateArray().Select(x => x.GetSingle()).ToArray())
+            .view(root.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray());
+        using var model = HfCheckpoint.Load(folder);
+        Assert.Equal(64, RopeMath.LongestSequence(model.Dimensions));
+        using var noGrad = torch.no_grad();
+        var logits = model.forward(torch.tensor(ids.SelectMany(r => r).ToArray()).view(ids.Length, ids[0].Length));
+        var diff = TinyLlamas.MaxAbsDiff(expected, logits);
+        output.WriteLine($"legacy yarn form: max |logit − transformers| = {diff:E2}");
+        Assert.True(diff < 1e-5, $"max |logit − transformers| = {diff}");
+    }
+
     [Theory]
     [InlineData("llama3")]
     [InlineData("yarn")]

@@ -18,6 +18,12 @@ namespace LoraKitApp;
 //#elif (isQwen25)
 // Qwen/Qwen2.5-0.5B: put the Hugging Face folder at models/base (LoraKitBaseModel).
 [LoraModel(LoraArchitecture.Llama, HiddenSize = 896, IntermediateSize = 4864, Layers = 24, AttentionHeads = 14, KeyValueHeads = 2, VocabSize = 151936, TieWordEmbeddings = true, AttentionBias = true)]
+//#elif (isGemma2)
+// google/gemma-2-2b: put the Hugging Face folder at models/base (LoraKitBaseModel).
+[LoraModel(LoraArchitecture.Gemma2, HiddenSize = 2304, IntermediateSize = 9216, Layers = 26, AttentionHeads = 8, KeyValueHeads = 4, HeadDim = 256, VocabSize = 256000, TieWordEmbeddings = true)]
+//#elif (isPhi3)
+// microsoft/Phi-3-mini-4k-instruct or Phi-3.5-mini-instruct (same shapes): put the Hugging Face folder at models/base (LoraKitBaseModel).
+[LoraModel(LoraArchitecture.Phi3, HiddenSize = 3072, IntermediateSize = 8192, Layers = 32, AttentionHeads = 32, KeyValueHeads = 32, VocabSize = 32064)]
 //#else
 // Read from the model's Hugging Face config.json (an AdditionalFile of the project).
 [LoraModel(ConfigFile = "models/base/config.json")]

@@ -13,5 +13,10 @@ namespace LoraKitApp;
 //#else
              Alpha = 2 * 8 /*lorakit:rank*/,
 //#endif
+//#if (isPhi3DefaultTargets)
+             // Phi-3 fuses q, k and v into qkv_proj (the name PEFT targets).
+             Dropout = 0.05, TargetModules = new[] { "qkv_proj" })]
+//#else
              Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" /*lorakit:targets*/ })]
+//#endif
 public partial class SupportAdapter;

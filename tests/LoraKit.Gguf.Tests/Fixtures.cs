@@ -7,6 +7,19 @@ public static class Fixtures
 {
     public static string Root => Path.Combine(AppContext.BaseDirectory, "Fixtures", "hf-reference");
 
+    /// <summary>tests/LoraKit.Tests/Fixtures/hf-rope: transformers 5's RoPE-scaling and window models (see its PROVENANCE.md).</summary>
+    public static string RopeRoot => Path.Combine(AppContext.BaseDirectory, "Fixtures", "hf-rope");
+
+    /// <summary>hf-rope/NAME/reference.json: 24 ids and transformers' logits per position.</summary>
+    public static (int[] Ids, float[][] Logits) Rope(string name)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(RopeRoot, name, "reference.json")));
+        var ids = doc.RootElement.GetProperty("input_ids")[0].EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        var vocab = doc.RootElement.GetProperty("shape")[2].GetInt32();
+        var flat = doc.RootElement.GetProperty("logits").EnumerateArray().Select(x => x.GetSingle()).ToArray();
+        return (ids, Enumerable.Range(0, ids.Length).Select(p => flat.AsSpan(p * vocab, vocab).ToArray()).ToArray());
+    }
+
     public static string Folder(string name) => Path.Combine(Root, name);
 
     /// <summary>reference/NAME.json: the 2 × 12 batch's ids and transformers' logits [2][12][vocab].</summary>

@@ -237,18 +237,19 @@ public sealed class GgufFile
                 default:
                     {
                         var span = Take(ScalarSize(type, key), key);
-                        object v = type switch
+                        // Each arm boxed as its own type (a switch expression would widen them all to double).
+                        var v = type switch
                         {
-                            GgufValueType.UInt8 => span[0],
-                            GgufValueType.Int8 => (sbyte)span[0],
-                            GgufValueType.UInt16 => BinaryPrimitives.ReadUInt16LittleEndian(span),
-                            GgufValueType.Int16 => BinaryPrimitives.ReadInt16LittleEndian(span),
-                            GgufValueType.UInt32 => BinaryPrimitives.ReadUInt32LittleEndian(span),
-                            GgufValueType.Int32 => BinaryPrimitives.ReadInt32LittleEndian(span),
-                            GgufValueType.Float32 => BinaryPrimitives.ReadSingleLittleEndian(span),
-                            GgufValueType.UInt64 => BinaryPrimitives.ReadUInt64LittleEndian(span),
-                            GgufValueType.Int64 => BinaryPrimitives.ReadInt64LittleEndian(span),
-                            GgufValueType.Float64 => BinaryPrimitives.ReadDoubleLittleEndian(span),
+                            GgufValueType.UInt8 => (object)span[0],
+                            GgufValueType.Int8 => (object)(sbyte)span[0],
+                            GgufValueType.UInt16 => (object)BinaryPrimitives.ReadUInt16LittleEndian(span),
+                            GgufValueType.Int16 => (object)BinaryPrimitives.ReadInt16LittleEndian(span),
+                            GgufValueType.UInt32 => (object)BinaryPrimitives.ReadUInt32LittleEndian(span),
+                            GgufValueType.Int32 => (object)BinaryPrimitives.ReadInt32LittleEndian(span),
+                            GgufValueType.Float32 => (object)BinaryPrimitives.ReadSingleLittleEndian(span),
+                            GgufValueType.UInt64 => (object)BinaryPrimitives.ReadUInt64LittleEndian(span),
+                            GgufValueType.Int64 => (object)BinaryPrimitives.ReadInt64LittleEndian(span),
+                            GgufValueType.Float64 => (object)BinaryPrimitives.ReadDoubleLittleEndian(span),
                             _ => throw new InvalidOperationException(),
                         };
                         return GgufValue.Scalar(type, v);

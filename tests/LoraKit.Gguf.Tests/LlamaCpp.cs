@@ -106,9 +106,12 @@ public sealed class LlamaCpp : IDisposable
         }
     }
 
-    /// <summary>llama.cpp's own tokenization (BOS as the file says, special tokens not parsed).</summary>
-    public int[] Tokenize(string text, bool addBos = true) =>
-        _context.Tokenize(text, addBos, special: false).Select(t => (int)t).ToArray();
+    /// <summary>
+    /// llama.cpp's own tokenization with BOS. <paramref name="special"/>: special tokens written in the text ("&lt;s&gt;")
+    /// are matched whole, as a Hugging Face tokenizer does by default.
+    /// </summary>
+    public int[] Tokenize(string text, bool special) =>
+        _context.Tokenize(text, addBos: true, special).Select(t => (int)t).ToArray();
 
     public void Dispose()
     {

@@ -113,7 +113,7 @@ public class LlamaCppReferenceTests
     {
         foreach (var (prompt, promptIds, newIds) in Fixtures.Greedy(reference, out var eos))
         {
-            Assert.Equal(promptIds, llama.Tokenize(prompt));
+            Assert.Equal(promptIds, llama.Tokenize(prompt, special: true));
             Assert.Equal(newIds, llama.Greedy(promptIds, newIds.Length, eos));
         }
     }

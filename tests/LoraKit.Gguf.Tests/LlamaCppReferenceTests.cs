@@ -68,6 +68,26 @@ public class LlamaCppReferenceTests
     }
 
     /// <summary>
+    /// Q8_0 (what one ships to a CPU): blocks of 32 int8 with a float16 scale where rows are whole blocks, float16 for
+    /// ffn_down's 176-wide rows, as llama.cpp's converter falls back; llama.cpp's logits stay near transformers'.
+    /// </summary>
+    [Fact]
+    public void Q8_0_file_loads_and_stays_near_transformers()
+    {
+        using var temp = new TempFolder();
+        var gguf = temp.File("q8.gguf");
+        var result = GgufExporter.ExportBase(Fixtures.Folder("tiny-llama"), gguf, new GgufExportOptions { Type = GgufOutputType.Q8_0 });
+        var file = GgufFile.Open(gguf);
+        Assert.Equal(GgmlType.Q8_0, file.Tensors.Single(t => t.Name == "blk.0.attn_q.weight").Type);
+        Assert.Equal(GgmlType.F16, file.Tensors.Single(t => t.Name == "blk.0.ffn_down.weight").Type);
+        Assert.Contains(result.Notes, n => n.Contains("blk.0.ffn_down.weight", StringComparison.Ordinal));
+        Assert.Equal(7L, file["general.file_type"]!.AsInteger());
+        using var llama = new LlamaCpp(gguf);
+        // llama.cpp also rounds the activations to 8 bits in Q8_0 products; a wrong block layout would be off by whole units.
+        AssertLogits(llama, "tiny-llama", 0.15f);
+    }
+
+    /// <summary>
     /// Llama 3.x RoPE as a rope_freqs tensor, computed from rope_scaling's original_max_position_embeddings (64 here,
     /// where llama.cpp's own converter would read the absent top-level key as 8192): transformers' logits on 24 tokens.
     /// </summary>

@@ -95,3 +95,23 @@ public class CliTests
         File.WriteAllText(path, json.ToJsonString());
     }
 }
+
+/// <summary>The template app's LLamaSharp answering path (templates/…/GgufChat.cs) on exported files.</summary>
+public class TemplateGgufChatTests
+{
+    [Fact]
+    public void The_template_apps_llamasharp_path_answers_with_the_adapter_as_peft_does()
+    {
+        using var temp = new TempFolder();
+        var (model, lora) = (temp.File("model.gguf"), temp.File("adapter.gguf"));
+        GgufExporter.ExportBase(Fixtures.Folder("tiny-llama"), model);
+        GgufExporter.ExportAdapter(Fixtures.Folder("tiny-llama"), Fixtures.Folder("peft-llama-r4"), lora);
+        using var chat = new LoraKitApp.GgufChat(model, lora, exact: true);
+        foreach (var (prompt, promptIds, newIds) in Fixtures.Greedy("peft-llama-r4", out _))
+        {
+            Assert.Equal(promptIds, chat.Tokenize(prompt));
+            Assert.Equal(newIds, chat.GenerateIds(promptIds, newIds.Length).ToArray());
+        }
+        Assert.False(string.IsNullOrEmpty(string.Concat(chat.Generate("the cat met", 8))));
+    }
+}

@@ -85,26 +85,9 @@ public sealed class LlamaCpp : IDisposable
         return Enumerable.Range(0, ids.Count).Select(i => _context.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
     }
 
-    /// <summary>Greedy continuation of <paramref name="prompt"/>: up to <paramref name="count"/> new ids, stopping after <paramref name="eos"/>.</summary>
-    public List<int> Greedy(IReadOnlyList<int> prompt, int count, int eos)
-    {
-        _context.NativeHandle.MemoryClear(true);
-        var batch = new LLamaBatch();
-        for (var i = 0; i < prompt.Count; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Count - 1);
-        var result = new List<int>();
-        var pos = prompt.Count;
-        while (true)
-        {
-            if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama_decode failed");
-            var logits = _context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
-            var next = 0;
-            for (var v = 1; v < logits.Length; v++) if (logits[v] > logits[next]) next = v;
-            result.Add(next);
-            if (next == eos || result.Count == count) return result;
-            batch.Clear();
-            batch.Add(next, pos++, LLamaSeqId.Zero, true);
-        }
-    }
+    /// <summary>Greedy continuation of <paramref name="prompt"/>: up to <paramref name="count"/> new ids, stopping after <paramref name="eos"/> (the template app's decoding loop).</summary>
+    public List<int> Greedy(IReadOnlyList<int> prompt, int count, int eos) =>
+        LoraKitApp.GgufChat.Greedy(_context, prompt, count, id => id == eos).ToList();
 
     /// <summary>
     /// llama.cpp's own tokenization with BOS. <paramref name="special"/>: special tokens written in the text ("&lt;s&gt;")

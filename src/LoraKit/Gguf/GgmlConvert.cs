@@ -20,6 +20,7 @@ public static class GgmlConvert
         {
             case GgmlType.F32:
                 {
+                    if (BitConverter.IsLittleEndian) return System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).ToArray();
                     var bytes = new byte[values.Length * 4];
                     for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
                     return bytes;

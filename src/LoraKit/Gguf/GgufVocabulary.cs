@@ -67,9 +67,12 @@ public static class GgufVocabulary
                 throw new GgufExportException(folder, $"{name} token id", $"is {i}, outside the vocabulary of {vocabSize}", "fix tokenizer_config.json / config.json");
             keys.Add(new($"tokenizer.ggml.{name}_token_id", GgufValue.Of((uint)i)));
         }
-        // Without a bos id llama.cpp falls back to id 11 (gpt2) or 1 (llama); never leave it to guess when BOS is added.
+        // Without these ids llama.cpp falls back to id 11 (gpt2) or 1/2 (llama): it would add that token as BOS, or stop
+        // generating at it as EOS. Never leave it to guess.
         if (addBos && bos is null)
             throw new GgufExportException(folder, "bos_token", "is unknown while the tokenizer adds a BOS token", "set bos_token in tokenizer_config.json");
+        if (eos is null)
+            throw new GgufExportException(folder, "eos_token", "is unknown; llama.cpp would end generation at its default id instead", "set eos_token in tokenizer_config.json (or eos_token_id in config.json)");
         keys.Add(new("tokenizer.ggml.add_bos_token", GgufValue.Of(addBos)));
         keys.Add(new("tokenizer.ggml.add_eos_token", GgufValue.Of(false)));
     }

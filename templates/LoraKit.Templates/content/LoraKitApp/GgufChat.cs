@@ -1,4 +1,7 @@
 //#if (isLlamaSharp)
+using System;
+using System.Collections.Generic;
+using System.Linq;
 using LLama;
 using LLama.Common;
 using LLama.Native;
@@ -51,19 +54,26 @@ public sealed class GgufChat : IDisposable
     }
 
     /// <summary>The greedy continuation's ids (the end-of-generation id included when reached).</summary>
-    public IEnumerable<int> GenerateIds(IReadOnlyList<int> promptIds, int maxNewTokens)
+    public IEnumerable<int> GenerateIds(IReadOnlyList<int> promptIds, int maxNewTokens) =>
+        Greedy(_context, promptIds, maxNewTokens, id => ((LLamaToken)id).IsEndOfGeneration(_weights.Vocab));
+
+    /// <summary>
+    /// Greedy decoding in a llama.cpp context: the prompt in one batch (logits of its last position only), then one
+    /// token at a time; yields each new id and stops after one <paramref name="stop"/> accepts, or after <paramref name="maxNewTokens"/>.
+    /// </summary>
+    public static IEnumerable<int> Greedy(LLamaContext context, IReadOnlyList<int> promptIds, int maxNewTokens, Func<int, bool> stop)
     {
-        _context.NativeHandle.MemoryClear(true);
+        context.NativeHandle.MemoryClear(true);
         var batch = new LLamaBatch();
         for (var i = 0; i < promptIds.Count; i++) batch.Add(promptIds[i], i, LLamaSeqId.Zero, i == promptIds.Count - 1);
         for (var n = 0; n < maxNewTokens; n++)
         {
-            if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp could not decode the prompt (is it longer than the context?)");
-            var logits = _context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+            if (context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp could not decode the prompt (is it longer than the context?)");
+            var logits = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
             var next = 0;
             for (var v = 1; v < logits.Length; v++) if (logits[v] > logits[next]) next = v;
             yield return next;
-            if (((LLamaToken)next).IsEndOfGeneration(_weights.Vocab)) yield break;
+            if (stop(next)) yield break;
             batch.Clear();
             batch.Add(next, promptIds.Count + n, LLamaSeqId.Zero, true);
         }

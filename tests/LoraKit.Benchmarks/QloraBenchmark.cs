@@ -275,7 +275,7 @@ internal static class QloraBenchmark
         }
     }
 
-    private sealed record CpuInfo(string Model, HashSet<string> Flags)
+    internal sealed record CpuInfo(string Model, HashSet<string> Flags)
     {
         public bool Has(string flag) => Flags.Contains(flag);
         public bool HasAvx512BwVlDq => Has("avx512bw") && Has("avx512vl") && Has("avx512dq");

@@ -54,6 +54,19 @@ public class TemplateEndToEndTests
         AssertBuildsWithoutWarnings(dir);
     }
 
+    /// <summary>--inference llamasharp: the app answers through LLamaSharp from exported GGUF files (GgufChat.cs, tested in LoraKit.Gguf.Tests).</summary>
+    [Fact]
+    public void The_llamasharp_app_builds_with_zero_warnings_and_says_how_to_export()
+    {
+        var dir = NewProject("--inference llamasharp");
+        Assert.Contains("<PackageReference Include=\"LLamaSharp\"", File.ReadAllText(Path.Combine(dir, "App.csproj")));
+        Assert.Contains("class GgufChat", File.ReadAllText(Path.Combine(dir, "GgufChat.cs")));
+        Assert.Contains("lorakit export gguf", File.ReadAllText(Path.Combine(dir, "Program.cs")));
+        Assert.DoesNotContain("LoraKitModel.Load", File.ReadAllText(Path.Combine(dir, "Program.cs")));
+        AssertBuildsWithoutWarnings(dir);
+        Assert.False(File.Exists(Path.Combine(NewProject(""), "GgufChat.cs")), "the default app has no LLamaSharp code");
+    }
+
     [Fact]
     public void A_config_json_model_builds_with_zero_warnings()
     {

@@ -52,7 +52,7 @@ internal static class CommandInput
     public static bool IsBadInput(Exception e) =>
         e is ArgumentException or IOException or DataException or ModelDescriptionException or InvalidFileException
             or HfStateDictException or LoraException or UnauthorizedAccessException or NotSupportedException or JsonException
-            or KeyNotFoundException;
+            or KeyNotFoundException or Gguf.GgufExportException;
 }
 
 /// <summary>The dtype names the commands take: fp32, bf16, fp16.</summary>

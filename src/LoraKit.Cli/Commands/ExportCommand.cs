@@ -82,7 +82,10 @@ internal static class ExportCommand
                 return ExitCodes.BadInput;
             }
         });
-        return new Command("export", "Hand a run to another engine.") { accelerate };
+        return new Command("export", "Hand a run or a model to another engine: accelerate (multi-GPU training), gguf (llama.cpp), ollama.")
+        {
+            accelerate, GgufCommands.Gguf(stdout, stderr), GgufCommands.Ollama(stdout, stderr),
+        };
     }
 
     /// <summary>accelerate's config file (the keys `accelerate config` writes for multi-GPU / multi-node).</summary>

@@ -12,16 +12,18 @@ internal static class InspectCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var folder = new Argument<string>("adapter") { Description = "A PEFT adapter folder (adapter_config.json + adapter_model.safetensors)." };
+        var folder = new Argument<string>("adapter") { Description = "A PEFT adapter folder (adapter_config.json + adapter_model.safetensors), or a .gguf file." };
         var model = new Option<string?>("--model") { Description = "A known base model, to add the budget check." };
         var config = new Option<string?>("--config") { Description = "The base model's config.json, to add the budget check." };
         var serveTargets = new Option<string?>("--serve-targets")
         {
             Description = $"Servers the adapter must load in, separated by ';' ({ServeTargetNames.Allowed}): adds the serving checks LORA40xx.",
         };
-        var command = new Command("inspect", "Show a PEFT LoRA adapter: config, scaling, per-module shapes, counts and rule checks.") { folder, model, config, serveTargets };
+        var command = new Command("inspect", "Show a PEFT LoRA adapter (config, scaling, per-module shapes, counts and rule checks) or a GGUF file (metadata and tensors).") { folder, model, config, serveTargets };
         command.SetAction(parse =>
         {
+            if (File.Exists(parse.GetValue(folder)!))
+                return CommandInput.Guard(stderr, () => GgufCommands.Inspect(parse.GetValue(folder)!, stdout));
             if (!ServeTargetNames.TryParse(parse.GetValue(serveTargets), out var servers, out var serveError))
             {
                 stderr.WriteLine($"error: --serve-targets {parse.GetValue(serveTargets)}: {serveError}");

@@ -34,12 +34,16 @@ public sealed class ChatTemplate
     private readonly JinjaTemplate _template;
     private readonly Dictionary<string, string> _specialTokens;
 
-    private ChatTemplate(JinjaTemplate template, string source, Dictionary<string, string> specialTokens)
+    private ChatTemplate(JinjaTemplate template, string text, string source, Dictionary<string, string> specialTokens)
     {
         _template = template;
+        Text = text;
         Source = source;
         _specialTokens = specialTokens;
     }
+
+    /// <summary>The template's Jinja source as the model folder gives it (written into GGUF files as tokenizer.chat_template).</summary>
+    public string Text { get; }
 
     /// <summary>Where the template came from, e.g. <c>/m/tokenizer_config.json (chat_template)</c>.</summary>
     public string Source { get; }
@@ -64,7 +68,7 @@ public sealed class ChatTemplate
         {
             throw new DataException($"chat template {e.Message}; fix the template or pass a tokenizer_config.json whose chat_template LoraKit can read (see docs/chat-data.md)", source, e.Line, e);
         }
-        return new ChatTemplate(parsed, source, new Dictionary<string, string>(specialTokens ?? new Dictionary<string, string>(), StringComparer.Ordinal));
+        return new ChatTemplate(parsed, template, source, new Dictionary<string, string>(specialTokens ?? new Dictionary<string, string>(), StringComparer.Ordinal));
     }
 
     /// <summary>

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, hostile-templates, all
 // (gpu-training-cases DIR writes gpu-training's cases for eng/gpu/peft_bench.py)
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
@@ -33,6 +33,9 @@ switch (name)
     case "generation":
         InferenceBenchmark.Run(rest);
         break;
+    case "hostile-templates":
+        HostileTemplateBenchmark.Run(rest);
+        break;
     case "memory-estimate-child":
         MemoryEstimateBenchmark.RunChild(int.Parse(rest[0], CultureInfo.InvariantCulture), int.Parse(rest[1], CultureInfo.InvariantCulture));
         break;
@@ -50,9 +53,11 @@ switch (name)
         InferenceBenchmark.Run(Array.Empty<string>());
         Console.WriteLine();
         QloraBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        HostileTemplateBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, hostile-templates, all");
         return 2;
 }
 return 0;

@@ -11,7 +11,7 @@ namespace LoraKit.IO;
 /// <see cref="JsonException"/> (its <see cref="JsonException.LineNumber"/> 0-based, as System.Text.Json counts) or an
 /// <see cref="InputFileException"/>, so callers turn both into their own error naming the file.
 /// </summary>
-internal static class StrictJson
+public static class StrictJson
 {
     /// <summary>Reads <paramref name="path"/> (at most <paramref name="maxBytes"/>) and parses it strictly.</summary>
     public static JsonDocument ReadFile(string path, long maxBytes, string what) => Parse(InputFile.ReadAllBytes(path, maxBytes, what));

@@ -144,7 +144,7 @@ public static class HfCheckpoint
         EnsureNewOrEmpty(folder);
         var baseConfigPath = Path.Combine(baseFolder, ConfigFileName);
         var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
-        var config = DerivedConfigJson(File.ReadAllBytes(baseConfigPath), baseConfigPath, outType, baseNameOrPath ?? baseFolder, removeKeys);
+        var config = DerivedConfigJson(InputFile.ReadAllBytes(baseConfigPath, InputLimits.JsonFileBytes, "model config"), baseConfigPath, outType, baseNameOrPath ?? baseFolder, removeKeys);
 
         var full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
         var parent = Path.GetDirectoryName(full) ?? throw new IOException($"{folder} has no parent folder; give a folder for the merged checkpoint.");

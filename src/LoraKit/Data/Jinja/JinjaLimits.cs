@@ -21,7 +21,7 @@ public static class JinjaLimits
     public const int MaxRange = 100_000;
 
     /// <summary>Characters of any string the template builds, and of its output.</summary>
-    public const int MaxStringLength = 1 << 24;
+    public const int MaxStringLength = 1 << 22;
 
     /// <summary>Items of any list the template builds.</summary>
     public const int MaxListLength = 1 << 20;

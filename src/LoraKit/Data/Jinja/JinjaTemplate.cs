@@ -286,20 +286,7 @@ public sealed class JinjaTemplate
                 _scopes.Add(scope);
                 try
                 {
-                    var idx = i;
-                    scope["loop"] = new Dictionary<string, object?>(StringComparer.Ordinal)
-                    {
-                        ["index0"] = (long)i,
-                        ["index"] = (long)i + 1,
-                        ["revindex0"] = (long)(items.Count - i - 1),
-                        ["revindex"] = (long)(items.Count - i),
-                        ["first"] = i == 0,
-                        ["last"] = i == items.Count - 1,
-                        ["length"] = (long)items.Count,
-                        ["previtem"] = i > 0 ? items[i - 1] : new JinjaUndefined("there is no previous item"),
-                        ["nextitem"] = i + 1 < items.Count ? items[i + 1] : new JinjaUndefined("there is no next item"),
-                        ["cycle"] = (JinjaFunction)((a, _) => a.Count == 0 ? throw new JinjaRaisedException("loop.cycle() needs arguments") : a[idx % a.Count]),
-                    };
+                    scope["loop"] = new JinjaLoop(items, i);
                     Bind(f, items[i]);
                     Exec(f.Body, sb);
                 }
@@ -501,7 +488,7 @@ public sealed class JinjaTemplate
                     {
                         var (text, times) = a is string ra ? (ra, Py.ToLong(c)) : ((string)c!, Py.ToLong(a));
                         RequireRepeatFits(b, text.Length, times);
-                        return times <= 0 ? "" : new StringBuilder(text.Length * (int)times).Insert(0, text, (int)times).ToString();
+                        return Repeat(text, times);
                     }
                     if ((a is List<object?> && c is long or bool) || (a is long or bool && c is List<object?>))
                     {
@@ -576,6 +563,7 @@ public sealed class JinjaTemplate
             if (Method(target, name) is { } m) return m;
             return target switch
             {
+                JinjaLoop loop => loop.Attribute(name),
                 Dictionary<string, object?> d => d.TryGetValue(name, out var v) ? v : new JinjaUndefined($"'dict object' has no attribute '{name}'"),
                 JinjaNamespace ns => ns.Attributes.TryGetValue(name, out var v) ? v : new JinjaUndefined($"'namespace' has no attribute '{name}'"),
                 _ => new JinjaUndefined($"'{Py.TypeName(target)} object' has no attribute '{name}'"),
@@ -751,6 +739,18 @@ public sealed class JinjaTemplate
                 default:
                     return null;
             }
+        }
+
+        /// <summary><c>text * times</c>, built by doubling copies (its length already checked).</summary>
+        private static string Repeat(string text, long times)
+        {
+            if (times <= 0 || text.Length == 0) return "";
+            return string.Create(checked(text.Length * (int)times), text, (span, unit) =>
+            {
+                unit.AsSpan().CopyTo(span);
+                for (var filled = unit.Length; filled < span.Length; filled *= 2)
+                    span[..Math.Min(filled, span.Length - filled)].CopyTo(span[filled..]);
+            });
         }
 
         /// <summary><c>str.replace</c> (an empty old string leaves the text as it is), its length checked before it is built.</summary>

@@ -17,6 +17,25 @@ public sealed class JinjaNamespace
     public Dictionary<string, object?> Attributes { get; } = new(StringComparer.Ordinal);
 }
 
+/// <summary>The <c>loop</c> variable inside a for loop: its attributes are computed when read (one small object per iteration).</summary>
+internal sealed class JinjaLoop(List<object?> items, int index)
+{
+    public object? Attribute(string name) => name switch
+    {
+        "index0" => (long)index,
+        "index" => (long)index + 1,
+        "revindex0" => (long)(items.Count - index - 1),
+        "revindex" => (long)(items.Count - index),
+        "first" => index == 0,
+        "last" => index == items.Count - 1,
+        "length" => (long)items.Count,
+        "previtem" => index > 0 ? items[index - 1] : new JinjaUndefined("there is no previous item"),
+        "nextitem" => index + 1 < items.Count ? items[index + 1] : new JinjaUndefined("there is no next item"),
+        "cycle" => (JinjaFunction)((a, _) => a.Count == 0 ? throw new JinjaRaisedException("loop.cycle() needs arguments") : a[index % a.Count]),
+        _ => new JinjaUndefined($"'LoopContext' has no attribute '{name}'"),
+    };
+}
+
 /// <summary>A function a template can call: positional and keyword arguments, already evaluated.</summary>
 public delegate object? JinjaFunction(IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs);
 
@@ -47,6 +66,7 @@ internal static class Py
         Dictionary<string, object?> => "dict",
         JinjaNamespace => "Namespace",
         JinjaFunction => "function",
+        JinjaLoop => "LoopContext",
         _ => v.GetType().Name,
     };
 
@@ -186,6 +206,7 @@ internal static class Py
                     return;
                 }
             case JinjaNamespace: sb.Append("<Namespace>"); return;
+            case JinjaLoop: sb.Append("<LoopContext>"); return;
             default: sb.Append(v.ToString()); return;
         }
     }

@@ -60,7 +60,7 @@ public static class HfCheckpoint
         var dims = HfConfig.Load(configPath);
         LlamaForCausalLM.RequireFitsMachine(dims, device, dtype, configPath);
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
-        var weights = checkpoint.IndexPath ?? checkpoint.Path;
+        var weights = checkpoint.IndexPath ?? string.Join(", ", checkpoint.Files.Select(f => f.Path));
         // The shapes in the safetensors headers against config.json before the model is allocated.
         var mismatched = ExpectedShapes(dims)
             .Where(e => checkpoint.Contains(e.Name) && !checkpoint.Info(e.Name).Shape.SequenceEqual(e.Shape))

@@ -15,6 +15,12 @@ public static class ExitCodes
 
     /// <summary>Bad input: usage, unreadable or invalid files.</summary>
     public const int BadInput = 2;
+
+    /// <summary>
+    /// A failure LoraKit did not foresee (a bug): one "error:" line naming the exception, never a stack trace unless
+    /// LORAKIT_STACKTRACE=1. 70 is EX_SOFTWARE of sysexits.h.
+    /// </summary>
+    public const int InternalError = 70;
 }
 
 /// <summary>The `lorakit` command line, runnable in-process for tests.</summary>
@@ -33,7 +39,19 @@ public static class LoraKitCli
             stderr.WriteLine($"Run '{CommandName} --help' for usage.");
             return ExitCodes.BadInput;
         }
-        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            // Every expected failure is handled inside its command (exit 1 or 2); this is the last line of defence.
+            var inner = e is System.Reflection.TargetInvocationException { InnerException: { } x } ? x : e;
+            stderr.WriteLine($"error: unexpected {inner.GetType().Name}: {inner.Message.Split('\n')[0].TrimEnd()} " +
+                             "(this is a LoraKit bug: please report it with the command line; LORAKIT_STACKTRACE=1 prints the stack)");
+            if (Environment.GetEnvironmentVariable("LORAKIT_STACKTRACE") == "1") stderr.WriteLine(inner);
+            return ExitCodes.InternalError;
+        }
     }
 
     /// <summary>Every command and option of `lorakit` (what --help shows and docs/cli.md is generated from), writing to the given streams.</summary>

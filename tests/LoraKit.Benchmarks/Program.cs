@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, all
 // (gpu-training-cases DIR writes gpu-training's cases for eng/gpu/peft_bench.py)
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
@@ -36,6 +36,9 @@ switch (name)
     case "gguf":
         GgufBenchmark.Run(rest);
         break;
+    case "hostile-templates":
+        HostileTemplateBenchmark.Run(rest);
+        break;
     case "memory-estimate-child":
         MemoryEstimateBenchmark.RunChild(int.Parse(rest[0], CultureInfo.InvariantCulture), int.Parse(rest[1], CultureInfo.InvariantCulture));
         break;
@@ -55,9 +58,11 @@ switch (name)
         QloraBenchmark.Run(Array.Empty<string>());
         Console.WriteLine();
         GgufBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        HostileTemplateBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, all");
         return 2;
 }
 return 0;

@@ -5,6 +5,7 @@ using LoraKit.IO;
 using LoraKit.Lora;
 using LoraKit.Models;
 using LoraKit.Modeling;
+using LoraKit.Rules;
 using LoraKit.Run;
 using static TorchSharp.torch;
 
@@ -52,7 +53,7 @@ internal static class CommandInput
     public static bool IsBadInput(Exception e) =>
         e is ArgumentException or IOException or DataException or ModelDescriptionException or InvalidFileException
             or HfStateDictException or LoraException or UnauthorizedAccessException or NotSupportedException or JsonException
-            or KeyNotFoundException or Gguf.GgufExportException;
+            or KeyNotFoundException or Gguf.GgufExportException or LoraLockException;
 }
 
 /// <summary>The dtype names the commands take: fp32, bf16, fp16.</summary>

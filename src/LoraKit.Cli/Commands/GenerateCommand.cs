@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using LoraKit.IO;
 using LoraKit.Data;
 using LoraKit.Inference;
 
@@ -101,20 +102,22 @@ internal static class GenerateCommand
     {
         var result = new List<(int, string)>();
         var line = 0;
-        foreach (var text in File.ReadLines(path))
+        var all = InputFile.ReadAllText(path, InputLimits.DatasetFileBytes, "prompts file").Split('\n');
+        foreach (var raw in all)
         {
             line++;
+            var text = raw.TrimEnd('\r');
             if (string.IsNullOrWhiteSpace(text)) continue;
             string? prompt = null;
             try
             {
-                using var doc = JsonDocument.Parse(text);
+                using var doc = StrictJson.Parse(Encoding.UTF8.GetBytes(text));
                 if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(PromptKey, out var v) && v.ValueKind == JsonValueKind.String)
                     prompt = v.GetString();
             }
             catch (JsonException e)
             {
-                throw new DataException($"{path}:{line}: not JSON ({e.Message}); each line is an object {{\"prompt\": \"…\"}}", path, line);
+                throw new DataException($"{path}:{line}: not JSON ({StrictJson.Describe(e)}); each line is an object {{\"prompt\": \"…\"}}", path, line);
             }
             if (string.IsNullOrEmpty(prompt))
                 throw new DataException($"{path}:{line}: no non-empty string \"{PromptKey}\"; each line is an object {{\"prompt\": \"…\"}}", path, line);

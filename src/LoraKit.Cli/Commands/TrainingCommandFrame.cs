@@ -71,7 +71,8 @@ internal static class TrainingCommandFrame
         DataException d => DiagnosticEvent.Error(d.Id, d.Detail) with { File = ExistingFile(d.File), Line = d.Line },
         ModelDescriptionException m => DiagnosticEvent.Error(m.Id, m.Detail) with { File = ExistingFile(m.Source), Line = m.Line > 0 ? m.Line : null },
         ArgumentException or IOException or InvalidDataException or InvalidFileException or HfStateDictException
-            or UnauthorizedAccessException or NotSupportedException => DiagnosticEvent.Error(DiagnosticIds.TrainingFailed, e.Message),
+            or UnauthorizedAccessException or NotSupportedException or System.Text.Json.JsonException or LoraLockException
+            => DiagnosticEvent.Error(DiagnosticIds.TrainingFailed, e.Message),
         _ => null,
     };
 

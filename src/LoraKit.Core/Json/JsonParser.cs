@@ -2,7 +2,11 @@ using System.Text;
 
 namespace LoraKit.Json;
 
-/// <summary>Strict RFC 8259 reader with line/column tracking and a nesting limit.</summary>
+/// <summary>
+/// Strict RFC 8259 reader with line/column tracking and a nesting limit. Stricter than RFC 8259 where readers
+/// disagree: a key twice in one object is an error (readers differ on which one wins), and so is a lone UTF-16
+/// surrogate (escaped as <c>\ud800</c> or raw), which is no character.
+/// </summary>
 internal sealed class JsonParser
 {
     private const int MaxDepth = 128;
@@ -75,6 +79,7 @@ internal sealed class JsonParser
     {
         _pos++; // {
         var members = new List<KeyValuePair<string, JsonValue>>();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         SkipWhitespace();
         if (_pos < _text.Length && _text[_pos] == '}')
         {
@@ -85,7 +90,11 @@ internal sealed class JsonParser
         {
             SkipWhitespace();
             if (_pos >= _text.Length || _text[_pos] != '"') throw Error("expected a quoted member name");
+            var nameLine = _line;
             var name = ParseString();
+            if (seen.TryGetValue(name, out var firstLine))
+                throw Error($"the key \"{name}\" appears twice in one object (first on line {firstLine}); keep one");
+            seen[name] = nameLine;
             SkipWhitespace();
             if (_pos >= _text.Length || _text[_pos] != ':') throw Error($"expected ':' after member name \"{name}\"");
             _pos++;
@@ -131,6 +140,12 @@ internal sealed class JsonParser
             if (c < 0x20) throw Error("control character inside a string");
             if (c != '\\')
             {
+                if (char.IsHighSurrogate(c) && _pos < _text.Length && char.IsLowSurrogate(_text[_pos]))
+                {
+                    sb.Append(c).Append(_text[_pos++]);
+                    continue;
+                }
+                if (char.IsSurrogate(c)) throw Error("a lone UTF-16 surrogate inside a string (not a character)");
                 sb.Append(c);
                 continue;
             }
@@ -147,15 +162,32 @@ internal sealed class JsonParser
                 case 'r': sb.Append('\r'); break;
                 case 't': sb.Append('\t'); break;
                 case 'u':
-                    if (_pos + 4 > _text.Length ||
-                        !int.TryParse(_text.Substring(_pos, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var code))
-                        throw Error("invalid \\u escape");
-                    sb.Append((char)code);
-                    _pos += 4;
+                    var code = ParseHex4();
+                    if (char.IsHighSurrogate(code) && _pos + 1 < _text.Length && _text[_pos] == '\\' && _text[_pos + 1] == 'u')
+                    {
+                        _pos += 2;
+                        var low = ParseHex4();
+                        if (!char.IsLowSurrogate(low))
+                            throw Error($"\\u{(int)code:x4} (a high surrogate) is followed by \\u{(int)low:x4}, not a low surrogate; a string holds characters, so write the character or a valid pair");
+                        sb.Append(code).Append(low);
+                        break;
+                    }
+                    if (char.IsSurrogate(code))
+                        throw Error($"\\u{(int)code:x4} is a lone UTF-16 surrogate, not a character; write the character or a valid surrogate pair");
+                    sb.Append(code);
                     break;
                 default: throw Error($"invalid escape '\\{e}'");
             }
         }
+    }
+
+    private char ParseHex4()
+    {
+        if (_pos + 4 > _text.Length ||
+            !int.TryParse(_text.Substring(_pos, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+            throw Error("invalid \\u escape");
+        _pos += 4;
+        return (char)code;
     }
 
     private string ParseNumber()

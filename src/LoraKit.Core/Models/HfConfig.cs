@@ -37,7 +37,12 @@ public static partial class HfConfig
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = LoraKit.IO.InputFile.ReadAllText(path, LoraKit.IO.InputLimits.JsonFileBytes, "model config");
+        }
+        catch (LoraKit.IO.InputFileException e)
+        {
+            throw new ModelDescriptionException(DiagnosticIds.UnreadableConfig, path, null,
+                $"cannot be used ({e.Message.TrimEnd('.')})", "pass the model's Hugging Face config.json", e.Line);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {

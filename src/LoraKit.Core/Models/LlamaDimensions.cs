@@ -107,6 +107,13 @@ public sealed record LlamaDimensions
         RequirePositive(source, fieldName, nameof(Layers), Layers);
         RequirePositive(source, fieldName, nameof(AttentionHeads), AttentionHeads);
         RequirePositive(source, fieldName, nameof(VocabSize), VocabSize);
+        RequireAtMostBound(source, fieldName, nameof(HiddenSize), HiddenSize);
+        RequireAtMostBound(source, fieldName, nameof(IntermediateSize), IntermediateSize);
+        RequireAtMostBound(source, fieldName, nameof(Layers), Layers);
+        RequireAtMostBound(source, fieldName, nameof(AttentionHeads), AttentionHeads);
+        RequireAtMostBound(source, fieldName, nameof(KeyValueHeads), KeyValueHeads);
+        RequireAtMostBound(source, fieldName, nameof(VocabSize), VocabSize);
+        RequireAtMostBound(source, fieldName, nameof(HeadDim), HeadDim);
         if (KeyValueHeads < 0)
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, fieldName(nameof(KeyValueHeads)),
                 $"is {KeyValueHeads}", "set it to a positive divisor of the attention heads, or leave it out for multi-head attention");
@@ -117,6 +124,10 @@ public sealed record LlamaDimensions
             throw new ModelDescriptionException(DiagnosticIds.HeadsDoNotDivide, source, fieldName(nameof(AttentionHeads)),
                 $"{AttentionHeads} heads do not divide hidden size {HiddenSize}",
                 $"use a head count that divides {HiddenSize}, or give the head dimension explicitly");
+        if ((long)AttentionHeads * EffectiveHeadDim > ModelSize.MaxWidth || (long)EffectiveKeyValueHeads * EffectiveHeadDim > ModelSize.MaxWidth)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, fieldName(HeadDim > 0 ? nameof(HeadDim) : nameof(AttentionHeads)),
+                $"gives attention projections {(long)AttentionHeads * EffectiveHeadDim} wide ({AttentionHeads} heads × head dimension {EffectiveHeadDim}), more than {ModelSize.MaxWidth}, far beyond any real model",
+                "check the head count and head dimension against the model's published config");
         if (AttentionHeads % EffectiveKeyValueHeads != 0)
             throw new ModelDescriptionException(DiagnosticIds.HeadsDoNotDivide, source, fieldName(nameof(KeyValueHeads)),
                 $"{EffectiveKeyValueHeads} key/value heads do not divide {AttentionHeads} attention heads",
@@ -149,6 +160,14 @@ public sealed record LlamaDimensions
         if (r.Type == RopeType.LongRope && (r.ShortFactor?.Count != half || r.LongFactor?.Count != half))
             throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, "rope_scaling",
                 $"longrope needs short_factor and long_factor of {half} numbers (rotary dim / 2)", "give both lists");
+    }
+
+    private static void RequireAtMostBound(string source, System.Func<string, string> fieldName, string name, int value)
+    {
+        if (ModelSize.BoundOf(name) is { } bound && value > bound)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidDimension, source, fieldName(name),
+                $"is {value}, more than {bound}, far beyond any real model (the parameter count would overflow or need terabytes)",
+                "check the value against the model's published config");
     }
 
     private static void RequirePositive(string source, System.Func<string, string> fieldName, string name, int value)

@@ -98,6 +98,11 @@ public sealed class ModelShape
                 throw new ModelDescriptionException(DiagnosticIds.InvalidCustomLayer, where, $"LoraLinear(\"{l.PathTemplate}\")",
                     "is listed twice", "list each layer once (use Count and {i} for repeated blocks)");
         }
+        // Each layer is at most 2^31·2^31·2^31 parameters; summed in double so the check itself cannot overflow.
+        if (otherParameters + list.Sum(l => (double)l.InFeatures * l.OutFeatures * l.Count) > ModelSize.MaxParameters)
+            throw new ModelDescriptionException(DiagnosticIds.InvalidCustomLayer, where, "LoraLinear",
+                $"the layers add up to more than {ModelSize.MaxParameters.ToString("N0", CultureInfo.InvariantCulture)} parameters, far beyond any real model",
+                "check the in/out features and Count of each [LoraLinear]");
         return new ModelShape(name, LoraArchitecture.Custom, list, otherParameters, null);
     }
 }

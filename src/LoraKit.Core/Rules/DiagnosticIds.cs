@@ -33,6 +33,9 @@ public static class DiagnosticIds
     /// <summary>A custom model's linear layers are invalid (empty or duplicate name, sizes below 1).</summary>
     public const string InvalidCustomLayer = "LORA2005";
 
+    /// <summary>The model a description gives cannot exist on this machine: its weights need more memory than the machine has.</summary>
+    public const string ModelTooLarge = "LORA2006";
+
     /// <summary>A training run failed (bad input, I/O, an exception in the trainer).</summary>
     public const string TrainingFailed = "LORA3001";
 

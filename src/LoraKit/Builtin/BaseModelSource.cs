@@ -1,5 +1,6 @@
 using LoraKit.Data;
 using LoraKit.Modeling;
+using LoraKit.Models;
 
 namespace LoraKit.Builtin;
 
@@ -24,6 +25,21 @@ public static class BaseModelSource
         if (!File.Exists(Path.Combine(spec, HfCheckpoint.ConfigFileName)))
             throw new FileNotFoundException($"base model folder {spec} has no config.json; a Hugging Face model folder holds config.json and model.safetensors");
         ILoraTokenizer tokenizer = BuiltinModel.IsBuiltinFolder(spec) ? ByteTokenizer.Instance : HfTokenizer.FromFolder(spec);
+        RequireIdsWithinVocabulary(tokenizer, Path.Combine(spec, HfCheckpoint.ConfigFileName));
         return new Resolved(spec, spec, tokenizer);
+    }
+
+    /// <summary>
+    /// Every id the tokenizer can produce (its vocabulary, added and special tokens) must have a row in the model's
+    /// embedding; otherwise the first such token would fail inside libtorch. Refused here, naming both files.
+    /// </summary>
+    private static void RequireIdsWithinVocabulary(ILoraTokenizer tokenizer, string configPath)
+    {
+        var vocabSize = HfConfig.Load(configPath).VocabSize;
+        var largest = new[] { tokenizer.VocabSize - 1, tokenizer.BosId ?? -1, tokenizer.EosId ?? -1, tokenizer.PadId ?? -1 }.Max();
+        if (largest >= vocabSize)
+            throw new DataException(
+                $"the tokenizer ({tokenizer.Name}) has token ids up to {largest}, but {configPath} gives vocab_size {vocabSize}, so those tokens have no embedding; " +
+                "take the tokenizer files and config.json from the same model", configPath);
     }
 }

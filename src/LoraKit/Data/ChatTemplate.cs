@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LoraKit.Data.Jinja;
+using LoraKit.IO;
 
 namespace LoraKit.Data;
 
@@ -59,6 +60,9 @@ public sealed class ChatTemplate
     {
         if (template is null) throw new ArgumentNullException(nameof(template));
         if (source is null) throw new ArgumentNullException(nameof(source));
+        if (string.IsNullOrWhiteSpace(template))
+            throw new DataException($"chat template {source} is empty, so a conversation would render as no text; " +
+                "use the tokenizer files of the model's instruct/chat version, or write a Hugging Face Jinja template there", source);
         JinjaTemplate parsed;
         try
         {
@@ -88,11 +92,15 @@ public sealed class ChatTemplate
             JsonDocument doc;
             try
             {
-                doc = JsonDocument.Parse(File.ReadAllBytes(config));
+                doc = StrictJson.ReadFile(config, InputLimits.JsonFileBytes, "tokenizer config");
             }
             catch (JsonException e)
             {
-                throw new DataException($"'{config}' is not valid JSON (line {e.LineNumber + 1}): {e.Message}; restore the file from the model's source", config, (int?)(e.LineNumber + 1), e);
+                throw new DataException($"'{config}' is not valid JSON ({StrictJson.Describe(e)}); restore the file from the model's source", config, (int?)(e.LineNumber + 1), e);
+            }
+            catch (InputFileException e)
+            {
+                throw new DataException(e.Message, config, e.Line > 0 ? e.Line : null, e);
             }
             using (doc)
             {
@@ -121,7 +129,14 @@ public sealed class ChatTemplate
         {
             var jinja = Path.Combine(modelFolder, JinjaFileName);
             if (!File.Exists(jinja)) return null;
-            text = File.ReadAllText(jinja);
+            try
+            {
+                text = InputFile.ReadAllText(jinja, InputLimits.JsonFileBytes, "chat template");
+            }
+            catch (InputFileException e)
+            {
+                throw new DataException(e.Message, jinja, e.Line > 0 ? e.Line : null, e);
+            }
             source = jinja;
         }
         return FromString(text!, source, specials);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using LoraKit.IO;
 using Microsoft.ML.Tokenizers;
 
 namespace LoraKit.Data;
@@ -22,6 +23,9 @@ namespace LoraKit.Data;
 public sealed class HfTokenizer : ILoraTokenizer
 {
     /// <summary>GPT-2's pre-tokenizer regex, which a <c>ByteLevel</c> pre-tokenizer with <c>use_regex</c> applies.</summary>
+    /// <summary>How long the pre-tokenizer's regex may run on one text: a tokenizer.json regex that backtracks catastrophically stops with an error, not a hang.</summary>
+    public static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(2);
+
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
     private readonly Tokenizer _inner;
@@ -81,7 +85,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             t = " " + t;
             shift = 1;
         }
-        var tokens = _inner.EncodeToTokens(t, out var normalized);
+        var (tokens, normalized) = Guarded(() => (_inner.EncodeToTokens(t, out var normalizedText), normalizedText), text);
         var n = normalized ?? t;
         // SentencePiece normalizes in place (spaces to U+2581) and may add one dummy-prefix character.
         if (n.Length == t.Length + 1) shift++;
@@ -101,6 +105,19 @@ public sealed class HfTokenizer : ILoraTokenizer
         return result;
     }
 
+    private T Guarded<T>(Func<T> encode, string text)
+    {
+        try
+        {
+            return encode();
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new DataException(
+                $"tokenizer {Name}: its pre-tokenizer regex ran longer than {RegexTimeout.TotalSeconds:0} s on one text ({Preview(text)}), which means catastrophic backtracking; restore tokenizer.json from the model's source");
+        }
+    }
+
     private static string Preview(string text) => text.Length <= 40 ? $"\"{text}\"" : $"\"{text[..40]}…\"";
 
     public int[] Encode(string text)
@@ -108,7 +125,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         if (text is null) throw new ArgumentNullException(nameof(text));
         var t = _normalize(text);
         if (_addPrefixSpace && t.Length > 0 && !char.IsWhiteSpace(t[0])) t = " " + t;
-        return _inner.EncodeToIds(t).ToArray();
+        return Guarded(() => _inner.EncodeToIds(t).ToArray(), text);
     }
 
     public string Decode(IReadOnlyList<int> ids)
@@ -134,7 +151,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         HfTokenizer? result = null;
         if (File.Exists(json))
         {
-            var doc = ReadJson(json);
+            var doc = ReadJson(json, InputLimits.TokenizerFileBytes);
             using (doc)
             {
                 if (IsByteLevelBpe(doc.RootElement) || !File.Exists(model))
@@ -155,16 +172,29 @@ public sealed class HfTokenizer : ILoraTokenizer
             modelFolder);
     }
 
-    private static JsonDocument ReadJson(string file)
+    private static JsonDocument ReadJson(string file, long maxBytes)
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(file), new JsonDocumentOptions { AllowTrailingCommas = false });
+            return StrictJson.ReadFile(file, maxBytes, Path.GetFileName(file));
         }
         catch (JsonException e)
         {
-            throw new DataException($"'{file}' is not valid JSON (line {e.LineNumber + 1}): {e.Message}; restore the file from the model's source", file, (int?)(e.LineNumber + 1), e);
+            throw new DataException($"'{file}' is not valid JSON ({StrictJson.Describe(e)}); restore the file from the model's source", file, (int?)(e.LineNumber + 1), e);
         }
+        catch (InputFileException e)
+        {
+            throw new DataException(e.Message, file, e.Line > 0 ? e.Line : null, e);
+        }
+    }
+
+    /// <summary>A component's "type": absent is null; anything but a string is an error naming <paramref name="field"/>.</summary>
+    private static string? TypeOf(JsonElement c, string file, string field)
+    {
+        if (!c.TryGetProperty("type", out var t) || t.ValueKind == JsonValueKind.Null) return null;
+        if (t.ValueKind != JsonValueKind.String)
+            throw new DataException($"'{file}', field '{field}.type': {JsonKinds.Describe(t.ValueKind)}, not a type name; restore the file from the model's source", file);
+        return t.GetString();
     }
 
     private static bool IsByteLevelBpe(JsonElement root) =>
@@ -245,7 +275,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             foreach (var a in addedEl.EnumerateArray())
             {
                 if (a.ValueKind != JsonValueKind.Object
-                    || !a.TryGetProperty("id", out var idEl) || !idEl.TryGetInt32(out var id) || id < 0
+                    || !a.TryGetProperty("id", out var idEl) || idEl.ValueKind != JsonValueKind.Number || !idEl.TryGetInt32(out var id) || id < 0
                     || !a.TryGetProperty("content", out var cEl) || cEl.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(cEl.GetString()))
                     throw Bad($"added_tokens[{i}]", "each added token needs an integer 'id' and a non-empty string 'content'");
                 added[cEl.GetString()!] = id;
@@ -261,7 +291,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         {
             foreach (var c in Components(pre))
             {
-                var ct = c.TryGetProperty("type", out var x) ? x.GetString() : null;
+                var ct = TypeOf(c, file, "pre_tokenizer");
                 if (ct == "Split")
                 {
                     if (!c.TryGetProperty("pattern", out var pat) || pat.ValueKind != JsonValueKind.Object)
@@ -291,7 +321,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         {
             try
             {
-                regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+                regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant, RegexTimeout);
             }
             catch (ArgumentException e)
             {
@@ -299,7 +329,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             }
         }
 
-        var normalize = ReadNormalizer(root, Bad);
+        var normalize = ReadNormalizer(root, file, Bad);
 
         var allSpecials = new Dictionary<string, int>(added, StringComparer.Ordinal);
         var options = new BpeOptions(vocab)
@@ -317,7 +347,7 @@ public sealed class HfTokenizer : ILoraTokenizer
         {
             inner = BpeTokenizer.Create(options);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw Bad("model", $"Microsoft.ML.Tokenizers refused the vocabulary or merges ({e.Message}); restore the file from the model's source");
         }
@@ -328,18 +358,18 @@ public sealed class HfTokenizer : ILoraTokenizer
         var bos = Lookup(specials.BosToken) ?? specials.BosId;
         var eos = Lookup(specials.EosToken) ?? specials.EosId;
         var pad = Lookup(specials.PadToken) ?? specials.PadId;
-        var addBos = specials.AddBosToken ?? PostProcessorAddsBos(root, bos);
+        var addBos = specials.AddBosToken ?? PostProcessorAddsBos(root, bos, file);
         var vocabSize = Math.Max(vocab.Values.Max(), added.Count == 0 ? -1 : added.Values.Max()) + 1;
         return new HfTokenizer("hf-bpe:" + file, inner, vocabSize, bos, eos, pad, addBos, normalize, addPrefixSpace, specialIds);
     }
 
-    private static Func<string, string> ReadNormalizer(JsonElement root, Func<string, string, DataException> bad)
+    private static Func<string, string> ReadNormalizer(JsonElement root, string file, Func<string, string, DataException> bad)
     {
         if (!root.TryGetProperty("normalizer", out var n) || n.ValueKind == JsonValueKind.Null) return s => s;
         var steps = new List<Func<string, string>>();
         foreach (var c in Components(n))
         {
-            var t = c.TryGetProperty("type", out var x) ? x.GetString() : null;
+            var t = TypeOf(c, file, "normalizer");
             switch (t)
             {
                 case "Sequence": break;
@@ -359,12 +389,12 @@ public sealed class HfTokenizer : ILoraTokenizer
         };
     }
 
-    private static bool PostProcessorAddsBos(JsonElement root, int? bos)
+    private static bool PostProcessorAddsBos(JsonElement root, int? bos, string file)
     {
         if (bos is null || !root.TryGetProperty("post_processor", out var pp)) return false;
         foreach (var c in Components(pp))
         {
-            if (!c.TryGetProperty("type", out var t) || t.GetString() != "TemplateProcessing") continue;
+            if (TypeOf(c, file, "post_processor") != "TemplateProcessing") continue;
             if (c.TryGetProperty("single", out var single) && single.ValueKind == JsonValueKind.Array && single.GetArrayLength() > 0
                 && single[0].ValueKind == JsonValueKind.Object && single[0].TryGetProperty("SpecialToken", out _))
                 return true;
@@ -376,7 +406,16 @@ public sealed class HfTokenizer : ILoraTokenizer
     {
         // Untested against a real Llama-2 tokenizer.model here (none can be downloaded); see the tests for what is covered.
         SentencePieceTokenizer sp;
-        using var stream = File.OpenRead(file);
+        byte[] bytes;
+        try
+        {
+            bytes = InputFile.ReadAllBytes(file, InputLimits.TokenizerFileBytes, "tokenizer model");
+        }
+        catch (InputFileException e)
+        {
+            throw new DataException(e.Message, file, null, e);
+        }
+        using var stream = new MemoryStream(bytes, writable: false);
         try
         {
             sp = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
@@ -401,7 +440,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             if (id >= 0 && sp.Vocabulary.FirstOrDefault(kv => kv.Value == id).Key is { Length: > 0 } piece) inText.TryAdd(piece, id);
         if (inText.Count > 0)
         {
-            using var again = File.OpenRead(file);
+            using var again = new MemoryStream(bytes, writable: false);
             sp = LlamaTokenizer.Create(again, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: inText);
         }
         var vocabSize = Math.Max(sp.Vocabulary.Count == 0 ? 0 : sp.Vocabulary.Values.Max() + 1, inText.Count == 0 ? 0 : inText.Values.Max() + 1);
@@ -424,7 +463,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             var tc = Path.Combine(folder, "tokenizer_config.json");
             if (File.Exists(tc))
             {
-                using var doc = ReadJson(tc);
+                using var doc = ReadJson(tc, InputLimits.JsonFileBytes);
                 var r = doc.RootElement;
                 if (r.ValueKind != JsonValueKind.Object)
                     throw new DataException($"'{tc}': expected a JSON object; restore the file from the model's source", tc);
@@ -446,7 +485,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             {
                 try
                 {
-                    using var doc = JsonDocument.Parse(File.ReadAllBytes(cfg));
+                    using var doc = StrictJson.ReadFile(cfg, InputLimits.JsonFileBytes, "model config");
                     if (doc.RootElement.ValueKind == JsonValueKind.Object)
                     {
                         result.BosId = IntOrNull(doc.RootElement, "bos_token_id");
@@ -454,7 +493,7 @@ public sealed class HfTokenizer : ILoraTokenizer
                         result.PadId = IntOrNull(doc.RootElement, "pad_token_id");
                     }
                 }
-                catch (JsonException)
+                catch (Exception e) when (e is JsonException or InputFileException)
                 {
                     // config.json is the model loader's to report; here it is only a fallback for special ids.
                 }
@@ -475,7 +514,7 @@ public sealed class HfTokenizer : ILoraTokenizer
             if (!r.TryGetProperty(key, out var v)) return null;
             if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) && i >= 0) return i;
             // eos_token_id may be a list (Llama-3.1 instruct); the first is the one appended.
-            if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].TryGetInt32(out var j) && j >= 0) return j;
+            if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].ValueKind == JsonValueKind.Number && v[0].TryGetInt32(out var j) && j >= 0) return j;
             return null;
         }
     }

@@ -38,7 +38,11 @@ public static class JsonlDataset
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = InputFile.ReadAllBytes(path, InputLimits.DatasetFileBytes, "dataset");
+        }
+        catch (InputFileException e)
+        {
+            throw new DataException(e.Message, path, null, e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -130,8 +134,8 @@ public static class JsonlDataset
         JsonDocument doc;
         try
         {
-            if (JsonDuplicateKeys.Find(line) is { } dup && dup.Path.Count == 0)
-                return (null, $"key \"{dup.Key}\" appears twice");
+            if (JsonDuplicateKeys.Find(line) is { } dup)
+                return (null, $"key \"{dup.Key}\" appears twice" + (dup.Path.Count > 0 ? $" in \"{string.Join("\" › \"", dup.Path)}\"" : ""));
             doc = JsonDocument.Parse(line.ToArray());
         }
         catch (JsonException e)

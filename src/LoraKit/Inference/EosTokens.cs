@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LoraKit.IO;
 using LoraKit.Data;
 using LoraKit.Modeling;
 
@@ -28,7 +29,16 @@ public static class EosTokens
     /// <summary>The file's eos_token_id as a list; null when absent or null. Throws <see cref="InvalidDataException"/> naming the file and key when it is neither a number nor a list of numbers.</summary>
     public static IReadOnlyList<int>? Read(string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        JsonDocument doc;
+        try
+        {
+            doc = StrictJson.ReadFile(path, InputLimits.JsonFileBytes, "generation config");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not valid JSON ({StrictJson.Describe(e)}); restore the file from the model's source", e);
+        }
+        using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(Key, out var value) || value.ValueKind == JsonValueKind.Null)
             return null;
         var ids = new List<int>();

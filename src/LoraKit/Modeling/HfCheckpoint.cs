@@ -58,19 +58,42 @@ public static class HfCheckpoint
         if (!File.Exists(configPath))
             throw new FileNotFoundException($"{folder} has no {ConfigFileName}; a Hugging Face model folder holds config.json and model.safetensors.", configPath);
         var dims = HfConfig.Load(configPath);
-        var model = new LlamaForCausalLM(dims, device, dtype);
+        LlamaForCausalLM.RequireFitsMachine(dims, device, dtype, configPath);
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
+        var weights = checkpoint.IndexPath ?? string.Join(", ", checkpoint.Files.Select(f => f.Path));
+        // The shapes in the safetensors headers against config.json before the model is allocated.
+        var mismatched = ExpectedShapes(dims)
+            .Where(e => checkpoint.Contains(e.Name) && !checkpoint.Info(e.Name).Shape.SequenceEqual(e.Shape))
+            .Select(e => new ShapeMismatch(e.Name, e.Shape, checkpoint.Info(e.Name).Shape))
+            .ToList();
+        if (mismatched.Count > 0)
+            throw new HfStateDictException($"config.json ({configPath})", Array.Empty<string>(), Array.Empty<string>(), mismatched).WithWeights(weights);
+        var model = new LlamaForCausalLM(dims, device, dtype);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
             foreach (var name in checkpoint.Names) tensors[name] = checkpoint.Load(name);
             model.LoadHfStateDict(tensors);
         }
+        catch (HfStateDictException e)
+        {
+            model.Dispose();
+            throw new HfStateDictException($"config.json ({configPath})", e.Missing, e.Unexpected, e.ShapeMismatches).WithWeights(weights);
+        }
         finally
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
         return model;
+    }
+
+    /// <summary>The [out, in] weight of each linear layer and the [vocab, hidden] embedding config.json describes.</summary>
+    private static IEnumerable<(string Name, long[] Shape)> ExpectedShapes(LlamaDimensions dims)
+    {
+        yield return ("model.embed_tokens.weight", new long[] { dims.VocabSize, dims.HiddenSize });
+        foreach (var linear in ModelShape.FromLlama(dims.ModelType, dims).Linears.Where(l => !l.SharesWeight))
+            foreach (var path in linear.InstancePaths())
+                yield return (path + ".weight", new long[] { linear.OutFeatures, linear.InFeatures });
     }
 
     /// <summary>
@@ -121,7 +144,7 @@ public static class HfCheckpoint
         EnsureNewOrEmpty(folder);
         var baseConfigPath = Path.Combine(baseFolder, ConfigFileName);
         var outType = dtype ?? model.model.embed_tokens.weight!.dtype;
-        var config = DerivedConfigJson(File.ReadAllBytes(baseConfigPath), baseConfigPath, outType, baseNameOrPath ?? baseFolder, removeKeys);
+        var config = DerivedConfigJson(InputFile.ReadAllBytes(baseConfigPath, InputLimits.JsonFileBytes, "model config"), baseConfigPath, outType, baseNameOrPath ?? baseFolder, removeKeys);
 
         var full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
         var parent = Path.GetDirectoryName(full) ?? throw new IOException($"{folder} has no parent folder; give a folder for the merged checkpoint.");

@@ -20,6 +20,17 @@ public sealed class HfStateDictException : InvalidOperationException
         ShapeMismatches = mismatched;
     }
 
+    private HfStateDictException(string message, HfStateDictException from) : base(message, from)
+    {
+        Missing = from.Missing;
+        Unexpected = from.Unexpected;
+        ShapeMismatches = from.ShapeMismatches;
+    }
+
+    /// <summary>The same findings, with the message naming the weights file and how to fix it.</summary>
+    internal HfStateDictException WithWeights(string weightsFile) =>
+        new($"{Message.TrimEnd('.')} (weights: {weightsFile}); take config.json and the weights from the same model", this);
+
     public IReadOnlyList<string> Missing { get; }
     public IReadOnlyList<string> Unexpected { get; }
     public IReadOnlyList<ShapeMismatch> ShapeMismatches { get; }

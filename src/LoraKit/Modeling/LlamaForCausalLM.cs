@@ -34,6 +34,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"rotary embeddings need an even head dimension, got {dims.EffectiveHeadDim}", nameof(dims));
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float64))
             throw new ArgumentException($"a model is built in a floating-point type, not {dtype}", nameof(dtype));
+        RequireFitsMachine(dims, device, dtype, $"the {dims.ModelType} model description");
         _dims = dims;
         model = new LlamaModel(dims, device, dtype);
         lm_head = dims.TieWordEmbeddings
@@ -43,6 +44,21 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     public LlamaDimensions Dimensions => _dims;
+
+    /// <summary>
+    /// LORA2006 (naming <paramref name="source"/>, e.g. the config.json) when the weights of <paramref name="dims"/> in
+    /// <paramref name="dtype"/> need more than this machine's RAM — checked before anything is allocated, since an
+    /// over-committed allocation is not refused but killed later. A CUDA model is left to CUDA's own out-of-memory
+    /// error (TorchSharp does not report the GPU's memory).
+    /// </summary>
+    public static void RequireFitsMachine(LlamaDimensions dims, Device? device, ScalarType dtype, string source)
+    {
+        if (device is not null && device.type == DeviceType.CUDA) return;
+        var ram = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var bytesPerParameter = dtype is ScalarType.Float64 ? 8 : dtype is ScalarType.Float32 ? 4 : 2;
+        ModelSize.RequireFits(ModelShape.FromLlama(dims.ModelType, dims, source), bytesPerParameter, ram, source,
+            $"{ModelSize.FormatBytes(ram)} of RAM");
+    }
 
     /// <summary>
     /// A model with Hugging Face's random initialisation, deterministic in <paramref name="seed"/> whatever the

@@ -39,12 +39,26 @@ public sealed class LlamaModel : nn.Module
     /// take positions cache.Length …, attend to every cached token and causally to each other, and their keys
     /// and values are appended to the cache (no attention mask then).
     /// </summary>
+    /// <summary>An id outside [0, vocab) would fail inside libtorch's embedding; this names it (and an empty input) instead.</summary>
+    private void RequireIdsInVocabulary(Tensor inputIds)
+    {
+        if (inputIds.numel() == 0)
+            throw new ArgumentException("input_ids holds no token: there is nothing to run the model on (an empty prompt or an empty rendered template?)", nameof(inputIds));
+        var vocab = embed_tokens.weight!.shape[0];
+        var lowest = inputIds.min().item<long>();
+        var highest = inputIds.max().item<long>();
+        if (lowest < 0 || highest >= vocab)
+            throw new ArgumentException(
+                $"token id {(lowest < 0 ? lowest : highest)} is outside the model's vocabulary (0 … {vocab - 1}, config.json's vocab_size); the tokenizer and the model come from different checkpoints", nameof(inputIds));
+    }
+
     public Tensor forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
     {
         if (inputIds.dim() != 2)
             throw new ArgumentException($"input_ids must be [batch, seq], got [{string.Join(", ", inputIds.shape)}]", nameof(inputIds));
         using var scope = torch.NewDisposeScope();
         var seq = inputIds.shape[1];
+        RequireIdsInVocabulary(inputIds);
         var hidden = embed_tokens.call(inputIds);
         // Gemma: embeddings × √hidden, the factor rounded to the model dtype first (transformers' normalizer tensor).
         if (_dims.Family.ScalesEmbeddings)

@@ -110,7 +110,15 @@ public sealed class PeftAdapterConfig
         var file = Path.GetFullPath(path);
         if (!File.Exists(file))
             throw new PeftFormatException(file, null, "the file does not exist", "pass the adapter_config.json of a PEFT adapter folder");
-        var bytes = File.ReadAllBytes(file);
+        byte[] bytes;
+        try
+        {
+            bytes = InputFile.ReadAllBytes(file, InputLimits.JsonFileBytes, "adapter config");
+        }
+        catch (InputFileException e)
+        {
+            throw new PeftFormatException(file, null, e.Message, "pass the adapter_config.json of a PEFT adapter folder");
+        }
         return Parse(bytes, file);
     }
 

@@ -61,9 +61,9 @@ public static class Nf4Checkpoint
         if (!File.Exists(configPath)) return false;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(configPath)) is JsonObject config && config[QuantizationConfigKey] is JsonObject q && IsBitsAndBytes4Bit(q);
+            return StrictJson.ReadNode(configPath, InputLimits.JsonFileBytes, "model config") is JsonObject config && config[QuantizationConfigKey] is JsonObject q && IsBitsAndBytes4Bit(q);
         }
-        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException or IOException)
         {
             return false;
         }
@@ -98,11 +98,13 @@ public static class Nf4Checkpoint
         var configPath = Path.Combine(folder, HfCheckpoint.ConfigFileName);
         if (!File.Exists(configPath))
             throw new FileNotFoundException($"{folder} has no {HfCheckpoint.ConfigFileName}; a Hugging Face model folder holds config.json and model.safetensors.", configPath);
-        var quantization = JsonNode.Parse(File.ReadAllText(configPath))?[QuantizationConfigKey] as JsonObject
-            ?? throw new Nf4FormatException($"{configPath} has no {QuantizationConfigKey}; this is not a bitsandbytes 4-bit checkpoint (load it with HfCheckpoint.Load, or quantize on load)");
         // The config key table (Core) decides which quantization_config LoraKit loads — bitsandbytes, 4-bit, nf4, uint8
         // storage, every decoder linear quantized — and refuses the rest with LORA2004 naming the file, line and key.
+        // Core's strict reader goes first: it refuses a key twice, a lone surrogate and a file that is not regular.
         var dims = HfConfig.Load(configPath);
+        var quantization = StrictJson.ReadNode(configPath, InputLimits.JsonFileBytes, "model config")?[QuantizationConfigKey] as JsonObject
+            ?? throw new Nf4FormatException($"{configPath} has no {QuantizationConfigKey}; this is not a bitsandbytes 4-bit checkpoint (load it with HfCheckpoint.Load, or quantize on load)");
+        LlamaForCausalLM.RequireFitsMachine(dims, device, dtype, configPath);
         var compute = computeDtype ?? ParseComputeDtype(quantization, configPath);
 
         var model = new LlamaForCausalLM(dims, device, dtype);
@@ -212,11 +214,11 @@ public static class Nf4Checkpoint
         var configPath = Path.Combine(source, HfCheckpoint.ConfigFileName);
         if (!File.Exists(configPath))
             throw new FileNotFoundException($"{source} has no {HfCheckpoint.ConfigFileName}; a Hugging Face model folder holds config.json and model.safetensors.", configPath);
-        var config = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
+        var shape = HfConfig.LoadShape(configPath);
+        var config = StrictJson.ReadNode(configPath, InputLimits.JsonFileBytes, "model config") as JsonObject
             ?? throw new Nf4FormatException($"{configPath} is not a JSON object");
         if (config[QuantizationConfigKey] is not null)
             throw new Nf4FormatException($"{configPath} already has {QuantizationConfigKey}: the model is quantized; give the 16/32-bit model to quantize");
-        var shape = HfConfig.LoadShape(configPath);
         var linears = shape.Linears.Where(l => !l.IsOutputHead).SelectMany(l => l.InstancePaths()).Select(p => p + ".weight").ToHashSet(StringComparer.Ordinal);
 
         var entries = new List<SafeTensorEntry>();
@@ -362,6 +364,7 @@ public static class Nf4Checkpoint
             JsonObject o;
             try
             {
+                StrictJson.Check(Encoding.UTF8.GetBytes(json));
                 o = JsonNode.Parse(json) as JsonObject ?? throw new Nf4FormatException($"{where} is not a JSON object");
             }
             catch (JsonException e)

@@ -135,7 +135,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     private static (List<KeyValuePair<string, string>> WeightMap, Dictionary<string, string> Metadata) ReadIndex(string indexPath)
     {
-        var bytes = File.ReadAllBytes(indexPath);
+        var bytes = InputFile.ReadAllBytes(indexPath, InputLimits.JsonFileBytes, "safetensors index");
         JsonDuplicateKeys.Duplicate? duplicate;
         try
         {

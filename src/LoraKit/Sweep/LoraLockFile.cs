@@ -22,7 +22,7 @@ public static class LoraLockFile
         {
             try
             {
-                root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object");
+                root = StrictJson.ReadNode(path, InputLimits.JsonFileBytes, "lock file") as JsonObject ?? throw new JsonException("not an object");
             }
             catch (JsonException e)
             {
@@ -83,5 +83,5 @@ public static class LoraLockFile
 
     /// <summary>The locked rank of an adapter, or null, read with the same reader the analyzers use (LORA1007).</summary>
     public static int? LockedRank(string path, string adapterName) =>
-        File.Exists(path) ? LoraLock.Parse(File.ReadAllText(path), path).Find(adapterName)?.Rank : null;
+        File.Exists(path) ? LoraLock.Parse(InputFile.ReadAllText(path, InputLimits.JsonFileBytes, "lock file"), path).Find(adapterName)?.Rank : null;
 }

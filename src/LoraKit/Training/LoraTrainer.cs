@@ -279,6 +279,7 @@ public sealed class LoraTrainer
     /// <summary>Forward and backward of one micro-batch; false (and LORA3007) when the loss is not finite.</summary>
     private bool MicroBatch(AttemptState run, Batch batch, ref double stepLossSum, ref long stepTokens)
     {
+        if (batch.TokenCount == 0) return true; // nothing to learn from (its loss would be 0/0 = NaN): it adds no gradient
         using var scope = NewDisposeScope();
         var ids = batch.InputIds.to(run.Device);
         var labels = batch.Labels.to(run.Device);
@@ -400,6 +401,7 @@ public sealed class LoraTrainer
             foreach (var b in _data.ValidationBatches())
             {
                 using var batch = b;
+                if (batch.TokenCount == 0) continue; // its loss is 0/0, and NaN × 0 would poison the sum
                 using var scope = NewDisposeScope();
                 var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device), batch.AttentionMask.to(device)).item<float>();
                 sum += loss * batch.TokenCount;

@@ -25,6 +25,15 @@ public sealed class TokenizedTrainingData : ITrainingData
     public TokenizedTrainingData(TokenizedDataset train, TokenizedDataset validation, int batchSize, long seed)
     {
         if (batchSize < 1) throw new System.ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be at least 1, not {batchSize}");
+        // A split that scores no token would report a validation loss of NaN (or train on nothing) and still "succeed".
+        if (train.TargetTokenCount == 0)
+            throw new LoraKit.Data.DataException(
+                $"the training split ({train.RowCount} rows of {train.SequenceLength} tokens) has no token to train on: every example's target was cut off by the sequence length or is empty; " +
+                "raise --seq-len, shorten the prompts, or check the data");
+        if (validation.TargetTokenCount == 0)
+            throw new LoraKit.Data.DataException(
+                $"the validation split ({validation.RowCount} rows of {validation.SequenceLength} tokens) has no token to score, so validation loss — how LoraKit checks training — cannot be measured; " +
+                "raise --val-fraction, raise --seq-len, or check the data");
         _train = train;
         _validation = validation;
         _batchSize = batchSize;

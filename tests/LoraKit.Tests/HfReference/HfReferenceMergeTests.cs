@@ -119,8 +119,8 @@ public class HfReferenceMergeTests : IDisposable
     [Fact]
     public void A_base_config_that_cannot_be_kept_faithfully_stops_the_merge_and_writes_nothing()
     {
-        // A base whose config.json repeats a key: the model loads (the later value wins, as in Python), but which
-        // of the two the merged config should keep is not the merge's guess to make.
+        // A base whose config.json repeats a key: readers disagree on which value counts (Python's json takes the
+        // later one), so Core's reader refuses it (LORA2003) before anything is loaded or written.
         var baseCopy = _temp.File("base");
         Directory.CreateDirectory(baseCopy);
         foreach (var f in Directory.GetFiles(Base)) File.Copy(f, Path.Combine(baseCopy, Path.GetFileName(f)));
@@ -130,7 +130,7 @@ public class HfReferenceMergeTests : IDisposable
         var e = Assert.Throws<LoraKit.Models.ModelDescriptionException>(() => LoraAdapterFiles.MergeIntoCheckpoint(baseCopy, HfReferenceFiles.Folder("peft-llama-r4"), merged));
         Assert.Contains(Path.Combine(baseCopy, "config.json"), e.Message);
         Assert.Contains("use_cache", e.Message);
-        Assert.Contains("appears more than once", e.Message);
+        Assert.Contains("appears twice", e.Message);
         Assert.False(Directory.Exists(merged));
         Assert.Equal(new[] { baseCopy }, Directory.GetDirectories(_temp.Path));
     }

@@ -236,6 +236,25 @@ public class LoraTrainerTests
     }
 
     [Fact]
+    public void A_validation_row_without_a_target_is_skipped_not_scored_as_nan()
+    {
+        // Packed 16-token rows: each 40-character prompt fills rows whose labels are all -100. Such a batch's mean
+        // loss is 0/0 = NaN, and NaN × 0 tokens used to make the whole validation loss NaN (issue 25).
+        var bytes = ByteTokenizer.Instance;
+        var examples = new[] { Example.FromPromptCompletion(new string('p', 40), " yes"), Example.FromPromptCompletion(new string('q', 40), " no") };
+        var data = new TokenizedTrainingData(TokenizedDataset.Create(examples, bytes, 16, SequenceMode.Pack),
+            TokenizedDataset.Create(examples, bytes, 16, SequenceMode.Pack), 1, 0);
+        Assert.Contains(data.ValidationBatches().ToList(), b =>
+        {
+            using (b) return b.TokenCount == 0;
+        });
+        var dims = Dims with { VocabSize = bytes.VocabSize };
+        var (result, _) = Train(Options(Temp(), steps: 2), data: data, baseModel: (device, dtype) => LlamaForCausalLM.Create(dims, device, dtype, 5));
+        Assert.True(double.IsFinite(result.BaseValidationLoss), $"base validation loss {result.BaseValidationLoss}");
+        Assert.True(double.IsFinite(result.FinalValidationLoss), $"final validation loss {result.FinalValidationLoss}");
+    }
+
+    [Fact]
     public void Out_of_memory_on_the_first_batch_is_lora3004_with_the_seed_advice()
     {
         var dir = Temp();

@@ -173,16 +173,28 @@ internal static class JinjaLexer
                 toks.Add(new Tok(TokKind.Name, src.Substring(s, p - s), line));
                 continue;
             }
-            if (char.IsDigit(c))
+            if (char.IsAsciiDigit(c))
             {
                 var s = p;
-                while (p < src.Length && (char.IsDigit(src[p]) || src[p] == '_')) p++;
+                while (p < src.Length && (char.IsAsciiDigit(src[p]) || src[p] == '_')) p++;
                 var isFloat = false;
-                if (p + 1 < src.Length && src[p] == '.' && char.IsDigit(src[p + 1]))
+                if (p + 1 < src.Length && src[p] == '.' && char.IsAsciiDigit(src[p + 1]))
                 {
                     isFloat = true;
                     p++;
-                    while (p < src.Length && char.IsDigit(src[p])) p++;
+                    while (p < src.Length && char.IsAsciiDigit(src[p])) p++;
+                }
+                // An exponent, as jinja2's float literals take it: 1e30, 2.5E-3.
+                if (p < src.Length && src[p] is 'e' or 'E')
+                {
+                    var q = p + 1;
+                    if (q < src.Length && src[q] is '+' or '-') q++;
+                    if (q < src.Length && char.IsAsciiDigit(src[q]))
+                    {
+                        isFloat = true;
+                        p = q;
+                        while (p < src.Length && char.IsAsciiDigit(src[p])) p++;
+                    }
                 }
                 toks.Add(new Tok(isFloat ? TokKind.Float : TokKind.Integer, src.Substring(s, p - s).Replace("_", ""), line));
                 continue;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace LoraKit.Data.Jinja;
 
 /// <summary>Parses the token stream of <see cref="JinjaLexer"/> into statements and expressions (Jinja's grammar and precedence).</summary>
@@ -6,6 +8,7 @@ internal sealed class JinjaParser
     private readonly List<Tok> _toks;
     private readonly string _name;
     private int _i;
+    private int _nesting;
 
     private JinjaParser(List<Tok> toks, string name)
     {
@@ -16,9 +19,43 @@ internal sealed class JinjaParser
     public static List<Node> Parse(string source, string name)
     {
         var p = new JinjaParser(JinjaLexer.Lex(source, name), name);
-        var body = p.ParseBody(out var stop);
-        if (stop is not null) throw p.Error($"'{{% {stop} %}}' without a matching opening tag", p.Peek.Line);
-        return body;
+        try
+        {
+            var body = p.ParseBody(out var stop);
+            if (stop is not null) throw p.Error($"'{{% {stop} %}}' without a matching opening tag", p.Peek.Line);
+            return body;
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw p.NestingError();
+        }
+        catch (Exception e) when (e is not (JinjaException or OutOfMemoryException))
+        {
+            // A template is a stranger's program: whatever the parser did not foresee is still an error at its line.
+            throw p.Error($"cannot parse this ({e.Message})");
+        }
+    }
+
+    /// <summary>Enters one level of the parser's recursion (a parenthesis, bracket, block, unary operator, conditional).</summary>
+    private void Nest()
+    {
+        if (++_nesting > JinjaLimits.MaxNesting) throw NestingError();
+        RuntimeHelpers.EnsureSufficientExecutionStack();
+    }
+
+    private void Unnest() => _nesting--;
+
+    private JinjaException NestingError() => new(_name, Peek.Line,
+        $"sandbox limit '{JinjaLimits.Nesting}': parentheses, brackets, blocks or operators nest deeper than {JinjaLimits.MaxNesting} levels; simplify the template",
+        JinjaLimits.Nesting);
+
+    /// <summary>An operator, filter or attribute chain of <paramref name="length"/> links builds an expression that deep.</summary>
+    private void CheckChain(int length)
+    {
+        if (_nesting + length > JinjaLimits.MaxDepth)
+            throw new JinjaException(_name, Peek.Line,
+                $"sandbox limit '{JinjaLimits.Depth}': an expression chains more than {JinjaLimits.MaxDepth} operators, filters or attributes; split it with {{% set %}}",
+                JinjaLimits.Depth);
     }
 
     private Tok Peek => _toks[_i];
@@ -111,6 +148,19 @@ internal sealed class JinjaParser
     }
 
     private Node ParseStatement()
+    {
+        Nest();
+        try
+        {
+            return ParseStatementCore();
+        }
+        finally
+        {
+            Unnest();
+        }
+    }
+
+    private Node ParseStatementCore()
     {
         var t = Next();
         switch (t.Value)
@@ -236,6 +286,19 @@ internal sealed class JinjaParser
 
     public Expr ParseExpression()
     {
+        Nest();
+        try
+        {
+            return ParseExpressionCore();
+        }
+        finally
+        {
+            Unnest();
+        }
+    }
+
+    private Expr ParseExpressionCore()
+    {
         var e = ParseOr();
         if (IsName("if"))
         {
@@ -261,7 +324,15 @@ internal sealed class JinjaParser
         if (IsName("not"))
         {
             var line = Next().Line;
-            return new UnaryExpr("not", ParseNot(), line);
+            Nest();
+            try
+            {
+                return new UnaryExpr("not", ParseNot(), line);
+            }
+            finally
+            {
+                Unnest();
+            }
         }
         return ParseCompare();
     }
@@ -271,8 +342,9 @@ internal sealed class JinjaParser
     private Expr ParseCompare()
     {
         var e = ParseConcat();
-        while (true)
+        for (var chain = 1; ; chain++)
         {
+            CheckChain(chain);
             var line = Peek.Line;
             if (Peek.Kind == TokKind.Op && Array.IndexOf(CompareOps, Peek.Value) >= 0)
             {
@@ -306,8 +378,9 @@ internal sealed class JinjaParser
     private Expr ParseLeftAssociative(Func<Expr> operand, Func<bool> atOperator)
     {
         var e = operand();
-        while (atOperator())
+        for (var chain = 1; atOperator(); chain++)
         {
+            CheckChain(chain);
             var t = Next();
             e = new BinaryExpr(t.Value, e, operand(), t.Line);
         }
@@ -330,7 +403,15 @@ internal sealed class JinjaParser
         if (IsOp("-") || IsOp("+"))
         {
             var t = Next();
-            return new UnaryExpr(t.Value, ParseUnaryNoFilter(), t.Line);
+            Nest();
+            try
+            {
+                return new UnaryExpr(t.Value, ParseUnaryNoFilter(), t.Line);
+            }
+            finally
+            {
+                Unnest();
+            }
         }
         return ParsePostfix(ParsePrimary());
     }
@@ -347,7 +428,7 @@ internal sealed class JinjaParser
                     return new LiteralExpr(s, t.Line);
                 }
             case TokKind.Integer:
-                return new LiteralExpr(long.Parse(t.Value, CultureInfo.InvariantCulture), t.Line);
+                return new LiteralExpr(IntegerLiteral(t), t.Line);
             case TokKind.Float:
                 return new LiteralExpr(double.Parse(t.Value, CultureInfo.InvariantCulture), t.Line);
             case TokKind.Name:
@@ -405,15 +486,22 @@ internal sealed class JinjaParser
         }
     }
 
+    private long IntegerLiteral(Tok t) =>
+        long.TryParse(t.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
+            : throw new JinjaException(_name, t.Line,
+                $"sandbox limit '{JinjaLimits.Integer}': the integer {(t.Value.Length > 30 ? t.Value[..30] + "…" : t.Value)} does not fit in 64 bits (Python's integers are unbounded; LoraKit's template integers are 64-bit)",
+                JinjaLimits.Integer);
+
     private Expr ParsePostfix(Expr e)
     {
-        while (true)
+        for (var chain = 1; ; chain++)
         {
+            CheckChain(chain);
             var line = Peek.Line;
             if (IsOp("."))
             {
                 _i++;
-                if (Peek.Kind == TokKind.Integer) e = new ItemExpr(e, new LiteralExpr(long.Parse(Next().Value, CultureInfo.InvariantCulture), line), line);
+                if (Peek.Kind == TokKind.Integer) e = new ItemExpr(e, new LiteralExpr(IntegerLiteral(Next()), line), line);
                 else e = new AttrExpr(e, ExpectIdentifier(), line);
             }
             else if (IsOp("["))
@@ -472,8 +560,9 @@ internal sealed class JinjaParser
 
     private Expr ParseFilters(Expr e)
     {
-        while (true)
+        for (var chain = 1; ; chain++)
         {
+            CheckChain(chain);
             var line = Peek.Line;
             if (IsOp("|"))
             {

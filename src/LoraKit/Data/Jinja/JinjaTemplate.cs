@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace LoraKit.Data.Jinja;
 
 /// <summary>
@@ -27,12 +29,22 @@ public sealed class JinjaTemplate
         return new JinjaTemplate(name, JinjaParser.Parse(source, name));
     }
 
-    /// <summary>Renders with <paramref name="variables"/> (values: null, bool, long, double, string, List, Dictionary, <see cref="JinjaFunction"/>).</summary>
+    /// <summary>
+    /// Renders with <paramref name="variables"/> (values: null, bool, long, double, string, List, Dictionary, <see cref="JinjaFunction"/>)
+    /// inside the sandbox of <see cref="JinjaLimits"/>; every failure is a <see cref="JinjaException"/> with the template's line.
+    /// </summary>
     public string Render(IReadOnlyDictionary<string, object?> variables)
     {
         var r = new Renderer(Name, variables);
         var sb = new StringBuilder();
-        r.Exec(_body, sb);
+        try
+        {
+            r.Exec(_body, sb);
+        }
+        catch (LoopControl c)
+        {
+            throw new JinjaException(Name, _body.Count > 0 ? _body[0].Line : 1, $"'{{% {(c.IsBreak ? "break" : "continue")} %}}' outside a loop");
+        }
         return sb.ToString();
     }
 
@@ -51,6 +63,8 @@ public sealed class JinjaTemplate
     {
         private readonly string _name;
         private readonly List<Dictionary<string, object?>> _scopes = new();
+        private int _depth;
+        private long _steps;
 
         public Renderer(string name, IReadOnlyDictionary<string, object?> variables)
         {
@@ -64,7 +78,7 @@ public sealed class JinjaTemplate
                     foreach (var (k, v) in kw) ns.Attributes[k] = v;
                     return ns;
                 }),
-                ["range"] = (JinjaFunction)Range,
+                ["range"] = (JinjaFunction)((a, kw) => Built(Range(a, kw))),
                 ["dict"] = (JinjaFunction)((a, kw) => new Dictionary<string, object?>(kw, StringComparer.Ordinal)),
             };
             foreach (var (k, v) in variables) globals[k] = v;
@@ -72,6 +86,82 @@ public sealed class JinjaTemplate
         }
 
         private JinjaException Error(Node n, string problem) => new(_name, n.Line, problem);
+
+        private JinjaException LimitError(Node n, string limit, string problem) => new(_name, n.Line, $"sandbox limit '{limit}': {problem}", limit);
+
+        // ---- the sandbox's accounting (JinjaLimits) ----
+
+        /// <summary>Enters a statement or expression: one step, one level deeper; the limits are checked before .NET's stack is at risk.</summary>
+        private void Enter(Node n)
+        {
+            if (++_depth > JinjaLimits.MaxDepth)
+                throw LimitError(n, JinjaLimits.Depth, $"rendering nests deeper than {JinjaLimits.MaxDepth} levels (a macro that calls itself without end?)");
+            if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+                throw LimitError(n, JinjaLimits.Depth, "rendering nests deeper than the stack allows (a macro that calls itself without end?)");
+            Step(n, 1);
+        }
+
+        private void Step(Node n, long units)
+        {
+            _steps += units;
+            if (_steps > JinjaLimits.MaxSteps)
+                throw LimitError(n, JinjaLimits.Steps, $"the template did more than {JinjaLimits.MaxSteps:N0} steps of work for one rendering (loops nested too deep or too long); simplify it");
+        }
+
+        /// <summary>A value within the string and list limits (checked on every result, free of charge).</summary>
+        private T Bounded<T>(T value, Node at)
+        {
+            if (value is string { Length: > JinjaLimits.MaxStringLength } str)
+                throw LimitError(at, JinjaLimits.StringLength, $"a string of {str.Length:N0} characters, more than {JinjaLimits.MaxStringLength:N0}");
+            if (value is List<object?> { Count: > JinjaLimits.MaxListLength } list)
+                throw LimitError(at, JinjaLimits.ListLength, $"a list of {list.Count:N0} items, more than {JinjaLimits.MaxListLength:N0}");
+            return value;
+        }
+
+        /// <summary>A value an operation built: within the limits, and charged for building it (a step per 64 characters, a step per item).</summary>
+        private T Built<T>(T value, Node? at = null)
+        {
+            var node = at ?? _current;
+            Bounded(value, node);
+            Step(node, value switch
+            {
+                string str => str.Length / 64,
+                List<object?> list => list.Count,
+                _ => 0,
+            });
+            return value;
+        }
+
+        /// <summary>The node being evaluated (for errors raised by functions the template calls).</summary>
+        private Node _current = new TextNode("", 1);
+
+        /// <summary>The length of <paramref name="unit"/> × <paramref name="count"/> checked before it is built.</summary>
+        private void RequireRepeatFits(Node at, long unit, long count)
+        {
+            if (count > 0 && unit > 0 && (count > JinjaLimits.MaxStringLength || unit * count > JinjaLimits.MaxStringLength))
+                throw LimitError(at, JinjaLimits.StringLength, $"repeating {unit:N0} characters {count:N0} times, more than {JinjaLimits.MaxStringLength:N0}");
+        }
+
+        private static long Checked(Func<long> op)
+        {
+            try
+            {
+                return op();
+            }
+            catch (OverflowException)
+            {
+                throw SandboxLimitException.IntegerRange();
+            }
+        }
+
+        /// <summary>The work of reading a value an operation takes: one step per 256 characters or 64 items.</summary>
+        private static long Cost(object? v) => v switch
+        {
+            string str => str.Length / 256,
+            List<object?> list => list.Count / 64,
+            Dictionary<string, object?> d => d.Count / 64,
+            _ => 0,
+        };
 
         // ---- statements ----
 
@@ -82,14 +172,42 @@ public sealed class JinjaTemplate
 
         private void Exec(Node n, StringBuilder sb)
         {
+            Enter(n);
+            try
+            {
+                ExecCore(n, sb);
+                if (sb.Length > JinjaLimits.MaxStringLength)
+                    throw LimitError(n, JinjaLimits.StringLength, $"the output grew past {JinjaLimits.MaxStringLength:N0} characters");
+            }
+            catch (SandboxLimitException limit)
+            {
+                throw LimitError(n, limit.Limit, limit.Message);
+            }
+            catch (Exception x) when (x is not (JinjaException or LoopControl or OutOfMemoryException))
+            {
+                throw Error(n, x.Message);
+            }
+            finally
+            {
+                _depth--;
+            }
+        }
+
+        private void ExecCore(Node n, StringBuilder sb)
+        {
             switch (n)
             {
                 case TextNode t:
+                    Step(n, Cost(t.Text));
                     sb.Append(t.Text);
                     break;
                 case OutputNode o:
-                    sb.Append(Py.Str(Eval(o.Value)));
-                    break;
+                    {
+                        var text = Py.Str(Eval(o.Value));
+                        Step(n, Cost(text));
+                        sb.Append(text);
+                        break;
+                    }
                 case IfNode i:
                     foreach (var (test, body) in i.Branches)
                     {
@@ -136,6 +254,9 @@ public sealed class JinjaTemplate
             }
         }
 
+        // An iteration allocates its scope and the loop object: about as much work as ten plain steps.
+        private const int LoopIterationCost = 10;
+
         private void ExecFor(ForNode f, StringBuilder sb)
         {
             var source = Eval(f.Iterable);
@@ -145,6 +266,7 @@ public sealed class JinjaTemplate
                 var kept = new List<object?>();
                 foreach (var item in items)
                 {
+                    Step(f, 1);
                     _scopes.Add(new Dictionary<string, object?>(StringComparer.Ordinal));
                     Bind(f, item);
                     if (Py.Truthy(Eval(f.Filter))) kept.Add(item);
@@ -159,24 +281,12 @@ public sealed class JinjaTemplate
             }
             for (var i = 0; i < items.Count; i++)
             {
+                Step(f, LoopIterationCost);
                 var scope = new Dictionary<string, object?>(StringComparer.Ordinal);
                 _scopes.Add(scope);
                 try
                 {
-                    var idx = i;
-                    scope["loop"] = new Dictionary<string, object?>(StringComparer.Ordinal)
-                    {
-                        ["index0"] = (long)i,
-                        ["index"] = (long)i + 1,
-                        ["revindex0"] = (long)(items.Count - i - 1),
-                        ["revindex"] = (long)(items.Count - i),
-                        ["first"] = i == 0,
-                        ["last"] = i == items.Count - 1,
-                        ["length"] = (long)items.Count,
-                        ["previtem"] = i > 0 ? items[i - 1] : new JinjaUndefined("there is no previous item"),
-                        ["nextitem"] = i + 1 < items.Count ? items[i + 1] : new JinjaUndefined("there is no next item"),
-                        ["cycle"] = (JinjaFunction)((a, _) => a.Count == 0 ? throw new JinjaRaisedException("loop.cycle() needs arguments") : a[idx % a.Count]),
-                    };
+                    scope["loop"] = new JinjaLoop(items, i);
                     Bind(f, items[i]);
                     Exec(f.Body, sb);
                 }
@@ -238,30 +348,54 @@ public sealed class JinjaTemplate
             return new JinjaUndefined($"'{name}' is undefined");
         }
 
-        private List<object?> Iterate(object? v, Node at) => v switch
+        private List<object?> Iterate(object? v, Node at)
         {
-            JinjaUndefined => new List<object?>(),
-            List<object?> l => l,
-            Dictionary<string, object?> d => d.Keys.Cast<object?>().ToList(),
-            string s => s.Select(c => (object?)c.ToString()).ToList(),
-            _ => throw Error(at, $"'{Py.TypeName(v)}' object is not iterable"),
-        };
+            var items = v switch
+            {
+                JinjaUndefined => new List<object?>(),
+                List<object?> l => l,
+                Dictionary<string, object?> d => d.Keys.Cast<object?>().ToList(),
+                string s when s.Length > JinjaLimits.MaxListLength => throw SandboxLimitException.ListTooLong(s.Length),
+                string s => s.Select(c => (object?)c.ToString()).ToList(),
+                _ => throw Error(at, $"'{Py.TypeName(v)}' object is not iterable"),
+            };
+            Step(at, Cost(items));
+            return items;
+        }
 
         // ---- expressions ----
 
         private object? Eval(Expr e)
         {
+            Enter(e);
+            var outer = _current;
+            _current = e;
             try
             {
-                return EvalCore(e);
+                return Bounded(EvalCore(e), e);
             }
             catch (JinjaRaisedException r)
             {
                 throw Error(e, r.Message);
             }
-            catch (InvalidOperationException x)
+            catch (SandboxLimitException limit)
             {
+                throw LimitError(e, limit.Limit, limit.Message);
+            }
+            catch (OverflowException)
+            {
+                throw LimitError(e, JinjaLimits.Integer,
+                    "a number does not fit in 64 bits (Python's integers are unbounded; LoraKit's template integers are 64-bit, and refuse rather than wrap)");
+            }
+            catch (Exception x) when (x is not (JinjaException or LoopControl or OutOfMemoryException))
+            {
+                // Whatever else an operation throws on values it does not take (a cast, an index) is the template's error at this line.
                 throw Error(e, x.Message);
+            }
+            finally
+            {
+                _current = outer;
+                _depth--;
             }
         }
 
@@ -271,7 +405,7 @@ public sealed class JinjaTemplate
             {
                 case LiteralExpr l: return l.Value;
                 case NameExpr n: return Lookup(n.Name);
-                case ListExpr l: return l.Items.Select(Eval).ToList();
+                case ListExpr l: return Built(l.Items.Select(Eval).ToList(), l);
                 case DictExpr d:
                     {
                         var dict = new Dictionary<string, object?>(StringComparer.Ordinal);
@@ -282,8 +416,8 @@ public sealed class JinjaTemplate
                 case AttrExpr a: return GetAttr(Eval(a.Target), a.Name, a);
                 case ItemExpr it: return GetItem(Eval(it.Target), Eval(it.Index), it);
                 case SliceExpr s: return Slice(Eval(s.Target), s);
-                case CallExpr c: return Call(c);
-                case FilterExpr f: return ApplyFilter(f);
+                case CallExpr c: return Built(Call(c), c);
+                case FilterExpr f: return Built(ApplyFilter(f), f);
                 case TestExpr t:
                     {
                         var r = ApplyTest(t);
@@ -297,11 +431,11 @@ public sealed class JinjaTemplate
                         return u.Op switch
                         {
                             "not" => !Py.Truthy(v),
-                            "-" => v is long l ? (object)(-l) : v is double d ? -d : throw Error(u, $"bad operand type for unary -: '{Py.TypeName(v)}'"),
+                            "-" => v is long l ? (object)Checked(() => checked(-l)) : v is bool bv ? (bv ? -1L : 0L) : v is double d ? -d : throw Error(u, $"bad operand type for unary -: '{Py.TypeName(v)}'"),
                             _ => Py.IsNumber(v) ? v : throw Error(u, $"bad operand type for unary +: '{Py.TypeName(v)}'"),
                         };
                     }
-                case BinaryExpr b: return Binary(b);
+                case BinaryExpr b: return Built(Binary(b), b);
                 default: throw Error(e, $"cannot evaluate {e.GetType().Name}");
             }
         }
@@ -320,6 +454,7 @@ public sealed class JinjaTemplate
             }
             var a = Eval(b.Left);
             var c = Eval(b.Right);
+            Step(b, Cost(a) + Cost(c));
             switch (b.Op)
             {
                 case "==": return Py.Equals(a, c);
@@ -341,11 +476,29 @@ public sealed class JinjaTemplate
             {
                 case "+":
                     if (a is string s1 && c is string s2) return s1 + s2;
-                    if (a is List<object?> l1 && c is List<object?> l2) return l1.Concat(l2).ToList();
+                    if (a is List<object?> l1 && c is List<object?> l2)
+                    {
+                        if ((long)l1.Count + l2.Count > JinjaLimits.MaxListLength)
+                            throw LimitError(b, JinjaLimits.ListLength, $"a list of {(long)l1.Count + l2.Count:N0} items, more than {JinjaLimits.MaxListLength:N0}");
+                        return l1.Concat(l2).ToList();
+                    }
                     break;
                 case "*":
-                    if (a is string rs && c is long rn) return string.Concat(Enumerable.Repeat(rs, (int)Math.Max(0, rn)));
-                    if (a is long rn2 && c is string rs2) return string.Concat(Enumerable.Repeat(rs2, (int)Math.Max(0, rn2)));
+                    if ((a is string && c is long or bool) || (a is long or bool && c is string))
+                    {
+                        var (text, times) = a is string ra ? (ra, Py.ToLong(c)) : ((string)c!, Py.ToLong(a));
+                        RequireRepeatFits(b, text.Length, times);
+                        return Repeat(text, times);
+                    }
+                    if ((a is List<object?> && c is long or bool) || (a is long or bool && c is List<object?>))
+                    {
+                        var (list, times) = a is List<object?> la ? (la, Py.ToLong(c)) : ((List<object?>)c!, Py.ToLong(a));
+                        if (times > 0 && list.Count > 0 && (times > JinjaLimits.MaxListLength || list.Count * times > JinjaLimits.MaxListLength))
+                            throw LimitError(b, JinjaLimits.ListLength, $"repeating a list of {list.Count:N0} items {times:N0} times, more than {JinjaLimits.MaxListLength:N0}");
+                        var repeated = new List<object?>();
+                        for (var k = 0L; k < times; k++) repeated.AddRange(list);
+                        return repeated;
+                    }
                     break;
             }
             if (Py.IsNumber(a) && Py.IsNumber(c))
@@ -353,9 +506,9 @@ public sealed class JinjaTemplate
                 var ints = a is not double && c is not double;
                 switch (b.Op)
                 {
-                    case "+": return ints ? (object)(Py.ToLong(a) + Py.ToLong(c)) : Py.ToDouble(a) + Py.ToDouble(c);
-                    case "-": return ints ? (object)(Py.ToLong(a) - Py.ToLong(c)) : Py.ToDouble(a) - Py.ToDouble(c);
-                    case "*": return ints ? (object)(Py.ToLong(a) * Py.ToLong(c)) : Py.ToDouble(a) * Py.ToDouble(c);
+                    case "+": return ints ? (object)Checked(() => checked(Py.ToLong(a) + Py.ToLong(c))) : Py.ToDouble(a) + Py.ToDouble(c);
+                    case "-": return ints ? (object)Checked(() => checked(Py.ToLong(a) - Py.ToLong(c))) : Py.ToDouble(a) - Py.ToDouble(c);
+                    case "*": return ints ? (object)Checked(() => checked(Py.ToLong(a) * Py.ToLong(c))) : Py.ToDouble(a) * Py.ToDouble(c);
                     case "/":
                         if (Py.ToDouble(c) == 0) throw Error(b, "division by zero");
                         return Py.ToDouble(a) / Py.ToDouble(c);
@@ -365,17 +518,31 @@ public sealed class JinjaTemplate
                         return Math.Floor(Py.ToDouble(a) / Py.ToDouble(c));
                     case "%":
                         if (Py.ToDouble(c) == 0) throw Error(b, "integer division or modulo by zero");
-                        if (ints) return (object)(Py.ToLong(a) - FloorDiv(Py.ToLong(a), Py.ToLong(c)) * Py.ToLong(c));
+                        if (ints) return (object)Checked(() => checked(Py.ToLong(a) - FloorDiv(Py.ToLong(a), Py.ToLong(c)) * Py.ToLong(c)));
                         return Py.ToDouble(a) - Math.Floor(Py.ToDouble(a) / Py.ToDouble(c)) * Py.ToDouble(c);
                     case "**":
-                        return ints && Py.ToLong(c) >= 0 ? (object)(long)Math.Pow(Py.ToLong(a), Py.ToLong(c)) : Math.Pow(Py.ToDouble(a), Py.ToDouble(c));
+                        return ints && Py.ToLong(c) >= 0 ? (object)IntPow(Py.ToLong(a), Py.ToLong(c)) : Math.Pow(Py.ToDouble(a), Py.ToDouble(c));
                 }
             }
             throw Error(b, $"unsupported operand type(s) for {b.Op}: '{Py.TypeName(a)}' and '{Py.TypeName(c)}'");
         }
 
+        /// <summary>Python's exact integer power (by squaring); beyond 64 bits it is refused, not rounded through a double.</summary>
+        private static long IntPow(long b, long e) => Checked(() =>
+        {
+            long result = 1;
+            while (e > 0)
+            {
+                if ((e & 1) != 0) result = checked(result * b);
+                e >>= 1;
+                if (e > 0) b = checked(b * b);
+            }
+            return result;
+        });
+
         private static long FloorDiv(long a, long b)
         {
+            if (a == long.MinValue && b == -1) throw SandboxLimitException.IntegerRange();
             var q = a / b;
             if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
             return q;
@@ -396,6 +563,7 @@ public sealed class JinjaTemplate
             if (Method(target, name) is { } m) return m;
             return target switch
             {
+                JinjaLoop loop => loop.Attribute(name),
                 Dictionary<string, object?> d => d.TryGetValue(name, out var v) ? v : new JinjaUndefined($"'dict object' has no attribute '{name}'"),
                 JinjaNamespace ns => ns.Attributes.TryGetValue(name, out var v) ? v : new JinjaUndefined($"'namespace' has no attribute '{name}'"),
                 _ => new JinjaUndefined($"'{Py.TypeName(target)} object' has no attribute '{name}'"),
@@ -470,16 +638,30 @@ public sealed class JinjaTemplate
                 e = stop is null ? -1 : Clamp(stop.Value < 0 ? stop.Value + n : stop.Value, -1, n - 1);
             }
             var r = new List<int>();
-            for (var i = s; step > 0 ? i < e : i > e; i += step) r.Add((int)i);
+            for (var i = s; step > 0 ? i < e : i > e; i += step)
+            {
+                r.Add((int)i);
+                if (step > 0 ? step >= e - i : step <= e - i) break; // the next index would pass the end (or overflow)
+            }
             return r;
         }
 
         private object? Call(CallExpr c)
         {
-            var callee = Eval(c.Callee);
+            // A method (s.count(x)) reads its object as well as its arguments: both are charged.
+            object? callee;
+            long cost = 0;
+            if (c.Callee is AttrExpr method)
+            {
+                var target = Eval(method.Target);
+                cost = Cost(target);
+                callee = GetAttr(target, method.Name, method);
+            }
+            else callee = Eval(c.Callee);
             var args = c.Args.Select(Eval).ToList();
             var kwargs = new Dictionary<string, object?>(StringComparer.Ordinal);
             foreach (var (k, v) in c.Kwargs) kwargs[k] = Eval(v);
+            Step(c, cost + args.Sum(Cost) + kwargs.Values.Sum(Cost));
             return callee switch
             {
                 JinjaFunction f => f(args, kwargs),
@@ -500,8 +682,15 @@ public sealed class JinjaTemplate
             }
             else throw new InvalidOperationException("range expected at least 1 argument, got 0");
             if (step == 0) throw new InvalidOperationException("range() arg 3 must not be zero");
-            var r = new List<object?>();
-            for (var i = start; step > 0 ? i < stop : i > stop; i += step) r.Add(i);
+            // jinja2's sandbox: "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000)."
+            System.Numerics.BigInteger s = step, count = step > 0
+                ? (stop > start ? ((System.Numerics.BigInteger)stop - start + s - 1) / s : 0)
+                : (start > stop ? ((System.Numerics.BigInteger)start - stop - s - 1) / -s : 0);
+            if (count > JinjaLimits.MaxRange)
+                throw new SandboxLimitException(JinjaLimits.Range,
+                    $"range() of {count:N0} items, more than {JinjaLimits.MaxRange:N0} (jinja2's sandbox MAX_RANGE); loop over the data instead");
+            var r = new List<object?>((int)count);
+            for (var k = 0; k < (int)count; k++) r.Add((long)(start + k * s));
             return r;
         }
 
@@ -525,12 +714,16 @@ public sealed class JinjaTemplate
                         "title" => (_, _) => Title(s),
                         "capitalize" => (_, _) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s.Substring(1).ToLowerInvariant(),
                         "replace" => (a, _) => a.Count >= 2 && a[0] is string o && a[1] is string n
-                            ? (o.Length == 0 ? s : s.Replace(o, n, StringComparison.Ordinal))
+                            ? Replace(s, o, n)
                             : throw new InvalidOperationException("replace() takes two string arguments"),
                         "find" => (a, _) => (long)s.IndexOf(a.Count > 0 && a[0] is string f ? f : throw new InvalidOperationException("find() takes a string"), StringComparison.Ordinal),
                         "count" => (a, _) => a.Count > 0 && a[0] is string f && f.Length > 0 ? (long)((s.Length - s.Replace(f, "", StringComparison.Ordinal).Length) / f.Length) : 0L,
-                        "join" => (a, _) => string.Join(s, (a.Count > 0 ? a[0] as List<object?> : null)?.Select(Py.Str) ?? Array.Empty<string>()),
-                        "splitlines" => (_, _) => s.Split('\n').Select(x => (object?)x.TrimEnd('\r')).Where((x, i) => i < s.Split('\n').Length - 1 || ((string)x!).Length > 0).ToList(),
+                        "join" => (a, _) => Join(s, (a.Count > 0 ? a[0] as List<object?> : null)?.Select(Py.Str).ToList() ?? new List<string>()),
+                        "splitlines" => (_, _) =>
+                        {
+                            var lines = s.Split('\n');
+                            return lines.Select(x => (object?)x.TrimEnd('\r')).Where((x, i) => i < lines.Length - 1 || ((string)x!).Length > 0).ToList();
+                        },
                         "isdigit" => (_, _) => s.Length > 0 && s.All(char.IsDigit),
                         _ => null,
                     };
@@ -546,6 +739,40 @@ public sealed class JinjaTemplate
                 default:
                     return null;
             }
+        }
+
+        /// <summary><c>text * times</c>, built by doubling copies (its length already checked).</summary>
+        private static string Repeat(string text, long times)
+        {
+            if (times <= 0 || text.Length == 0) return "";
+            return string.Create(checked(text.Length * (int)times), text, (span, unit) =>
+            {
+                unit.AsSpan().CopyTo(span);
+                for (var filled = unit.Length; filled < span.Length; filled *= 2)
+                    span[..Math.Min(filled, span.Length - filled)].CopyTo(span[filled..]);
+            });
+        }
+
+        /// <summary><c>str.replace</c> (an empty old string leaves the text as it is), its length checked before it is built.</summary>
+        private static string Replace(string s, string o, string n)
+        {
+            if (o.Length == 0) return s;
+            if (n.Length > o.Length)
+            {
+                long count = 0;
+                for (var i = s.IndexOf(o, StringComparison.Ordinal); i >= 0; i = s.IndexOf(o, i + o.Length, StringComparison.Ordinal)) count++;
+                var length = s.Length + count * (n.Length - o.Length);
+                if (length > JinjaLimits.MaxStringLength) throw SandboxLimitException.StringTooLong(length);
+            }
+            return s.Replace(o, n, StringComparison.Ordinal);
+        }
+
+        /// <summary><c>sep.join(items)</c>, its length checked before it is built.</summary>
+        private static string Join(string separator, IReadOnlyList<string> items)
+        {
+            var length = items.Sum(x => (long)x.Length) + (long)separator.Length * Math.Max(0, items.Count - 1);
+            if (length > JinjaLimits.MaxStringLength) throw SandboxLimitException.StringTooLong(length);
+            return string.Join(separator, items);
         }
 
         private static object? Arg(IReadOnlyList<object?> a, IReadOnlyDictionary<string, object?> kw, int i, string name) =>
@@ -589,7 +816,7 @@ public sealed class JinjaTemplate
                 return parts;
             }
             if (sep.Length == 0) throw new InvalidOperationException("empty separator");
-            return (maxsplit < 0 ? s.Split(sep) : s.Split(sep, (int)maxsplit + 1)).Select(x => (object?)x).ToList();
+            return (maxsplit < 0 || maxsplit >= s.Length ? s.Split(sep) : s.Split(sep, (int)maxsplit + 1)).Select(x => (object?)x).ToList();
         }
 
         private static string Title(string s)
@@ -612,6 +839,7 @@ public sealed class JinjaTemplate
             var a = f.Args.Select(Eval).ToList();
             var kw = new Dictionary<string, object?>(StringComparer.Ordinal);
             foreach (var (k, x) in f.Kwargs) kw[k] = Eval(x);
+            Step(f, Cost(v) + a.Sum(Cost) + kw.Values.Sum(Cost));
             return Filter(f.Name, v, a, kw, f);
         }
 
@@ -638,7 +866,9 @@ public sealed class JinjaTemplate
                             itemSep = Py.Str(sl[0]);
                             keySep = Py.Str(sl[1]);
                         }
-                        return Py.Json(v, indent is long n ? (int)n : null, itemSep, keySep);
+                        if (indent is long n && (n < 0 || n > 64))
+                            throw Error(at, $"tojson(indent={n}): LoraKit indents JSON by 0 to 64 spaces");
+                        return Py.Json(v, indent is long k ? (int)k : null, itemSep, keySep);
                     }
                 case "upper": return Py.Str(v).ToUpperInvariant();
                 case "lower": return Py.Str(v).ToLowerInvariant();
@@ -660,7 +890,7 @@ public sealed class JinjaTemplate
                     {
                         var sep = Py.Str(Arg(a, kw, 0, "d") ?? "");
                         var attr = Arg(a, kw, 1, "attribute") as string;
-                        return string.Join(sep, Sequence(v, at).Select(x => Py.Str(attr is null ? x : GetItem(x, attr, at))));
+                        return Join(sep, Sequence(v, at).Select(x => Py.Str(attr is null ? x : GetItem(x, attr, at))).ToList());
                     }
                 case "items":
                     return v is Dictionary<string, object?> d ? d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()
@@ -693,17 +923,20 @@ public sealed class JinjaTemplate
                     {
                         var r = new List<object?>();
                         foreach (var x in Sequence(v, at))
+                        {
+                            Step(at, 1 + r.Count / 64);
                             if (!r.Any(y => Py.Equals(x, y))) r.Add(x);
+                        }
                         return r;
                     }
                 case "int":
                     return v switch
                     {
                         long l => l,
-                        double dd => (long)dd,
+                        double dd => Py.ToLong(dd),
                         bool b => b ? 1L : 0L,
                         string s when long.TryParse(s.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) => p,
-                        string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var pd) => (long)pd,
+                        string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var pd) => Py.ToLong(pd),
                         _ => Arg(a, kw, 0, "default") ?? 0L,
                     };
                 case "float":
@@ -719,26 +952,24 @@ public sealed class JinjaTemplate
                         var s = Py.Str(v);
                         var o = Py.Str(Arg(a, kw, 0, "old"));
                         var n = Py.Str(Arg(a, kw, 1, "new"));
-                        return o.Length == 0 ? s : s.Replace(o, n, StringComparison.Ordinal);
+                        return Replace(s, o, n);
                     }
-                case "sum": return Sequence(v, at).Aggregate((object?)0L, (acc, x) => acc is long la && x is long lb ? la + lb : Py.ToDouble(acc) + Py.ToDouble(x));
+                case "sum": return Sequence(v, at).Aggregate((object?)0L, (acc, x) => acc is long la && x is long lb ? (object?)Checked(() => checked(la + lb)) : Py.ToDouble(acc) + Py.ToDouble(x));
                 default:
                     throw Error(at, $"the filter '{name}' is not supported by LoraKit's Jinja subset");
             }
         }
 
-        private List<object?> Sequence(object? v, Node at) => v switch
-        {
-            string s => s.Select(c => (object?)c.ToString()).ToList(),
-            _ => Iterate(v, at),
-        };
+        private List<object?> Sequence(object? v, Node at) => Iterate(v, at);
 
         // ---- tests ----
 
         private bool ApplyTest(TestExpr t)
         {
             var v = Eval(t.Target);
-            return Test(t.Name, v, t.Args.Select(Eval).ToList(), t);
+            var args = t.Args.Select(Eval).ToList();
+            Step(t, Cost(v) + args.Sum(Cost));
+            return Test(t.Name, v, args, t);
         }
 
         private bool Test(string name, object? v, IReadOnlyList<object?> a, Node at)

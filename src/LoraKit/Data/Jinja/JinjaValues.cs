@@ -17,6 +17,25 @@ public sealed class JinjaNamespace
     public Dictionary<string, object?> Attributes { get; } = new(StringComparer.Ordinal);
 }
 
+/// <summary>The <c>loop</c> variable inside a for loop: its attributes are computed when read (one small object per iteration).</summary>
+internal sealed class JinjaLoop(List<object?> items, int index)
+{
+    public object? Attribute(string name) => name switch
+    {
+        "index0" => (long)index,
+        "index" => (long)index + 1,
+        "revindex0" => (long)(items.Count - index - 1),
+        "revindex" => (long)(items.Count - index),
+        "first" => index == 0,
+        "last" => index == items.Count - 1,
+        "length" => (long)items.Count,
+        "previtem" => index > 0 ? items[index - 1] : new JinjaUndefined("there is no previous item"),
+        "nextitem" => index + 1 < items.Count ? items[index + 1] : new JinjaUndefined("there is no next item"),
+        "cycle" => (JinjaFunction)((a, _) => a.Count == 0 ? throw new JinjaRaisedException("loop.cycle() needs arguments") : a[index % a.Count]),
+        _ => new JinjaUndefined($"'LoopContext' has no attribute '{name}'"),
+    };
+}
+
 /// <summary>A function a template can call: positional and keyword arguments, already evaluated.</summary>
 public delegate object? JinjaFunction(IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs);
 
@@ -47,6 +66,7 @@ internal static class Py
         Dictionary<string, object?> => "dict",
         JinjaNamespace => "Namespace",
         JinjaFunction => "function",
+        JinjaLoop => "LoopContext",
         _ => v.GetType().Name,
     };
 
@@ -62,6 +82,18 @@ internal static class Py
 
     public static new bool Equals(object? a, object? b)
     {
+        long visited = 0;
+        return Equals(a, b, 0, ref visited);
+    }
+
+    // Lists and dicts can share parts ([x, x] nested n times holds 2^n leaves): the nodes one comparison visits are
+    // counted against the step budget. Identical objects are equal without a look inside, as in Python.
+    private static bool Equals(object? a, object? b, int depth, ref long visited)
+    {
+        if (depth > JinjaLimits.MaxDepth) throw SandboxLimitException.TooDeep();
+        if (++visited > JinjaLimits.MaxSteps)
+            throw new SandboxLimitException(JinjaLimits.Steps, $"comparing two values took more than {JinjaLimits.MaxSteps:N0} steps");
+        if (ReferenceEquals(a, b) && a is List<object?> or Dictionary<string, object?>) return true;
         if (a is JinjaUndefined || b is JinjaUndefined) return a is JinjaUndefined && b is JinjaUndefined;
         if (a is null || b is null) return a is null && b is null;
         if (IsNumber(a) && IsNumber(b))
@@ -74,14 +106,14 @@ internal static class Py
         {
             if (la.Count != lb.Count) return false;
             for (var i = 0; i < la.Count; i++)
-                if (!Equals(la[i], lb[i])) return false;
+                if (!Equals(la[i], lb[i], depth + 1, ref visited)) return false;
             return true;
         }
         if (a is Dictionary<string, object?> da && b is Dictionary<string, object?> db)
         {
             if (da.Count != db.Count) return false;
             foreach (var (k, v) in da)
-                if (!db.TryGetValue(k, out var w) || !Equals(v, w)) return false;
+                if (!db.TryGetValue(k, out var w) || !Equals(v, w, depth + 1, ref visited)) return false;
             return true;
         }
         return ReferenceEquals(a, b);
@@ -91,9 +123,18 @@ internal static class Py
     {
         long l => l,
         bool b => b ? 1 : 0,
-        double d => (long)d,
+        double d => ToLong(d),
         _ => throw new InvalidOperationException($"{TypeName(v)} is not an integer"),
     };
+
+    /// <summary>Python's <c>int(d)</c> for a float: truncated toward zero; NaN, infinities and values beyond 64 bits are refused.</summary>
+    public static long ToLong(double d)
+    {
+        if (double.IsNaN(d)) throw new InvalidOperationException("cannot convert float NaN to integer");
+        if (double.IsInfinity(d)) throw new InvalidOperationException("cannot convert float infinity to integer");
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) throw SandboxLimitException.IntegerRange();
+        return (long)d;
+    }
 
     /// <summary>Python's <c>str()</c>.</summary>
     public static string Str(object? v) => v switch
@@ -106,17 +147,28 @@ internal static class Py
     /// <summary>Python's <c>repr()</c> (strings in single quotes unless they hold one and no double quote).</summary>
     public static string Repr(object? v)
     {
+        var sb = new StringBuilder();
+        Repr(sb, v, 0);
+        return sb.ToString();
+    }
+
+    // One builder for the whole value, its length checked as it grows: a list that holds itself many times over
+    // ([x, x] nested n times) stops at the string limit after that much work, not after 2^n.
+    private static void Repr(StringBuilder sb, object? v, int depth)
+    {
+        if (depth > JinjaLimits.MaxDepth) throw SandboxLimitException.TooDeep();
+        if (sb.Length > JinjaLimits.MaxStringLength) throw SandboxLimitException.StringTooLong(sb.Length);
         switch (v)
         {
-            case null: return "None";
-            case JinjaUndefined: return "";
-            case bool b: return b ? "True" : "False";
-            case long l: return l.ToString(CultureInfo.InvariantCulture);
-            case double d: return FloatRepr(d);
+            case null: sb.Append("None"); return;
+            case JinjaUndefined: return;
+            case bool b: sb.Append(b ? "True" : "False"); return;
+            case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); return;
+            case double d: sb.Append(FloatRepr(d)); return;
             case string s:
                 {
                     var q = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
-                    var sb = new StringBuilder().Append(q);
+                    sb.Append(q);
                     foreach (var c in s)
                     {
                         if (c == q || c == '\\') sb.Append('\\').Append(c);
@@ -126,12 +178,36 @@ internal static class Py
                         else if (c < 0x20 || c == 0x7f) sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
                         else sb.Append(c);
                     }
-                    return sb.Append(q).ToString();
+                    sb.Append(q);
+                    return;
                 }
-            case List<object?> list: return "[" + string.Join(", ", list.Select(Repr)) + "]";
-            case Dictionary<string, object?> d: return "{" + string.Join(", ", d.Select(kv => Repr(kv.Key) + ": " + Repr(kv.Value))) + "}";
-            case JinjaNamespace: return "<Namespace>";
-            default: return v.ToString() ?? "";
+            case List<object?> list:
+                sb.Append('[');
+                for (var i = 0; i < list.Count; i++)
+                {
+                    if (i > 0) sb.Append(", ");
+                    Repr(sb, list[i], depth + 1);
+                }
+                sb.Append(']');
+                return;
+            case Dictionary<string, object?> dict:
+                {
+                    sb.Append('{');
+                    var first = true;
+                    foreach (var (k, x) in dict)
+                    {
+                        if (!first) sb.Append(", ");
+                        first = false;
+                        Repr(sb, k, depth + 1);
+                        sb.Append(": ");
+                        Repr(sb, x, depth + 1);
+                    }
+                    sb.Append('}');
+                    return;
+                }
+            case JinjaNamespace: sb.Append("<Namespace>"); return;
+            case JinjaLoop: sb.Append("<LoopContext>"); return;
+            default: sb.Append(v.ToString()); return;
         }
     }
 
@@ -161,6 +237,8 @@ internal static class Py
 
     private static void WriteJson(StringBuilder sb, object? v, int? indent, int depth, string itemSep, string keySep)
     {
+        if (depth > JinjaLimits.MaxDepth) throw SandboxLimitException.TooDeep();
+        if (sb.Length > JinjaLimits.MaxStringLength) throw SandboxLimitException.StringTooLong(sb.Length);
         switch (v)
         {
             case null or JinjaUndefined: sb.Append("null"); return;

@@ -41,6 +41,16 @@ public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long Lor
 /// </summary>
 public static class MemoryEstimator
 {
+    /// <summary>
+    /// The float32 logits one chunk of the chunked loss may hold (the runtime's <c>ChunkedCausalLmLoss</c>): 32 MiB, i.e.
+    /// 170 tokens of a 49,152-token vocabulary, 65 of Llama 3's 128,256 — small against activations, large enough that
+    /// each chunk is still one efficient matmul.
+    /// </summary>
+    public const long LossChunkBytes = 32L * 1024 * 1024;
+
+    /// <summary>Tokens per chunk of the chunked loss for a vocabulary of <paramref name="vocab"/>: <see cref="LossChunkBytes"/> of float32 logits, at least 1.</summary>
+    public static long LossChunkTokens(long vocab) => Math.Max(1, LossChunkBytes / (4 * Math.Max(1, vocab)));
+
     /// <summary>Bytes each trainable LoRA parameter costs: fp32 weight, fp32 gradient, AdamW's two fp32 moments.</summary>
     public const int BytesPerTrainableParameter = 4 + 4 + 8;
 

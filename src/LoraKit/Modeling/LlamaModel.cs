@@ -13,6 +13,9 @@ public sealed class LlamaModel : nn.Module
     public LlamaRMSNorm norm;
 
     private readonly LlamaDimensions _dims;
+
+    /// <summary>Recompute each decoder layer in backward while training (<see cref="Modeling.GradientCheckpoint"/>); off by default.</summary>
+    public LoraGradientCheckpointing GradientCheckpointing { get; set; }
     private readonly float[] _inverseFrequencies;
     private readonly double _attentionFactor;
 
@@ -70,8 +73,16 @@ public sealed class LlamaModel : nn.Module
             // mask (or SDPA's is_causal without padding) is the same attention.
             sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device) : full;
         }
+        var checkpoint = GradientCheckpointing != LoraGradientCheckpointing.None && training && cache is null && torch.is_grad_enabled();
         for (var i = 0; i < layers.Count; i++)
-            hidden = layers[i].forward(hidden, cos, sin, _dims.AttentionWindow(i) > 0 ? sliding : full, cache?.Layer(i));
+        {
+            var layer = layers[i];
+            var mask = _dims.AttentionWindow(i) > 0 ? sliding : full;
+            hidden = checkpoint
+                ? GradientCheckpoint.Apply(layer, (x, c) => layer.forward(x, c[0]!, c[1]!, c[2]), hidden, new[] { cos, sin, mask },
+                    GradientCheckpointing == LoraGradientCheckpointing.Offload)
+                : layer.forward(hidden, cos, sin, mask, cache?.Layer(i));
+        }
         cache?.Advance(seq);
         return norm.call(hidden).MoveToOuterDisposeScope();
     }

@@ -88,7 +88,8 @@ public sealed class LlamaModel : nn.Module
     }
 
     /// <summary>
-    /// Boolean [batch, 1, seq, seq]: query i may attend to key j when j ≤ i and key j is not padding. Every
+    /// Boolean [batch, 1, seq, seq]: query i may attend to key j when j ≤ i, key j is not padding and both belong to the
+    /// same example (the mask's value: 1/0, or example numbers 1, 2, … with 0 for padding). Every
     /// query may also attend to itself, so rows of padding queries (left padding) are never fully masked,
     /// which would give NaN; their outputs are meaningless and must be ignored by the loss (labels −100).
     /// </summary>
@@ -109,7 +110,13 @@ public sealed class LlamaModel : nn.Module
         if (window > 0) allowed = allowed.triu(-(window - 1));
         allowed = allowed.view(1, 1, seq, seq);
         if (attentionMask is not null)
-            allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, seq));
+        {
+            var b = attentionMask.shape[0];
+            allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, seq));
+            // Several examples in a row (a mask of example numbers, TokenizedDataset's Documents packing): a token sees
+            // only its own example's. A 1/0 mask is unchanged by this (every token is example 1).
+            allowed = allowed.logical_and(attentionMask.view(b, 1, seq, 1).eq(attentionMask.view(b, 1, 1, seq)));
+        }
         var diagonal = torch.eye(seq, dtype: ScalarType.Bool, device: device).view(1, 1, seq, seq);
         return allowed.logical_or(diagonal).MoveToOuterDisposeScope();
     }

@@ -9,6 +9,7 @@
 #                                  (bf16 tokens/s, MFU, Core's memory estimate; on a GPU: TorchSharp-cuda, or eng/gpu/ with a Python PyTorch)
 #        eng/bench.sh qlora [rounds] [steps] [threads]  (peak memory of a QLoRA / bf16 / fp32 LoRA step vs Core's estimate, interleaved
 #                                  step-time ratios, why bf16 is slow on this CPU, Core's Llama-3.1-8B estimate)
+#        eng/bench.sh fit [rounds]    (gradient checkpointing, chunked loss, documents packing; Core's estimate ÷ measured peak, 8 configurations)
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail
@@ -16,11 +17,11 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$what" in
-  all|checkpoint-io|training-step|memory-estimate|gpu-training|generation|qlora|build-time|analyzers) ;;
-  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, build-time, analyzers" >&2; exit 2 ;;
+  all|checkpoint-io|training-step|memory-estimate|gpu-training|generation|qlora|fit|build-time|analyzers) ;;
+  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, fit, build-time, analyzers" >&2; exit 2 ;;
 esac
 # The in-process benchmarks (tests/LoraKit.Benchmarks); options after the name go to the one named.
-for bench in checkpoint-io training-step memory-estimate gpu-training generation qlora; do
+for bench in checkpoint-io training-step memory-estimate gpu-training generation qlora fit; do
   if [ "$what" = "all" ]; then
     dotnet run --project tests/LoraKit.Benchmarks -c Release -- "$bench"
   elif [ "$what" = "$bench" ]; then

@@ -105,8 +105,8 @@ public static class LoraRuleChecker
 
     /// <summary>
     /// LORA1006 with its fit plan: the estimate of <paramref name="options"/> against the GPU's memory, and when it does not
-    /// fit, the cheapest change that does (<see cref="Memory.FitPlan.Cheapest"/>), named in the message and carried in
-    /// <see cref="RuleFinding.Argument"/> as the checkpointing the plan asks for (none when the plan is something else).
+    /// fit, the cheapest change that does (<see cref="Memory.FitPlan.Cheapest"/>), named in the message; when that change is
+    /// checkpointing alone, <see cref="RuleFinding.Argument"/> carries the mode it asks for (on or offload) for LORA1006's code fix.
     /// </summary>
     public static RuleFinding? CheckMemory(ModelShape model, LoraConfig config, Memory.MemoryOptions options, double gpuMemoryGiB, string adapterName)
     {
@@ -114,8 +114,11 @@ public static class LoraRuleChecker
         if (gpuMemoryGiB <= 0 || estimate.TotalGiB <= gpuMemoryGiB) return null;
         var plan = Memory.FitPlan.Cheapest(model, config, options, gpuMemoryGiB);
         var finding = CheckMemory(estimate, gpuMemoryGiB, adapterName, options.BasePrecision, plan);
-        var checkpointing = plan?.Options.GradientCheckpointing ?? options.GradientCheckpointing;
-        return checkpointing != options.GradientCheckpointing ? finding! with { Argument = LoraGradientCheckpointingNames.Of(checkpointing) } : finding;
+        // Only a plan that is checkpointing alone travels: a fix that sets it then resolves the warning.
+        return plan is not null && plan.Options.GradientCheckpointing != options.GradientCheckpointing &&
+               plan.Options == options with { GradientCheckpointing = plan.Options.GradientCheckpointing }
+            ? finding! with { Argument = LoraGradientCheckpointingNames.Of(plan.Options.GradientCheckpointing) }
+            : finding;
     }
 
     /// <summary>LORA1006: the estimated peak training memory exceeds the GPU's memory; <paramref name="plan"/>, when known, is the advice.</summary>

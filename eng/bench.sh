@@ -9,7 +9,7 @@
 #                                  (bf16 tokens/s, MFU, Core's memory estimate; on a GPU: TorchSharp-cuda, or eng/gpu/ with a Python PyTorch)
 #        eng/bench.sh qlora [rounds] [steps] [threads]  (peak memory of a QLoRA / bf16 / fp32 LoRA step vs Core's estimate, interleaved
 #                                  step-time ratios, why bf16 is slow on this CPU, Core's Llama-3.1-8B estimate)
-#        eng/bench.sh fit [rounds]    (gradient checkpointing, chunked loss, documents packing; Core's estimate ÷ measured peak, 8 configurations)
+#        eng/bench.sh fit [rounds] [part](gradient checkpointing, chunked loss, documents packing; Core's estimate ÷ measured peak, 8 configurations)
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail

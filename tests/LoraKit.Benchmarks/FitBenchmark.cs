@@ -23,7 +23,7 @@ namespace LoraKit.Benchmarks;
 /// - documents packing against padded batches on tiny.jsonl-like data of mixed lengths: tokens/s (real tokens);
 /// - Core's estimate ÷ measured live peak for 8 configurations (with and without each switch, fp32, bf16, NF4; goal 0.9–1.1).
 /// Every peak is measured in its own process (<see cref="LivePeakMemory"/>); times are interleaved rounds, median [min–max].
-/// Usage: fit [rounds] [all|calibrate]
+/// Usage: fit [rounds] [all|checkpointing|loss|packing|calibrate]
 /// </summary>
 internal static class FitBenchmark
 {
@@ -83,10 +83,14 @@ internal static class FitBenchmark
         var only = args.Length > 1 ? args[1] : "all";
         Console.WriteLine($"## Fitting the real job (CPU: {CpuModel()}, {Environment.ProcessorCount} cores; live peak = peak RSS − warm runtime, MALLOC_MMAP_THRESHOLD_=65536, one process each)");
         Console.WriteLine();
-        if (only == "calibrate")
+        switch (only)
         {
-            Calibrate();
-            return;
+            case "calibrate": Calibrate(); return;
+            case "checkpointing": Checkpointing(rounds); return;
+            case "loss": ChunkedLoss(); return;
+            case "packing": Packing(rounds); return;
+            case "all": break;
+            default: throw new ArgumentException($"fit: part '{only}' is not one of all, checkpointing, loss, packing, calibrate", nameof(args));
         }
         Checkpointing(rounds);
         Console.WriteLine();

@@ -24,7 +24,8 @@ public static class ChunkedCausalLmLoss
     {
         var (flat, targets) = Flatten(hidden, labels, ignoreIndex);
         var parameters = head.parameters().Where(p => p.requires_grad).Cast<Tensor>().ToList();
-        var args = new List<object> { new Call(head, chunkTokens > 0 ? chunkTokens : MemoryEstimator.LossChunkTokens(vocab), ignoreIndex, parameters), flat, targets };
+        var call = new Call(head, chunkTokens > 0 ? chunkTokens : MemoryEstimator.LossChunkTokens(vocab), ignoreIndex, parameters, GradientCheckpoint.DropoutGenerators(head));
+        var args = new List<object> { call, flat, targets };
         args.AddRange(parameters);
         return LossFunction.apply(args.ToArray());
     }
@@ -42,9 +43,11 @@ public static class ChunkedCausalLmLoss
         var parts = new List<Tensor>();
         for (long start = 0; start < flat.shape[0]; start += chunk)
         {
+            using var chunkScope = NewDisposeScope(); // one chunk's logits at a time
             var n = Math.Min(chunk, flat.shape[0] - start);
             var logits = head.call(flat.narrow(0, start, n)).to(ScalarType.Float32);
-            parts.Add(nn.functional.cross_entropy(logits, targets.narrow(0, start, n), ignore_index: ignoreIndex, reduction: nn.Reduction.None));
+            parts.Add(nn.functional.cross_entropy(logits, targets.narrow(0, start, n), ignore_index: ignoreIndex, reduction: nn.Reduction.None)
+                .MoveToOuterDisposeScope());
         }
         return torch.cat(parts, 0).view(labels.shape[0], labels.shape[1]).MoveToOuterDisposeScope();
     }
@@ -58,7 +61,11 @@ public static class ChunkedCausalLmLoss
         return (hidden.reshape(-1, hidden.shape[2]), targets);
     }
 
-    private sealed record Call(nn.Module<Tensor, Tensor> Head, long Chunk, long IgnoreIndex, List<Tensor> Parameters);
+    /// <summary>One loss call; <see cref="States"/>: the head's LoRA dropout generators before forward, replayed by backward's recompute.</summary>
+    private sealed record Call(nn.Module<Tensor, Tensor> Head, long Chunk, long IgnoreIndex, List<Tensor> Parameters, Generator[] Generators)
+    {
+        public Tensor[] States { get; set; } = Array.Empty<Tensor>();
+    }
 
     private sealed class LossFunction : SingleTensorFunction<LossFunction>
     {
@@ -71,11 +78,13 @@ public static class ChunkedCausalLmLoss
             var targets = (Tensor)vars[2];
             ctx.save_for_backward(new List<Tensor> { hidden, targets });
             ctx.save_data(nameof(Call), call);
+            call.States = call.Generators.Select(g => g.get_state().DetachFromDisposeScope()).ToArray();
             using var scope = NewDisposeScope();
             var chunk = call.Chunk;
             var sum = torch.zeros(Array.Empty<long>(), ScalarType.Float32, hidden.device);
             for (long start = 0; start < hidden.shape[0]; start += chunk)
             {
+                using var chunkScope = NewDisposeScope(); // one chunk's logits at a time
                 var n = Math.Min(chunk, hidden.shape[0] - start);
                 var logits = call.Head.call(hidden.narrow(0, start, n)).to(ScalarType.Float32);
                 sum.add_(nn.functional.cross_entropy(logits, targets.narrow(0, start, n), ignore_index: call.IgnoreIndex, reduction: nn.Reduction.Sum));
@@ -99,6 +108,9 @@ public static class ChunkedCausalLmLoss
             var scale = gradOutput.to(ScalarType.Float32).div(count);
             var gradHidden = hidden.requires_grad ? torch.empty_like(hidden) : null;
             var gradParameters = new Tensor?[call.Parameters.Count];
+            // An adapted head with dropout draws its masks again, chunk by chunk in forward's order: from forward's states.
+            var now = call.Generators.Select(g => g.get_state()).ToArray();
+            for (var i = 0; i < now.Length; i++) call.Generators[i].set_state(call.States[i]);
             using (torch.enable_grad())
             {
                 for (long start = 0; start < hidden.shape[0]; start += chunk)
@@ -123,6 +135,8 @@ public static class ChunkedCausalLmLoss
                     }
                 }
             }
+            for (var i = 0; i < now.Length; i++) call.Generators[i].set_state(now[i]);
+            foreach (var s in call.States) s.Dispose();
             result[1] = gradHidden is null ? null! : ReturnedGradients.Hold(gradHidden);
             foreach (var g in gradParameters) result.Add(g is null ? null! : ReturnedGradients.Hold(g));
             return result;

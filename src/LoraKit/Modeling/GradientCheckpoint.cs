@@ -101,7 +101,7 @@ internal sealed class GradientCheckpoint : SingleTensorFunction<GradientCheckpoi
     }
 
     /// <summary>The distinct generators LoRA dropout draws from in the layer (the global CPU generator for one without its own).</summary>
-    private static Generator[] DropoutGenerators(nn.Module layer)
+    internal static Generator[] DropoutGenerators(nn.Module layer)
     {
         var generators = new List<Generator>();
         foreach (var (_, m) in layer.named_modules())

@@ -136,7 +136,8 @@ public class MemorySavingPathTests
     {
         var config = new LoraConfig
         {
-            Rank = 4, Alpha = 8, InitWeights = LoraInitWeights.Random,
+            // An adapted head with dropout: backward's recompute must draw forward's masks again, chunk by chunk.
+            Rank = 4, Alpha = 8, InitWeights = LoraInitWeights.Random, Dropout = trainHead ? 0.1 : 0,
             TargetModules = trainHead ? new[] { "q_proj", "v_proj", "lm_head" } : new[] { "q_proj", "v_proj" },
         };
         using var ids = TinyLlamas.Ids(WideVocab.VocabSize, 13, 2, 100);

@@ -12,6 +12,7 @@
 #        eng/bench.sh gguf [rounds] [new tokens]  (GGUF export time ÷ a raw write of the same bytes; Q8_0 decode tokens/s in
 #                                  LLamaSharp ÷ LoraKit's generate, SmolLM2-135M shape, same CPU and threads)
 #        eng/bench.sh hostile-templates [rounds]  (time for the chat-template sandbox to stop each hostile template of the regression corpus)
+#        eng/bench.sh fit [rounds] [part](gradient checkpointing, chunked loss, documents packing; Core's estimate ÷ measured peak, 8 configurations)
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail
@@ -19,11 +20,11 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$what" in
-  all|checkpoint-io|training-step|memory-estimate|gpu-training|generation|qlora|gguf|hostile-templates|build-time|analyzers) ;;
-  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, build-time, analyzers" >&2; exit 2 ;;
+  all|checkpoint-io|training-step|memory-estimate|gpu-training|generation|qlora|gguf|hostile-templates|fit|build-time|analyzers) ;;
+  *) echo "eng/bench.sh: unknown benchmark '$what'; known: all, checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, fit, build-time, analyzers" >&2; exit 2 ;;
 esac
 # The in-process benchmarks (tests/LoraKit.Benchmarks); options after the name go to the one named.
-for bench in checkpoint-io training-step memory-estimate gpu-training generation qlora gguf hostile-templates; do
+for bench in checkpoint-io training-step memory-estimate gpu-training generation qlora gguf hostile-templates fit; do
   if [ "$what" = "all" ]; then
     dotnet run --project tests/LoraKit.Benchmarks -c Release -- "$bench"
   elif [ "$what" = "$bench" ]; then

@@ -35,6 +35,7 @@ internal sealed class AnalysisSession
     private readonly int _batchSize;
     private readonly int _sequenceLength;
     private readonly LoraQuantization _quantize;
+    private readonly LoraGradientCheckpointing _checkpointing;
     private readonly List<string> _buildPropertyErrors = new();
 
     public AnalysisSession(LoraTypes types, AnalyzerOptions options, CancellationToken ct)
@@ -47,6 +48,7 @@ internal sealed class AnalysisSession
         _batchSize = (int)ReadNumber(global, LoraBuildProperties.BatchSize, 1, "a whole number of at least 1, e.g. 4", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
         _sequenceLength = (int)ReadNumber(global, LoraBuildProperties.SequenceLength, 512, "a whole number of at least 1, e.g. 2048", v => v >= 1 && v <= int.MaxValue && Math.Floor(v) == v);
         _quantize = ReadQuantize(global);
+        _checkpointing = ReadCheckpointing(global);
         _lock = new Lazy<(LoraLock?, Diagnostic?)>(() => ReadLock(ct), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
@@ -110,8 +112,9 @@ internal sealed class AnalysisSession
                     BasePrecision = quantization == LoraQuantization.Nf4 ? WeightPrecision.NF4 : WeightPrecision.BFloat16,
                     BatchSize = values.BatchSize > 0 ? values.BatchSize : _batchSize,
                     SequenceLength = values.SequenceLength > 0 ? values.SequenceLength : _sequenceLength,
+                    GradientCheckpointing = values.GradientCheckpointingOr(_checkpointing),
                 };
-                var finding = LoraRuleChecker.CheckMemory(MemoryEstimator.Estimate(shape, config, memory), _gpuMemoryGiB, name, memory.BasePrecision);
+                var finding = LoraRuleChecker.CheckMemory(shape, config, memory, _gpuMemoryGiB, name);
                 if (finding is not null) findings = findings.Concat(new[] { finding });
             }
         }
@@ -276,6 +279,11 @@ internal sealed class AnalysisSession
         {
             properties = properties.Add(LoraDiagnosticProperties.SuggestedRank, LoraRuleChecker.NearestPowerOfTwo(config.Rank).ToString(CultureInfo.InvariantCulture));
         }
+        else if (finding.Id == DiagnosticIds.GpuMemory && LoraGradientCheckpointingNames.TryParse(finding.Argument, out var checkpointing) &&
+                 checkpointing != LoraGradientCheckpointing.None)
+        {
+            properties = properties.Add(LoraDiagnosticProperties.GradientCheckpointing, checkpointing.ToString());
+        }
         else if (finding.Id == DiagnosticIds.TargetNotFound && shape is not null && finding.Argument is not null &&
                  TargetMatcher.SuggestClosest(shape, finding.Argument) is { } closest)
         {
@@ -369,6 +377,15 @@ internal sealed class AnalysisSession
 
     private static string? Read(AnalyzerConfigOptions options, string key) =>
         options.TryGetValue(key, out var v) && !string.IsNullOrWhiteSpace(v) ? v.Trim() : null;
+
+    private LoraGradientCheckpointing ReadCheckpointing(AnalyzerConfigOptions options)
+    {
+        var raw = Read(options, LoraBuildProperties.GradientCheckpointing);
+        if (LoraGradientCheckpointingNames.TryParse(raw?.Trim().ToLowerInvariant(), out var mode)) return mode;
+        _buildPropertyErrors.Add($"MSBuild property {LoraBuildProperties.MSBuildName(LoraBuildProperties.GradientCheckpointing)} = {raw}: not one of " +
+            $"{LoraGradientCheckpointingNames.Allowed}; none applies");
+        return LoraGradientCheckpointing.None;
+    }
 
     private LoraQuantization ReadQuantize(AnalyzerConfigOptions options)
     {

@@ -14,4 +14,7 @@ public static class LoraDiagnosticProperties
 
     /// <summary>LORA1004: the closest existing module name, when one is close enough to be a typo.</summary>
     public const string SuggestedTarget = "SuggestedTarget";
+
+    /// <summary>LORA1006: the <see cref="LoraGradientCheckpointing"/> member the fit plan turns on (On or Offload), when its plan is checkpointing.</summary>
+    public const string GradientCheckpointing = "GradientCheckpointing";
 }

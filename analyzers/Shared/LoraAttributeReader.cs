@@ -82,7 +82,8 @@ internal sealed record AdapterValues(
     int BatchSize,
     int SequenceLength,
     LoraQuantization? Quantize,
-    bool HasErrors)
+    bool HasErrors,
+    LoraGradientCheckpointing? GradientCheckpointing = null)
 {
     /// <summary>The adapter as LoraKit.Core takes it (the default targets when <see cref="TargetModules"/> is unknown).</summary>
     public LoraConfig ToConfig() => new()
@@ -101,6 +102,10 @@ internal sealed record AdapterValues(
 
     /// <summary>The base's storage: the attribute's Quantize when written (and defined), else the build's (LoraKitQuantize).</summary>
     public LoraQuantization QuantizeOr(LoraQuantization fromBuild) => Quantize is { } q && !HasUndefinedQuantize ? q : fromBuild;
+
+    /// <summary>Checkpointing for the estimate: the attribute's when written (and defined), else the build's (LoraKitGradientCheckpointing).</summary>
+    public LoraGradientCheckpointing GradientCheckpointingOr(LoraGradientCheckpointing fromBuild) =>
+        GradientCheckpointing is { } g && Enum.IsDefined(typeof(LoraGradientCheckpointing), g) ? g : fromBuild;
 }
 
 internal static class LoraAttributeReader
@@ -168,7 +173,8 @@ internal static class LoraAttributeReader
             Int(named, nameof(LoraAdapterAttribute.BatchSize), 0),
             Int(named, nameof(LoraAdapterAttribute.SequenceLength), 0),
             named.TryGetValue(nameof(LoraAdapterAttribute.Quantize), out var q) && q.Value is int quantize ? (LoraQuantization)quantize : null,
-            HasErrors(adapter));
+            HasErrors(adapter),
+            named.TryGetValue(nameof(LoraAdapterAttribute.GradientCheckpointing), out var g) && g.Value is int checkpointing ? (LoraGradientCheckpointing)checkpointing : null);
     }
 
     /// <summary>The <c>typeof(Model)</c> of a [LoraAdapter], or null when it is missing or does not bind.</summary>
@@ -207,6 +213,7 @@ internal static class LoraBuildProperties
     public const string SequenceLength = Prefix + "LoraKitSequenceLength";
     public const string Quantize = Prefix + "LoraKitQuantize";
     public const string ServeTargets = Prefix + "LoraKitServeTargets";
+    public const string GradientCheckpointing = Prefix + "LoraKitGradientCheckpointing";
 
     /// <summary>The property's MSBuild name, for messages: LoraKitQuantize.</summary>
     public static string MSBuildName(string key) => key.Substring(Prefix.Length);

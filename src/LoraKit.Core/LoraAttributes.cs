@@ -87,4 +87,11 @@ public sealed class LoraAdapterAttribute : Attribute
     /// (default none). The memory estimate (LORA1006) and the generated adapter's <c>Quantize</c> constant use the same rule.
     /// </summary>
     public LoraQuantization Quantize { get; set; }
+
+    /// <summary>
+    /// Gradient checkpointing for the memory estimate (LORA1006), whose code fix sets it when the fit plan asks for it.
+    /// Set here, it wins over the MSBuild property <c>LoraKitGradientCheckpointing</c> in the estimate; unset, the property decides
+    /// (default none). Training takes <c>--gradient-checkpointing</c> / <c>LoraKitGradientCheckpointing</c>.
+    /// </summary>
+    public LoraGradientCheckpointing GradientCheckpointing { get; set; }
 }

@@ -85,3 +85,68 @@ public static class LoraQuantizationNames
         }
     }
 }
+
+/// <summary>
+/// Gradient checkpointing of the decoder layers: each layer keeps only its input in forward and is recomputed in
+/// backward (dropout's random draws replayed), so activations cost one layer's worth plus one hidden state per layer.
+/// </summary>
+public enum LoraGradientCheckpointing
+{
+    /// <summary>Every layer keeps what its backward needs (fastest, most memory).</summary>
+    None = 0,
+
+    /// <summary>Each layer keeps only its input and is recomputed in backward (~one more forward per step).</summary>
+    On = 1,
+
+    /// <summary>
+    /// As <see cref="On"/>, with the kept layer inputs in pinned host memory on CUDA, brought back for the recompute;
+    /// on the CPU it is the same as <see cref="On"/> (host memory is the device's memory).
+    /// </summary>
+    Offload = 2,
+}
+
+/// <summary>
+/// The one text form of <see cref="LoraGradientCheckpointing"/>: <c>lorakit train|sweep|budget --gradient-checkpointing [offload]</c>
+/// (the option alone means on) and the MSBuild property <c>LoraKitGradientCheckpointing</c> (true, false or offload).
+/// </summary>
+public static class LoraGradientCheckpointingNames
+{
+    public const string None = "none";
+    public const string On = "on";
+    public const string Offload = "offload";
+
+    /// <summary>The accepted values, for messages.</summary>
+    public const string Allowed = None + ", " + On + ", " + Offload + " (or true/false)";
+
+    public static string Of(LoraGradientCheckpointing mode) => mode switch
+    {
+        LoraGradientCheckpointing.None => None,
+        LoraGradientCheckpointing.On => On,
+        LoraGradientCheckpointing.Offload => Offload,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(mode), mode, "not a LoraGradientCheckpointing"),
+    };
+
+    /// <summary>none/false/empty, on/true, offload (ordinal, lower case: the command line and MSBuild take the same spelling).</summary>
+    public static bool TryParse(string? text, out LoraGradientCheckpointing mode)
+    {
+        switch (text)
+        {
+            case null: case "": case None: case "false": mode = LoraGradientCheckpointing.None; return true;
+            case On: case "true": mode = LoraGradientCheckpointing.On; return true;
+            case Offload: mode = LoraGradientCheckpointing.Offload; return true;
+            default: mode = LoraGradientCheckpointing.None; return false;
+        }
+    }
+}
+
+/// <summary>How `lorakit train --packing` puts examples into rows.</summary>
+public static class LoraPackingNames
+{
+    /// <summary>Examples concatenated and cut into rows; examples in one row see each other (Hugging Face's packing without resets).</summary>
+    public const string Concat = "concat";
+
+    /// <summary>Whole examples per row, position ids restarting and attention blocked at each example (no cross-talk, no padding between).</summary>
+    public const string Documents = "documents";
+
+    public const string Allowed = Concat + ", " + Documents;
+}

@@ -5,6 +5,7 @@ using static LoraKit.Analyzers.Tests.CodeFixVerifier;
 using AlphaFix = analyzers::LoraKit.Analyzers.CodeFixes.AlphaRatioCodeFixProvider;
 using RankFix = analyzers::LoraKit.Analyzers.CodeFixes.RankPowerOfTwoCodeFixProvider;
 using TargetFix = analyzers::LoraKit.Analyzers.CodeFixes.TargetModuleCodeFixProvider;
+using GradientCheckpointingFix = analyzers::LoraKit.Analyzers.CodeFixes.GradientCheckpointingCodeFixProvider;
 
 namespace LoraKit.Analyzers.Tests;
 
@@ -14,6 +15,28 @@ public class CodeFixTests
     private static string Src(string adapters) => Sources.WithModels(adapters);
 
     // ---- LORA1001 ----
+
+    [Fact]
+    public Task Gpu_memory_fix_turns_on_gradient_checkpointing() => VerifyFixAsync<GradientCheckpointingFix>(
+        Src("""
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)|}]
+            public partial class SupportAdapter;
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, GradientCheckpointing = LoraGradientCheckpointing.None)|}]
+            public partial class Written;
+            """),
+        Src("""
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, GradientCheckpointing = LoraGradientCheckpointing.On)]
+            public partial class SupportAdapter;
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, GradientCheckpointing = LoraGradientCheckpointing.On)]
+            public partial class Written;
+            """), GradientCheckpointingFix.Title,
+        "LoraKitGpuMemoryGiB=32", "LoraKitBatchSize=2", "LoraKitSequenceLength=2048");
+
+    [Fact]
+    public Task Gpu_memory_fix_is_not_offered_when_the_plan_is_not_checkpointing() => VerifyNoFixAsync<GradientCheckpointingFix>(Src("""
+        [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, GradientCheckpointing = LoraGradientCheckpointing.Offload, BatchSize = 64)|}]
+        public partial class SupportAdapter;
+        """), "LoraKitGpuMemoryGiB=16");
 
     [Fact]
     public Task Alpha_fix_sets_ratio_times_rank() => VerifyFixAsync<AlphaFix>(

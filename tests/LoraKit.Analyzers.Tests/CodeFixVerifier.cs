@@ -20,7 +20,8 @@ public static class CodeFixVerifier
     private static readonly ReferenceAssemblies Local = new("net" + System.Environment.Version.ToString(2));
 
     /// <param name="equivalenceKey">The action to apply, by equivalence key: the test fails unless the fix offers one with this key (its title).</param>
-    public static Task VerifyFixAsync<TFix>(string before, string after, string equivalenceKey) where TFix : CodeFixProvider, new()
+    /// <param name="buildProperties">MSBuild properties the analyzers read (LoraKitGpuMemoryGiB=40), as a global analyzer config gives them.</param>
+    public static Task VerifyFixAsync<TFix>(string before, string after, string equivalenceKey, params string[] buildProperties) where TFix : CodeFixProvider, new()
     {
         var test = new CSharpCodeFixTest<LoraAnalyzer, TFix, DefaultVerifier>
         {
@@ -30,19 +31,15 @@ public static class CodeFixVerifier
             CodeActionEquivalenceKey = equivalenceKey,
         };
         test.TestState.AdditionalReferences.AddRange(AnalyzerVerifier.References());
+        if (buildProperties.Length > 0)
+        {
+            var config = "is_global = true\n" + string.Concat(System.Linq.Enumerable.Select(buildProperties, p => "build_property." + p.Replace("=", " = ") + "\n"));
+            test.TestState.AnalyzerConfigFiles.Add(("/.globalconfig", config));
+        }
         return test.RunAsync();
     }
 
     /// <summary>The diagnostics of the markup are reported and the provider offers no fix for any of them.</summary>
-    public static Task VerifyNoFixAsync<TFix>(string source) where TFix : CodeFixProvider, new()
-    {
-        var test = new CSharpCodeFixTest<LoraAnalyzer, TFix, DefaultVerifier>
-        {
-            TestCode = source,
-            FixedCode = source,
-            ReferenceAssemblies = Local,
-        };
-        test.TestState.AdditionalReferences.AddRange(AnalyzerVerifier.References());
-        return test.RunAsync();
-    }
+    public static Task VerifyNoFixAsync<TFix>(string source, params string[] buildProperties) where TFix : CodeFixProvider, new() =>
+        VerifyFixAsync<TFix>(source, source, null!, buildProperties);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Threading.Tasks;
 using LoraKit.Memory;
 using LoraKit.Models;
+using LoraKit.Rules;
 using Xunit;
 using static LoraKit.Analyzers.Tests.AnalyzerVerifier;
 
@@ -29,11 +30,43 @@ public class SettingsRuleTests
     {
         var estimate = EstimateGiB(1, 512);
         var d = await VerifyAsync(Sources.WithModels(Adapter), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", "8"));
-        Assert.Equal("SupportAdapter: estimated peak training memory 16.21 GiB exceeds the GPU's 8 GiB (base weights 12.55 GiB, LoRA state 0.06 GiB, activations 3.09 GiB); " +
-            "reduce the batch size or sequence length, quantise the base, lower the rank or target fewer modules", Single(d, "LORA1006").GetMessage());
+        // The message is Core's (estimate and fit plan); a 7B bf16 base does not fit 8 GiB whatever the switches, so NF4 and the rest come in.
+        var shape = ModelPresets.GetShape("llama2-7b");
+        var expected = LoraRuleChecker.CheckMemory(shape, new LoraConfig { Rank = 8, Alpha = 16 }, new MemoryOptions { BatchSize = 1, SequenceLength = 512 }, 8, "SupportAdapter")!;
+        Assert.Equal(expected.Message, Single(d, "LORA1006").GetMessage());
+        Assert.StartsWith($"SupportAdapter: estimated peak training memory {Format.GiB(MemoryEstimator.Estimate(shape, new LoraConfig { Rank = 8, Alpha = 16 }, new MemoryOptions()).Total)} exceeds the GPU's 8 GiB (base weights 12.55 GiB, ",
+            expected.Message);
+        Assert.Contains("the cheapest change that fits: --gradient-checkpointing offload + --quantize nf4", expected.Message);
+        Assert.False(Single(d, "LORA1006").Properties.ContainsKey("GradientCheckpointing"), "a plan beyond checkpointing alone offers no checkpointing fix");
         await VerifyAsync(Sources.WithModels(Adapter.Replace("{|LORA1006:", "").Replace(")|}]", ")]")),
             new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", GiB(estimate)));
         await VerifyAsync(Sources.WithModels(Adapter), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", GiB(estimate - 0.001)));
+    }
+
+    [Fact]
+    public async Task Gradient_checkpointing_comes_from_the_attribute_then_MSBuild_and_lowers_the_estimate()
+    {
+        // 7B bf16 at 2 × 2048: ~40 GiB without checkpointing; with it, a 32 GiB card fits.
+        var shape = ModelPresets.GetShape("llama2-7b");
+        var o = new MemoryOptions { BatchSize = 2, SequenceLength = 2048 };
+        var config = new LoraConfig { Rank = 8, Alpha = 16 };
+        Assert.True(MemoryEstimator.Estimate(shape, config, o).TotalGiB > 32);
+        Assert.True(MemoryEstimator.Estimate(shape, config, o with { GradientCheckpointing = LoraGradientCheckpointing.On }).TotalGiB <= 32);
+        var build = new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", "32").WithBuildProperty("LoraKitBatchSize", "2").WithBuildProperty("LoraKitSequenceLength", "2048");
+        var d = await VerifyAsync(Sources.WithModels("""
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)|}]
+            public partial class Plain;
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, GradientCheckpointing = LoraGradientCheckpointing.On)]
+            public partial class Checkpointed;
+            """), build);
+        Assert.Contains("the cheapest change that fits: --gradient-checkpointing (≈ ", Single(d, "LORA1006").GetMessage());
+        Assert.Equal("On", Single(d, "LORA1006").Properties["GradientCheckpointing"]);
+        await VerifyAsync(Sources.WithModels("""
+            [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16)]
+            public partial class Plain;
+            [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, GradientCheckpointing = LoraGradientCheckpointing.None)|}]
+            public partial class Off;
+            """), build.WithBuildProperty("LoraKitGradientCheckpointing", "true"));
     }
 
     [Fact]
@@ -84,15 +117,22 @@ public class SettingsRuleTests
             [LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, Quantize = LoraQuantization.Nf4)]
             public partial class QLoraBase;
             """), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", Fits12GiB));
-        Assert.StartsWith("Bf16Base: estimated peak training memory 16.21 GiB exceeds the GPU's 12 GiB (base weights 12.55 GiB,", Single(d, "LORA1006").GetMessage());
+        var shape = ModelPresets.GetShape("llama2-7b");
+        var config = new LoraConfig { Rank = 8, Alpha = 16 };
+        Assert.Equal(LoraRuleChecker.CheckMemory(shape, config, new MemoryOptions(), double.Parse(Fits12GiB, CultureInfo.InvariantCulture), "Bf16Base")!.Message,
+            Single(d, "LORA1006").GetMessage());
+        Assert.StartsWith("Bf16Base: estimated peak training memory", Single(d, "LORA1006").GetMessage());
 
-        // Over a 7 GiB GPU the NF4 run does not fit either: the message gives the 4-bit base and leaves out "quantise the base".
+        // Over a 7 GiB GPU the NF4 run does not fit either: the message gives the 4-bit base and never proposes quantising it.
         d = await VerifyAsync(Sources.WithModels("""
             [{|LORA1006:LoraAdapter(typeof(Llama2_7B), Rank = 8, Alpha = 16, Quantize = LoraQuantization.Nf4)|}]
             public partial class QLoraBase;
             """), new TestOptions().WithBuildProperty("LoraKitGpuMemoryGiB", "7"));
-        Assert.Equal("QLoraBase: estimated peak training memory 7.54 GiB exceeds the GPU's 7 GiB (base weights 3.88 GiB in NF4, LoRA state 0.06 GiB, activations 3.09 GiB); " +
-            "reduce the batch size or sequence length, lower the rank or target fewer modules", Single(d, "LORA1006").GetMessage());
+        var message = Single(d, "LORA1006").GetMessage();
+        Assert.Equal(LoraRuleChecker.CheckMemory(shape, config, new MemoryOptions { BasePrecision = WeightPrecision.NF4 }, 7, "QLoraBase")!.Message, message);
+        Assert.Contains("(base weights 3.88 GiB in NF4,", message);
+        Assert.Contains("the cheapest change that fits: --gradient-checkpointing (≈ ", message);
+        Assert.DoesNotContain("nf4", message);
     }
 
     [Fact]

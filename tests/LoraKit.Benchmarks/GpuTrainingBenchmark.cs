@@ -20,7 +20,7 @@ namespace LoraKit.Benchmarks;
 /// else on the CPU the bf16 matmul rate measured in the same run.
 /// Each row also gives LoraKit.Core's peak-memory estimate for the case (what LORA1006 checks against a GPU's
 /// memory); on a GPU, sample the device's memory beside the run (one case per process) to hold it to it.
-/// Usage: gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s] [full|small] [all|smollm2|tinyllama]. Without a CUDA device,
+/// Usage: gpu-training [auto|cuda|cpu] [steps] [peak TFLOP/s] [full|small] [all|smollm2|tinyllama] [none|on|offload]. Without a CUDA device,
 /// "auto" says so and measures nothing; "cpu small" runs the same code on the CPU at small sizes.
 /// </summary>
 internal static class GpuTrainingBenchmark
@@ -40,6 +40,9 @@ internal static class GpuTrainingBenchmark
         var peakArg = args.Length > 2 && args[2] != "-" ? double.Parse(args[2], inv) : 0;
         var small = args.Length > 3 && args[3] == "small";
         var only = args.Length > 4 ? args[4] : "all";
+        var checkpointing = LoraGradientCheckpointing.None;
+        if (args.Length > 5 && !LoraGradientCheckpointingNames.TryParse(args[5], out checkpointing))
+            throw new ArgumentException($"gpu-training: checkpointing '{args[5]}' is not one of {LoraGradientCheckpointingNames.Allowed}", nameof(args));
         if (only is not ("all" or "smollm2" or "tinyllama")) throw new ArgumentException($"gpu-training: case '{only}' is not one of all, smollm2, tinyllama", nameof(args));
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(args), "steps must be at least 1");
 
@@ -57,7 +60,8 @@ internal static class GpuTrainingBenchmark
         var cases = Cases(small);
         if (only != "all") cases = cases.Where(c => c.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase)).ToArray();
 
-        Console.WriteLine($"## LoRA training in bf16 on {(device.type == DeviceType.CUDA ? "CUDA" : "the CPU")} (r={Lora.Rank} on q,k,v,o; bf16 base, fp32 LoRA, AdamW; median of {steps} steps after 2 warm-up steps)");
+        Console.WriteLine($"## LoRA training in bf16 on {(device.type == DeviceType.CUDA ? "CUDA" : "the CPU")} (r={Lora.Rank} on q,k,v,o; bf16 base, fp32 LoRA, AdamW, chunked loss, " +
+                          $"gradient checkpointing {LoraGradientCheckpointingNames.Of(checkpointing)}; median of {steps} steps after 2 warm-up steps)");
         Console.WriteLine();
         Console.WriteLine(string.Create(inv, $"Peak: {peak / 1e12:0.0} TFLOP/s ({peakSource})."));
         Console.WriteLine();
@@ -65,11 +69,11 @@ internal static class GpuTrainingBenchmark
         Console.WriteLine("|---|---|---|---|---|---|---|");
         foreach (var c in cases)
         {
-            var seconds = StepSeconds(c, device, steps);
+            var seconds = StepSeconds(c, device, steps, checkpointing);
             var flops = StepFlops.For(c.Dims, Lora, c.Batch, c.Sequence);
             var rate = flops.Total / seconds;
             Console.WriteLine(string.Create(inv,
-                $"| {c.Name} | {c.Batch} × {c.Sequence} | {seconds:0.000} | {c.Batch * c.Sequence / seconds:N0} | {rate / 1e12:0.00} | {rate / peak:P1} | {LivePeakMemory.Mib(Estimate(c).Total)} |"));
+                $"| {c.Name} | {c.Batch} × {c.Sequence} | {seconds:0.000} | {c.Batch * c.Sequence / seconds:N0} | {rate / 1e12:0.00} | {rate / peak:P1} | {LivePeakMemory.Mib(Estimate(c, checkpointing).Total)} |"));
         }
     }
 
@@ -100,10 +104,11 @@ internal static class GpuTrainingBenchmark
         }
     }
 
-    /// <summary>Core's estimate for the case as this benchmark runs it: bf16 base and activations, SDPA, the CUDA overhead.</summary>
-    private static MemoryEstimate Estimate(Case c) =>
+    /// <summary>Core's estimate for the case as this benchmark runs it: bf16 base and activations, SDPA, the chunked loss, the CUDA overhead.</summary>
+    private static MemoryEstimate Estimate(Case c, LoraGradientCheckpointing checkpointing) =>
         MemoryEstimator.Estimate(ModelShape.FromLlama(c.Name, c.Dims), Lora, new MemoryOptions
         {
+            GradientCheckpointing = checkpointing,
             BasePrecision = WeightPrecision.BFloat16,
             ActivationBytes = 2,
             BatchSize = c.Batch,
@@ -111,10 +116,11 @@ internal static class GpuTrainingBenchmark
             FusedAttention = true,
         });
 
-    private static double StepSeconds(Case c, Device device, int steps)
+    private static double StepSeconds(Case c, Device device, int steps, LoraGradientCheckpointing checkpointing)
     {
         using var model = LlamaForCausalLM.Create(c.Dims, device, ScalarType.BFloat16, seed: 1);
         model.train();
+        model.model.GradientCheckpointing = checkpointing;
         LoraInjector.Inject(model, Lora, "default", seed: 1);
         using var optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: 1e-4);
         using var g = new Generator(2, CPU);

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using LoraKit.Benchmarks;
 
-// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, all
+// Usage: LoraKit.Benchmarks <benchmark> [options]; benchmarks: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, fit, all
 // (gpu-training-cases DIR writes gpu-training's cases for eng/gpu/peft_bench.py)
 var name = args.FirstOrDefault() ?? "all";
 var rest = args.Skip(1).ToArray();
@@ -20,6 +20,15 @@ switch (name)
         break;
     case "gpu-training-cases":
         GpuTrainingBenchmark.WriteCases(rest);
+        break;
+    case "fit":
+        FitBenchmark.Run(rest);
+        break;
+    case "fit-child":
+        FitBenchmark.RunChild(rest[0], int.Parse(rest[1], CultureInfo.InvariantCulture));
+        break;
+    case "fit-loss-child":
+        FitBenchmark.RunLossChild(rest[0]);
         break;
     case "memory-estimate":
         MemoryEstimateBenchmark.Run(rest);
@@ -60,9 +69,11 @@ switch (name)
         GgufBenchmark.Run(Array.Empty<string>());
         Console.WriteLine();
         HostileTemplateBenchmark.Run(Array.Empty<string>());
+        Console.WriteLine();
+        FitBenchmark.Run(Array.Empty<string>());
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, all");
+        Console.Error.WriteLine($"unknown benchmark '{name}'; known: checkpoint-io, training-step, memory-estimate, gpu-training, generation, qlora, gguf, hostile-templates, fit, all");
         return 2;
 }
 return 0;

@@ -186,6 +186,19 @@ public class TrainRequestBindingTests
     }
 
     [Fact]
+    public void Gradient_checkpointing_alone_means_on_and_offload_is_its_value()
+    {
+        Assert.Equal("on", Bind(false, "--gradient-checkpointing").GradientCheckpointing);
+        Assert.Equal("offload", Bind(false, "--gradient-checkpointing", "offload").GradientCheckpointing);
+        Assert.Equal("none", Bind(false).GradientCheckpointing);
+        var on = LoraKit.Run.TrainRequest.DefaultsFor("builtin", "builtin");
+        on.GradientCheckpointing = "on";
+        Assert.Equal(new[] { "train", "--gradient-checkpointing" }, on.ToArguments()); // the bare switch
+        Assert.Throws<ArgumentException>(() => LoraKit.Run.TrainRequest.Option("--gradient-checkpointing").Apply(on, "sometimes"));
+        Assert.Throws<ArgumentException>(() => LoraKit.Run.TrainRequest.Option("--packing").Apply(on, "bins"));
+    }
+
+    [Fact]
     public void Every_option_round_trips_through_the_cli_parser()
     {
         var r = LoraKit.Run.TrainRequest.DefaultsFor("models/tiny", "my data.jsonl");
@@ -193,6 +206,7 @@ public class TrainRequestBindingTests
         r.MaxSteps = 7; r.BatchSize = 2; r.GradientAccumulation = 4; r.LearningRate = 1e-3; r.WeightDecay = 0.01; r.Warmup = 0.1; r.MaxGradNorm = 0.5;
         r.Schedule = "linear"; r.SeqLen = 32; r.Pad = true; r.ValFraction = 0.2; r.Fraction = 0.5; r.EvalEvery = 5; r.CheckpointEvery = 10; r.Seed = 7;
         r.Device = "cpu"; r.Events = "json"; r.AdapterAssembly = "/b/App.dll"; r.Adapter = "SupportAdapter"; r.Resume = true; r.AutoRank = true; r.StopOnPlateau = false; r.Quantize = "nf4";
+        r.GradientCheckpointing = "offload"; r.Packing = "documents";
         var args = r.ToArguments();
         // Every option of the table appears once, so a new option that the parser missed fails here.
         Assert.Equal(LoraKit.Run.TrainRequest.Options.Select(o => o.Name), args.Where(a => a.StartsWith("--", StringComparison.Ordinal)));

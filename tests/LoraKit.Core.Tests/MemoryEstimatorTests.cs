@@ -1,3 +1,4 @@
+using System.Linq;
 using LoraKit.Memory;
 using LoraKit.Models;
 using Xunit;
@@ -56,12 +57,14 @@ public class MemoryEstimatorTests
     {
         var a = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512 });
         var b = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 2, SequenceLength = 512 });
-        var c = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, GradientCheckpointing = true });
+        var c = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, GradientCheckpointing = LoraGradientCheckpointing.On });
         var d = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, FusedAttention = false });
         Assert.Equal(2 * a.Activations, b.Activations);
         Assert.True(c.Activations < a.Activations / 5);
         Assert.True(d.Activations > a.Activations);
-        Assert.Equal(2 * a.Logits, b.Logits);
+        var wholeA = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, ChunkedLoss = false });
+        var wholeB = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 2, SequenceLength = 512, ChunkedLoss = false });
+        Assert.Equal(2 * wholeA.Logits, wholeB.Logits);
     }
 
     [Fact]
@@ -85,11 +88,17 @@ public class MemoryEstimatorTests
     {
         var model = ModelShape.FromLlama("s", new LlamaDimensions { HiddenSize = 64, IntermediateSize = 128, Layers = 2, AttentionHeads = 4, KeyValueHeads = 2, VocabSize = 10 });
         var config = new LoraConfig { Rank = 2, Alpha = 4 };
-        var e = MemoryEstimator.Estimate(model, config, new MemoryOptions { BatchSize = 3, SequenceLength = 5, ActivationBytes = 4 });
+        var e = MemoryEstimator.Estimate(model, config, new MemoryOptions { BatchSize = 3, SequenceLength = 5, ActivationBytes = 4, ChunkedLoss = false });
         long perLayer = 3 * 5 * (6 * 64 + 3 * 32 + 4 * 128);
         long lora = 4 /*modules*/ * 3 * 5 * 2 * 4 /*fp32 A outputs*/;
-        Assert.Equal(2 * perLayer * 4 + lora, e.Activations);
-        Assert.Equal(3L * 5 * 10 * 4 * 2, e.Logits);
+        long backward = 3 * 5 * (2 * 64 + 2 * 128) * 4; // the hidden state's and the MLP intermediate's gradients
+        Assert.Equal(2 * perLayer * 4 + lora + backward, e.Activations);
+        Assert.Equal(3L * 5 * 10 * 12, e.Logits); // fp32 logits, log-softmax output, their gradient
+        // Checkpointed: the 3 hidden states entering the 2 layers and the final norm, one layer recomputed, half the adapters' tensors.
+        var c = MemoryEstimator.Estimate(model, config, new MemoryOptions { BatchSize = 3, SequenceLength = 5, ActivationBytes = 4, GradientCheckpointing = LoraGradientCheckpointing.On });
+        Assert.Equal((3 * 3 * 5 * 64 + perLayer) * 4 + lora / 2 + backward, c.Activations);
+        // The chunked loss: one chunk's logits (here all 15 tokens) and the float32 gradient of the final hidden state.
+        Assert.Equal(15L * 10 * 12 + 15 * 64 * 4, c.Logits);
     }
 
     [Fact]
@@ -108,19 +117,112 @@ public class MemoryEstimatorTests
         // dropout on down_proj (in = 128): the dropped fp32 input (4 B) and the bool mask (1 B) per input feature.
         Assert.Equal(2 * tokens * (4 * 2 + 5 * 128), MemoryEstimator.LoraActivationBytes(model, down, Options(2)));
         var e = MemoryEstimator.Estimate(model, down, Options(2));
-        Assert.Equal(MemoryEstimator.LoraActivationBytes(model, down, Options(2)), e.Activations - 2 * tokens * (6 * 64 + 3 * 32 + 4 * 128) * 2);
+        Assert.Equal(MemoryEstimator.LoraActivationBytes(model, down, Options(2)), e.Activations - 2 * tokens * (6 * 64 + 3 * 32 + 4 * 128) * 2 - tokens * (2 * 64 + 2 * 128) * 2);
     }
 
     [Fact]
     public void Seven_b_bf16_total_is_the_sum_of_its_parts()
     {
         // 6,738,415,616 parameters × 2 bytes = 12.55 GiB of bf16 weights.
-        var e = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512 });
+        var e = MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { BatchSize = 1, SequenceLength = 512, ChunkedLoss = false });
         Assert.InRange(e.BaseWeights / (1024.0 * 1024 * 1024), 12.55, 12.56);
         // q_proj and v_proj in 32 layers: fp32 A output (4 B × r=8) + fp32 copy of the bf16 input (4 B × 4096) per token.
-        long activations = 512L * 32 * (6 * 4096 + 3 * 4096 + 4 * 11008) * 2 + 64L * 512 * (4 * 8 + 4 * 4096);
+        long activations = 512L * 32 * (6 * 4096 + 3 * 4096 + 4 * 11008) * 2 + 64L * 512 * (4 * 8 + 4 * 4096) + 512L * (2 * 4096 + 2 * 11008) * 2;
         Assert.Equal(activations, e.Activations);
-        Assert.Equal(e.BaseWeights + 16 * 4_194_304L + activations + 512L * 32000 * 8 + e.Overhead, e.Total);
+        long logits = 512L * 32000 * (12 + 2); // bf16 logits, their fp32 copy, log-softmax's output and the gradient
+        Assert.Equal(logits, e.Logits);
+        // CUDA: the context plus the allocator's cache of the step's transient tensors.
+        Assert.Equal(MemoryEstimator.CudaContextBytes + (long)(MemoryEstimator.AllocatorCacheFraction * (activations + logits + 4_194_304L * 4)), e.Overhead);
+        Assert.Equal(e.BaseWeights + 16 * 4_194_304L + activations + logits + e.Overhead, e.Total);
+        Assert.Equal(0, MemoryEstimator.Estimate(Llama7B, Qv8, new MemoryOptions { Device = MemoryDevice.Cpu }).Overhead);
+    }
+}
+
+public class FitTests
+{
+    private static readonly ModelShape Llama31 = ModelShape.FromLlama("llama3.1-8b", HfConfig.Parse(System.IO.File.ReadAllText(TestFiles.Config("llama3.1-8b")), "llama3.1-8b.json"));
+    private static readonly LoraConfig AllLinear16 = new() { Rank = 16, Alpha = 32, Dropout = 0.05, TargetModules = new[] { "all-linear" } };
+
+    [Fact]
+    public void Offload_keeps_two_hidden_states_on_the_gpu_and_the_rest_in_host_memory()
+    {
+        var o = new MemoryOptions { BasePrecision = WeightPrecision.NF4, SequenceLength = 4096, GradientCheckpointing = LoraGradientCheckpointing.On };
+        var on = MemoryEstimator.Estimate(Llama31, AllLinear16, o);
+        var offload = MemoryEstimator.Estimate(Llama31, AllLinear16, o with { GradientCheckpointing = LoraGradientCheckpointing.Offload });
+        long hidden = 4096L * 4096 * 2;
+        Assert.Equal((32 + 1 - 2) * hidden, on.Activations - offload.Activations);
+        Assert.Equal(32 * hidden, offload.HostOffload);
+        Assert.Equal(0, on.HostOffload);
+        // On the CPU offload is plain checkpointing.
+        var cpu = MemoryEstimator.Estimate(Llama31, AllLinear16, o with { GradientCheckpointing = LoraGradientCheckpointing.Offload, Device = MemoryDevice.Cpu });
+        Assert.Equal(on.Activations, cpu.Activations);
+        Assert.Equal(0, cpu.HostOffload);
+    }
+
+    [Fact]
+    public void An_attention_mask_costs_its_seq_squared_bytes()
+    {
+        var o = new MemoryOptions { SequenceLength = 1000, BatchSize = 2 };
+        var plain = MemoryEstimator.Estimate(Llama31, AllLinear16, o);
+        var masked = MemoryEstimator.Estimate(Llama31, AllLinear16, o with { AttentionMask = true });
+        Assert.Equal(2L * 1000 * 1000 * (1 + 2) + 2L * 1000 * 1000, masked.Activations - plain.Activations);
+    }
+
+    [Fact]
+    public void The_chunked_loss_holds_one_chunk_of_logits()
+    {
+        Assert.Equal(170, MemoryEstimator.LossChunkTokens(49_152));
+        Assert.Equal(65, MemoryEstimator.LossChunkTokens(128_256));
+        var o = new MemoryOptions { SequenceLength = 16_384 };
+        var whole = MemoryEstimator.Estimate(Llama31, AllLinear16, o with { ChunkedLoss = false }).Logits;
+        var chunked = MemoryEstimator.Estimate(Llama31, AllLinear16, o).Logits;
+        Assert.Equal(16_384L * 128_256 * 14, whole);
+        Assert.Equal(65L * 128_256 * 14 + 16_384L * 4096 * 4, chunked);
+    }
+
+    [Fact]
+    public void Llama_3_1_8b_qlora_fits_24_gib_at_16k_tokens_with_checkpointing_and_not_without()
+    {
+        var o = new MemoryOptions { BasePrecision = WeightPrecision.NF4, BatchSize = 1, SequenceLength = 16_384 };
+        Assert.True(MemoryEstimator.Estimate(Llama31, AllLinear16, o).TotalGiB > 24);
+        Assert.True(MemoryEstimator.Estimate(Llama31, AllLinear16, o with { GradientCheckpointing = LoraGradientCheckpointing.On }).TotalGiB <= 24);
+        var longest = FitPlan.Settings(o).Select(s => FitPlan.LargestSequenceLength(Llama31, AllLinear16, s.Options, 24)).ToArray();
+        Assert.True(longest[0] < 16_384 && longest[1] >= 16_384 && longest[2] > longest[1], string.Join(", ", longest));
+        // The longest length fits and one more token does not.
+        var on = o with { GradientCheckpointing = LoraGradientCheckpointing.On };
+        Assert.True(MemoryEstimator.Estimate(Llama31, AllLinear16, on with { SequenceLength = longest[1] }).TotalGiB <= 24);
+        Assert.True(MemoryEstimator.Estimate(Llama31, AllLinear16, on with { SequenceLength = longest[1] + 1 }).TotalGiB > 24);
+    }
+
+    [Fact]
+    public void The_fit_plan_names_the_cheapest_change_first()
+    {
+        var o = new MemoryOptions { BasePrecision = WeightPrecision.NF4, BatchSize = 1, SequenceLength = 16_384 };
+        var plan = FitPlan.Cheapest(Llama31, AllLinear16, o, 24)!;
+        Assert.Equal("--gradient-checkpointing", plan.Description);
+        Assert.Equal(LoraGradientCheckpointing.On, plan.Options.GradientCheckpointing);
+        // Checkpointing is not enough at 32k on 24 GiB, offload is.
+        var longer = FitPlan.Cheapest(Llama31, AllLinear16, o with { SequenceLength = 32_768 }, 24)!;
+        Assert.Equal("--gradient-checkpointing offload", longer.Description);
+        // Already fitting: no plan. A bf16 base that no switch saves at 8 GiB: batch and sequence come down.
+        Assert.Null(FitPlan.Cheapest(Llama31, AllLinear16, o with { GradientCheckpointing = LoraGradientCheckpointing.On }, 24));
+        var tight = FitPlan.Cheapest(Llama31, AllLinear16, new MemoryOptions { BatchSize = 4, SequenceLength = 4096 }, 8)!;
+        Assert.Contains("--quantize nf4", tight.Description);
+        Assert.True(tight.Estimate.TotalGiB <= 8);
+        // Nothing fits: the base alone is larger than the card.
+        Assert.Null(FitPlan.Cheapest(Llama31, AllLinear16, new MemoryOptions { BasePrecision = WeightPrecision.NF4 }, 4));
+    }
+
+    [Fact]
+    public void Lora1006_names_the_plan_and_carries_the_checkpointing_it_asks_for()
+    {
+        var o = new MemoryOptions { BasePrecision = WeightPrecision.NF4, BatchSize = 1, SequenceLength = 16_384 };
+        var finding = LoraKit.Rules.LoraRuleChecker.CheckMemory(Llama31, AllLinear16, o, 24, "A")!;
+        Assert.Contains("the cheapest change that fits: --gradient-checkpointing (≈ ", finding.Message);
+        Assert.Equal("on", finding.Argument);
+        var byBatch = LoraKit.Rules.LoraRuleChecker.CheckMemory(Llama31, AllLinear16, o with { GradientCheckpointing = LoraGradientCheckpointing.Offload, BatchSize = 8 }, 24, "A")!;
+        Assert.Contains("batch size", byBatch.Message);
+        Assert.Null(byBatch.Argument);
     }
 }
 

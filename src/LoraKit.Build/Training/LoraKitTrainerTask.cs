@@ -47,6 +47,7 @@ public sealed class LoraKitTrainerTask : ToolTask
     public string? Epochs { get; set; }            // --epochs
     public string? MaxSteps { get; set; }          // --max-steps
     public string? Quantize { get; set; }          // --quantize (LoraKitQuantize: none or nf4)
+    public string? GradientCheckpointing { get; set; } // --gradient-checkpointing (LoraKitGradientCheckpointing: true, false or offload)
 
     /// <summary>Sweep only: share of the training data per trial (--fraction).</summary>
     public string? SweepFraction { get; set; }
@@ -158,6 +159,7 @@ public sealed class LoraKitTrainerTask : ToolTask
         Set(train, "--epochs", nameof(Epochs), Epochs);
         Set(train, "--max-steps", nameof(MaxSteps), MaxSteps);
         Set(train, "--quantize", nameof(Quantize), Quantize);
+        Set(train, "--gradient-checkpointing", nameof(GradientCheckpointing), GradientCheckpointing);
         IReadOnlyList<string> args;
         if (sweep)
         {

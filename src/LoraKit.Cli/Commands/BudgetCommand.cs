@@ -43,10 +43,20 @@ internal static class BudgetCommand
         var maxRank = new Option<string?>("--max-rank") { Description = "Largest acceptable rank (as lorakit.max_rank)." };
         var name = new Option<string>("--name") { Description = "Adapter name used in messages.", DefaultValueFactory = _ => "adapter" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var checkpointing = new Option<string?>("--gradient-checkpointing")
+        {
+            Description = "Estimate with gradient checkpointing (alone: on; 'offload': the saved layer inputs in host memory).", Arity = ArgumentArity.ZeroOrOne, HelpName = "offload",
+        };
+        var packing = new Option<string>("--packing")
+        {
+            Description = $"How rows are filled: {LoraPackingNames.Concat} (full rows, no attention mask) or {LoraPackingNames.Documents} (an attention mask per row).",
+            DefaultValueFactory = _ => LoraPackingNames.Concat,
+        };
 
         var command = new Command("budget", "Parameter budget, scaling, memory estimate and rule checks of a LoRA adapter.")
         {
             config, model, rank, alpha, targets, dropout, bias, rslora, batch, seq, precision, gpu, alphaRatio, budgetMin, budgetMax, maxRank, name, json,
+            checkpointing, packing,
         };
         command.SetAction(parse =>
         {
@@ -62,6 +72,11 @@ internal static class BudgetCommand
             if (parse.GetValue(seq) < 1) usage.Add("--seq-len must be at least 1");
             var targetList = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (targetList.Length == 0) usage.Add("--targets names no module; e.g. --targets q_proj,v_proj");
+            var checkpointingMode = LoraGradientCheckpointing.None;
+            if (parse.GetResult(checkpointing) is { Implicit: false } && !LoraGradientCheckpointingNames.TryParse(parse.GetValue(checkpointing) ?? LoraGradientCheckpointingNames.On, out checkpointingMode))
+                usage.Add($"--gradient-checkpointing {parse.GetValue(checkpointing)} is not one of {LoraGradientCheckpointingNames.Allowed}");
+            if (parse.GetValue(packing) is not (LoraPackingNames.Concat or LoraPackingNames.Documents))
+                usage.Add($"--packing {parse.GetValue(packing)} is not one of {LoraPackingNames.Allowed}");
 
             var options = new Dictionary<string, string?>
             {
@@ -92,7 +107,11 @@ internal static class BudgetCommand
                 UseRsLora = parse.GetValue(rslora),
             };
             var report = BudgetReport.Compute(shape, lora, thresholds, parse.GetValue(name)!,
-                new MemoryOptions { BasePrecision = weightPrecision, BatchSize = parse.GetValue(batch), SequenceLength = parse.GetValue(seq) },
+                new MemoryOptions
+                {
+                    BasePrecision = weightPrecision, BatchSize = parse.GetValue(batch), SequenceLength = parse.GetValue(seq), GradientCheckpointing = checkpointingMode,
+                    AttentionMask = parse.GetValue(packing) == LoraPackingNames.Documents,
+                },
                 parse.GetValue(gpu));
             if (parse.GetValue(json)) report.WriteJson(stdout);
             else report.WriteText(stdout, parse.GetValue(precision)!);
@@ -105,6 +124,11 @@ internal static class BudgetCommand
 /// <summary>The numbers `lorakit budget` prints, computed once for text and JSON output.</summary>
 internal sealed record BudgetReport(ModelShape Model, LoraConfig Config, LoraThresholds Thresholds, ParameterCount? Count, MemoryEstimate? Memory, MemoryOptions MemoryOptions, IReadOnlyList<RuleFinding> Findings)
 {
+    /// <summary>With --gpu-memory: per checkpointing setting, the longest sequence at batch 1 whose estimate fits (Core's <see cref="FitPlan"/>).</summary>
+    public IReadOnlyList<(string Setting, int LongestSequence)> Fit { get; init; } = Array.Empty<(string, int)>();
+
+    public double GpuMemoryGiB { get; init; }
+
     public static BudgetReport Compute(ModelShape model, LoraConfig config, LoraThresholds thresholds, string adapterName, MemoryOptions memoryOptions, double gpuMemoryGiB)
     {
         var findings = LoraRuleChecker.Check(model, config, thresholds, adapterName).ToList();
@@ -114,10 +138,13 @@ internal sealed record BudgetReport(ModelShape Model, LoraConfig Config, LoraThr
         {
             count = ParameterCount.Compute(model, config);
             memory = MemoryEstimator.Estimate(model, config, memoryOptions);
-            var gpu = LoraRuleChecker.CheckMemory(memory, gpuMemoryGiB, adapterName, memoryOptions.BasePrecision);
+            var gpu = LoraRuleChecker.CheckMemory(model, config, memoryOptions, gpuMemoryGiB, adapterName);
             if (gpu is not null) findings.Add(gpu);
         }
-        return new BudgetReport(model, config, thresholds, count, memory, memoryOptions, findings);
+        var fit = config.Rank >= 1 && gpuMemoryGiB > 0
+            ? FitPlan.Settings(memoryOptions with { BatchSize = 1 }).Select(s => (s.Setting, FitPlan.LargestSequenceLength(model, config, s.Options, gpuMemoryGiB))).ToList()
+            : new List<(string, int)>();
+        return new BudgetReport(model, config, thresholds, count, memory, memoryOptions, findings) { Fit = fit, GpuMemoryGiB = gpuMemoryGiB };
     }
 
     public void WriteText(TextWriter o, string precisionName)
@@ -134,7 +161,15 @@ internal sealed record BudgetReport(ModelShape Model, LoraConfig Config, LoraThr
         if (Memory is not null)
             o.WriteLine($"memory      ≈ {Format.GiB(Memory.Total)} peak: base {Format.GiB(Memory.BaseWeights)} ({precisionName}), " +
                         $"LoRA state {Format.GiB(Memory.LoraWeights + Memory.LoraGradients + Memory.OptimizerState)}, activations {Format.GiB(Memory.Activations)}, " +
-                        $"logits {Format.GiB(Memory.Logits)}, overhead {Format.GiB(Memory.Overhead)} (batch {MemoryOptions.BatchSize} × {MemoryOptions.SequenceLength} tokens)");
+                        $"logits {Format.GiB(Memory.Logits)}, overhead {Format.GiB(Memory.Overhead)} (batch {MemoryOptions.BatchSize} × {MemoryOptions.SequenceLength} tokens" +
+                        (MemoryOptions.GradientCheckpointing == LoraGradientCheckpointing.None ? "" : $", gradient checkpointing {LoraGradientCheckpointingNames.Of(MemoryOptions.GradientCheckpointing)}") +
+                        (Memory.HostOffload > 0 ? $"; {Format.GiB(Memory.HostOffload)} of layer inputs in host memory" : "") + ")");
+        if (Fit.Count > 0)
+        {
+            o.WriteLine($"fits {Format.Number(GpuMemoryGiB)} GiB   longest sequence at batch 1 ({precisionName} base, {(MemoryOptions.AttentionMask ? "documents packing" : "concat packing")}):");
+            foreach (var (setting, longest) in Fit)
+                o.WriteLine($"            {setting,-34} {(longest > 0 ? Format.Count(longest) + " tokens" : "does not fit")}");
+        }
         if (Findings.Count == 0) o.WriteLine("checks      all passed");
         foreach (var f in Findings) o.WriteLine(f.ToString());
     }
@@ -156,8 +191,9 @@ internal sealed record BudgetReport(ModelShape Model, LoraConfig Config, LoraThr
             {
                 ["baseWeightsBytes"] = Memory.BaseWeights, ["loraWeightsBytes"] = Memory.LoraWeights, ["loraGradientsBytes"] = Memory.LoraGradients,
                 ["optimizerStateBytes"] = Memory.OptimizerState, ["activationsBytes"] = Memory.Activations, ["logitsBytes"] = Memory.Logits,
-                ["overheadBytes"] = Memory.Overhead, ["totalBytes"] = Memory.Total,
+                ["overheadBytes"] = Memory.Overhead, ["totalBytes"] = Memory.Total, ["hostOffloadBytes"] = Memory.HostOffload,
             },
+            ["longestSequenceAtBatch1"] = Fit.Count == 0 ? null : Fit.ToDictionary(f => f.Setting, f => f.LongestSequence),
             ["findings"] = Findings.Select(f => new Dictionary<string, string?>
             {
                 ["id"] = f.Id, ["severity"] = f.Severity.ToString().ToLowerInvariant(), ["property"] = f.Property, ["message"] = f.Message,

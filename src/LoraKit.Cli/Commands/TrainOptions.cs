@@ -29,7 +29,9 @@ internal sealed class TrainOptions
             var description = spec.Description + DefaultHelp(spec, general, builtin);
             Option cli = spec.IsFlag
                 ? new Option<bool>(spec.Name) { Description = description }
-                : new Option<string>(spec.Name) { Description = description, HelpName = spec.Kind.ToString().ToLowerInvariant() };
+                : spec.Kind == TrainOptionKind.Switch
+                    ? new Option<string>(spec.Name) { Description = description, Arity = ArgumentArity.ZeroOrOne, HelpName = "value" }
+                    : new Option<string>(spec.Name) { Description = description, HelpName = spec.Kind.ToString().ToLowerInvariant() };
             if (spec.Alias is not null) cli.Aliases.Add(spec.Alias);
             _options.Add((spec, cli));
         }
@@ -80,7 +82,7 @@ internal sealed class TrainOptions
         foreach (var (spec, cli) in _options)
         {
             if (p.GetResult(cli) is not { Implicit: false }) continue;
-            spec.Apply(request, spec.IsFlag ? (p.GetValue<bool>(spec.Name) ? "true" : "false") : p.GetValue<string>(spec.Name)!);
+            spec.Apply(request, spec.IsFlag ? (p.GetValue<bool>(spec.Name) ? "true" : "false") : p.GetValue<string>(spec.Name) ?? "");
         }
         return request;
     }
@@ -156,6 +158,8 @@ internal sealed class TrainSetup
         Resume = Request.Resume,
         AutoRank = Request.AutoRank,
         StopOnPlateau = Request.StopOnPlateau,
+        GradientCheckpointing = LoraGradientCheckpointingNames.TryParse(Request.GradientCheckpointing, out var checkpointing) ? checkpointing
+            : throw new ArgumentException($"--gradient-checkpointing {Request.GradientCheckpointing} is not one of {LoraGradientCheckpointingNames.Allowed}"),
     };
 
     /// <summary>
@@ -178,7 +182,9 @@ internal sealed class TrainSetup
         var split = dataset.Split(r.ValFraction, r.Fraction, r.Seed);
         if (split.Validation is null)
             throw new ArgumentException($"--val-fraction {r.ValFraction} leaves no validation examples; validation loss is how LoraKit checks training, so hold some out");
-        var mode = r.Pad ? SequenceMode.Pad : SequenceMode.Pack;
+        if (r.Pad && r.Packing == LoraPackingNames.Documents)
+            throw new ArgumentException($"--pad and --packing {LoraPackingNames.Documents} both decide how examples fill rows; give one");
+        var mode = r.Pad ? SequenceMode.Pad : r.Packing == LoraPackingNames.Documents ? SequenceMode.Documents : SequenceMode.Pack;
         var train = TokenizedDataset.Create(split.Train, tokenizer, r.SeqLen, mode);
         var validation = TokenizedDataset.Create(split.Validation, tokenizer, r.SeqLen, mode);
         var summary = string.Create(CultureInfo.InvariantCulture,

@@ -6,6 +6,9 @@ namespace LoraKit.Memory;
 /// <summary>Storage of the frozen base weights.</summary>
 public enum WeightPrecision { Float32, BFloat16, Float16, Int8, NF4 }
 
+/// <summary>Where the run's tensors live: a CUDA GPU (the runtime's overhead modelled), or the CPU (figures above the warm runtime).</summary>
+public enum MemoryDevice { Cuda, Cpu }
+
 /// <summary>What the memory estimate assumes about the run.</summary>
 public sealed record MemoryOptions
 {
@@ -16,22 +19,39 @@ public sealed record MemoryOptions
     /// <summary>Bytes per saved activation element: 2 under bf16/fp16 autocast, 4 in fp32 (CPU).</summary>
     public int ActivationBytes { get; init; } = 2;
 
-    /// <summary>Keep only each layer's input and recompute the rest in backward.</summary>
-    public bool GradientCheckpointing { get; init; }
+    /// <summary>Keep only each layer's input and recompute the rest in backward; offload keeps those inputs in host memory (CUDA).</summary>
+    public LoraGradientCheckpointing GradientCheckpointing { get; init; }
+
+    /// <summary>The loss in token chunks (the runtime's default): no [batch, seq, vocab] logits.</summary>
+    public bool ChunkedLoss { get; init; } = true;
+
+    /// <summary>
+    /// The batch needs an explicit [batch, 1, seq, seq] attention mask: padded rows (--pad) or several examples per row
+    /// (--packing documents). Full concat-packed rows use the causal kernel without one.
+    /// </summary>
+    public bool AttentionMask { get; init; }
 
     /// <summary>Fused (flash / SDPA) attention never materialises the s×s score matrix.</summary>
     public bool FusedAttention { get; init; } = true;
 
-    /// <summary>Fixed cost of the runtime (CUDA context, allocator slack).</summary>
-    public long OverheadBytes { get; init; } = 512L * 1024 * 1024;
+    public MemoryDevice Device { get; init; } = MemoryDevice.Cuda;
+
+    /// <summary>
+    /// The runtime's fixed cost. Null (default): on CUDA the modelled context and allocator cache
+    /// (<see cref="MemoryEstimator.CudaContextBytes"/>, <see cref="MemoryEstimator.AllocatorCacheFraction"/>); on the CPU 0.
+    /// </summary>
+    public long? OverheadBytes { get; init; }
 }
 
-/// <summary>An estimate of peak training memory, by part, in bytes.</summary>
+/// <summary>An estimate of peak training memory, by part, in bytes; <see cref="HostOffload"/> is host memory, not in <see cref="Total"/>.</summary>
 public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long LoraGradients, long OptimizerState, long Activations, long Logits, long Overhead)
 {
     public long Total => BaseWeights + LoraWeights + LoraGradients + OptimizerState + Activations + Logits + Overhead;
 
     public double TotalGiB => Total / (1024.0 * 1024 * 1024);
+
+    /// <summary>Layer inputs kept in pinned host memory by offloaded checkpointing (CUDA).</summary>
+    public long HostOffload { get; init; }
 }
 
 /// <summary>
@@ -41,8 +61,33 @@ public sealed record MemoryEstimate(long BaseWeights, long LoraWeights, long Lor
 /// </summary>
 public static class MemoryEstimator
 {
+    /// <summary>
+    /// The float32 logits one chunk of the chunked loss may hold (the runtime's <c>ChunkedCausalLmLoss</c>): 32 MiB, i.e.
+    /// 170 tokens of a 49,152-token vocabulary, 65 of Llama 3's 128,256 — small against activations, large enough that
+    /// each chunk is still one efficient matmul.
+    /// </summary>
+    public const long LossChunkBytes = 32L * 1024 * 1024;
+
+    /// <summary>Tokens per chunk of the chunked loss for a vocabulary of <paramref name="vocab"/>: <see cref="LossChunkBytes"/> of float32 logits, at least 1.</summary>
+    public static long LossChunkTokens(long vocab) => Math.Max(1, LossChunkBytes / (4 * Math.Max(1, vocab)));
+
     /// <summary>Bytes each trainable LoRA parameter costs: fp32 weight, fp32 gradient, AdamW's two fp32 moments.</summary>
     public const int BytesPerTrainableParameter = 4 + 4 + 8;
+
+    /// <summary>
+    /// The CUDA context LoraKit's process holds before its first tensor (driver context, cuBLAS handles and workspace,
+    /// loaded kernels): 768 MiB, the size PyTorch 2.11 / CUDA 13 processes show on an H200 (README, "Checked on a GPU").
+    /// Re-measured by eng/gpu/fit.sh.
+    /// </summary>
+    public const long CudaContextBytes = 768L * 1024 * 1024;
+
+    /// <summary>
+    /// What PyTorch's caching allocator holds beyond the live tensors (freed blocks it keeps, fragmentation), as a share of
+    /// the tensors that come and go in a step (activations, logits, gradients): 10 %. From the H200 figures of the same
+    /// step in transformers + PEFT: nvidia-smi's peak − max_memory_allocated = 2,625 and 2,737 MiB at 21,942 and
+    /// 21,122 MiB allocated, i.e. the context above plus 8.5–9.3 % (README, "Checked on a GPU"); re-measured by eng/gpu/fit.sh.
+    /// </summary>
+    public const double AllocatorCacheFraction = 0.10;
 
     public static MemoryEstimate Estimate(ModelShape model, LoraConfig config, MemoryOptions options)
     {
@@ -50,15 +95,25 @@ public static class MemoryEstimator
         if (options.SequenceLength < 1) throw new ArgumentOutOfRangeException(nameof(options), "SequenceLength must be at least 1.");
         var count = ParameterCount.Compute(model, config);
         var trainable = count.TrainableParameters;
+        var activations = ActivationBytes(model, config, options);
+        var logits = LogitBytes(model, options);
+        var overhead = options.OverheadBytes ?? (options.Device == MemoryDevice.Cuda
+            ? CudaContextBytes + (long)(AllocatorCacheFraction * (activations + logits + trainable * 4))
+            : 0);
         return new MemoryEstimate(
             BaseWeights: BaseWeightBytes(model, options.BasePrecision),
             LoraWeights: trainable * 4,
             LoraGradients: trainable * 4,
             OptimizerState: trainable * 8,
-            Activations: ActivationBytes(model, config, options),
-            Logits: LogitBytes(model, options),
-            Overhead: options.OverheadBytes);
+            Activations: activations,
+            Logits: logits,
+            Overhead: overhead) { HostOffload = Offloads(options) && model.Llama is { } d ? HiddenStateBytes(d, options) * d.Layers : 0 };
     }
+
+    /// <summary>Offloaded checkpointing moves the layer inputs to host memory only on CUDA; on the CPU it is plain checkpointing.</summary>
+    private static bool Offloads(MemoryOptions o) => o.GradientCheckpointing == LoraGradientCheckpointing.Offload && o.Device == MemoryDevice.Cuda;
+
+    private static long HiddenStateBytes(LlamaDimensions d, MemoryOptions o) => (long)o.BatchSize * o.SequenceLength * d.HiddenSize * o.ActivationBytes;
 
     public static long BaseWeightBytes(ModelShape model, WeightPrecision precision)
     {
@@ -83,6 +138,15 @@ public static class MemoryEstimator
         return q + rest * 2;
     }
 
+    /// <summary>
+    /// What training keeps for backward at its peak, and the working set of backward itself.
+    /// Without checkpointing: every layer's saved tensors (b·s·(6h + 3·kv + 4i) elements: norms' inputs and outputs,
+    /// q/k/v and the attention output, the MLP's gate, up, activation and product) and the adapters' (<see cref="LoraActivationBytes"/>).
+    /// With checkpointing: the hidden state entering each layer (on the GPU unless offloaded: then the one in flight and the
+    /// one being brought back) plus one layer's saved tensors while it is recomputed. Both pay backward's working set —
+    /// the gradient of the hidden state and of the MLP's intermediate (b·s·(2h + 2i))— and, with an explicit mask,
+    /// the [b, 1, s, s] boolean mask, its float form in the attention kernel, and the s×s pieces it is built from.
+    /// </summary>
     public static long ActivationBytes(ModelShape model, LoraConfig config, MemoryOptions o)
     {
         long b = o.BatchSize, s = o.SequenceLength;
@@ -103,14 +167,18 @@ public static class MemoryEstimator
                 attention += AttentionElements(l);
                 largestAttention = Math.Max(largestAttention, AttentionElements(l));
             }
-            long elements = o.GradientCheckpointing ? b * s * h * layers + perLayer + largestAttention : perLayer * layers + attention;
-            // With checkpointing, the adapters' saved tensors are recomputed too: one layer's worth is live.
             var lora = LoraActivationBytes(model, config, o);
-            return elements * o.ActivationBytes + (o.GradientCheckpointing ? lora / Math.Max(1, layers) : lora);
+            long backward = b * s * (2 * h + 2 * i) * o.ActivationBytes;
+            long mask = o.AttentionMask ? b * s * s * (1 + o.ActivationBytes) + 2 * s * s : 0;
+            if (o.GradientCheckpointing == LoraGradientCheckpointing.None)
+                return (perLayer * layers + attention) * o.ActivationBytes + lora + backward + mask;
+            // With checkpointing, the adapters' saved tensors are recomputed too: one layer's worth is live.
+            long inputs = Offloads(o) ? 2 : layers + 1;
+            return (inputs * b * s * h + perLayer + largestAttention) * o.ActivationBytes + lora / Math.Max(1, layers) + backward + mask;
         }
         // Custom models: the input of each linear layer is kept for backward.
-        long inputs = model.Linears.Sum(l => (long)l.InFeatures * l.Count);
-        return b * s * inputs * o.ActivationBytes + LoraActivationBytes(model, config, o);
+        long saved = model.Linears.Sum(l => (long)l.InFeatures * l.Count);
+        return b * s * saved * o.ActivationBytes + LoraActivationBytes(model, config, o);
     }
 
     /// <summary>Keys a query of <paramref name="layer"/> attends to at most: the sequence, or the sliding window when smaller.</summary>
@@ -137,7 +205,20 @@ public static class MemoryEstimator
         return tokens * perToken;
     }
 
-    /// <summary>The float32 logits and their gradient; Gemma 2's final soft-capping keeps the tanh's input and output as well.</summary>
-    public static long LogitBytes(ModelShape model, MemoryOptions o) =>
-        model.Llama is { } d ? (long)o.BatchSize * o.SequenceLength * d.VocabSize * 4 * (d.FinalLogitSoftcap > 0 ? 4 : 2) : 0;
+    /// <summary>
+    /// The loss's own memory. Whole logits: the head's output in the compute dtype (when not float32), its float32 copy,
+    /// log-softmax's saved output and the logits' gradient — b·s·V·(12 + 2 in bf16; + 8 with Gemma 2's final soft-capping) bytes at the start of backward.
+    /// Chunked (<see cref="LossChunkTokens"/>): the same per chunk of tokens, plus the float32 gradient of the final hidden
+    /// state (b·s·h·4), which backward assembles chunk by chunk.
+    /// </summary>
+    public static long LogitBytes(ModelShape model, MemoryOptions o)
+    {
+        if (model.Llama is not { } d) return 0;
+        long tokens = (long)o.BatchSize * o.SequenceLength, vocab = d.VocabSize;
+        long perElement = 12 + (o.ActivationBytes == 4 ? 0 : o.ActivationBytes);
+        // Gemma 2's final soft-capping (tanh) keeps its float32 input and output besides: 8 bytes more per element.
+        if (d.FinalLogitSoftcap > 0) perElement += 8;
+        if (!o.ChunkedLoss) return tokens * vocab * perElement;
+        return Math.Min(tokens, LossChunkTokens(vocab)) * vocab * perElement + tokens * d.HiddenSize * 4;
+    }
 }

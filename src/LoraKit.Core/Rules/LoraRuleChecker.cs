@@ -103,19 +103,39 @@ public static class LoraRuleChecker
             $"typical LoRA dropout is {Format.Number(t.DropoutAdviceMin)}–{Format.Number(t.DropoutAdviceMax)}");
     }
 
-    /// <summary>LORA1006: the estimated peak training memory exceeds the GPU's memory.</summary>
+    /// <summary>
+    /// LORA1006 with its fit plan: the estimate of <paramref name="options"/> against the GPU's memory, and when it does not
+    /// fit, the cheapest change that does (<see cref="Memory.FitPlan.Cheapest"/>), named in the message; when that change is
+    /// checkpointing alone, <see cref="RuleFinding.Argument"/> carries the mode it asks for (on or offload) for LORA1006's code fix.
+    /// </summary>
+    public static RuleFinding? CheckMemory(ModelShape model, LoraConfig config, Memory.MemoryOptions options, double gpuMemoryGiB, string adapterName)
+    {
+        var estimate = Memory.MemoryEstimator.Estimate(model, config, options);
+        if (gpuMemoryGiB <= 0 || estimate.TotalGiB <= gpuMemoryGiB) return null;
+        var plan = Memory.FitPlan.Cheapest(model, config, options, gpuMemoryGiB);
+        var finding = CheckMemory(estimate, gpuMemoryGiB, adapterName, options.BasePrecision, plan);
+        // Only a plan that is checkpointing alone travels: a fix that sets it then resolves the warning.
+        return plan is not null && plan.Options.GradientCheckpointing != options.GradientCheckpointing &&
+               plan.Options == options with { GradientCheckpointing = plan.Options.GradientCheckpointing }
+            ? finding! with { Argument = LoraGradientCheckpointingNames.Of(plan.Options.GradientCheckpointing) }
+            : finding;
+    }
+
+    /// <summary>LORA1006: the estimated peak training memory exceeds the GPU's memory; <paramref name="plan"/>, when known, is the advice.</summary>
     public static RuleFinding? CheckMemory(Memory.MemoryEstimate estimate, double gpuMemoryGiB, string adapterName,
-        Memory.WeightPrecision basePrecision = Memory.WeightPrecision.BFloat16)
+        Memory.WeightPrecision basePrecision = Memory.WeightPrecision.BFloat16, Memory.FitChange? plan = null)
     {
         if (gpuMemoryGiB <= 0 || estimate.TotalGiB <= gpuMemoryGiB) return null;
         // A base already in 4 or 8 bits says so, and "quantise the base" is no longer advice that helps.
         var quantized = basePrecision is Memory.WeightPrecision.NF4 or Memory.WeightPrecision.Int8;
+        var advice = plan is not null
+            ? $"the cheapest change that fits: {plan.Description} (≈ {Format.GiB(plan.Estimate.Total)})"
+            : "no single change fits; reduce the batch size or sequence length, " + (quantized ? "" : "quantise the base, ") + "lower the rank or target fewer modules";
         return new(DiagnosticIds.GpuMemory, RuleSeverity.Warning, nameof(LoraConfig.Rank),
             $"{adapterName}: estimated peak training memory {Format.GiB(estimate.Total)} exceeds the GPU's {Format.Number(gpuMemoryGiB)} GiB " +
             $"(base weights {Format.GiB(estimate.BaseWeights)}{(quantized ? " in " + basePrecision : "")}, " +
             $"LoRA state {Format.GiB(estimate.LoraWeights + estimate.LoraGradients + estimate.OptimizerState)}, " +
-            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); reduce the batch size or sequence length, " +
-            (quantized ? "" : "quantise the base, ") + "lower the rank or target fewer modules");
+            $"activations {Format.GiB(estimate.Activations + estimate.Logits)}); {advice}");
     }
 
     /// <summary>LORA1007: the rank differs from the one the last sweep locked (the rank guide: "Lock that rank and run full training").</summary>

@@ -75,6 +75,15 @@ public sealed class TrainRequest
     /// </summary>
     public string Quantize { get; set; } = QuantizeNone;
 
+    /// <summary>
+    /// none, on or offload (<see cref="LoraGradientCheckpointingNames"/>): recompute each decoder layer in backward; offload
+    /// keeps the saved layer inputs in pinned host memory on CUDA.
+    /// </summary>
+    public string GradientCheckpointing { get; set; } = LoraGradientCheckpointingNames.None;
+
+    /// <summary>concat (default) or documents (<see cref="LoraPackingNames"/>); --pad puts one example per row instead.</summary>
+    public string Packing { get; set; } = LoraPackingNames.Concat;
+
     public const string QuantizeNone = LoraQuantizationNames.None;
     public const string QuantizeNf4 = LoraQuantizationNames.Nf4;
 
@@ -144,7 +153,7 @@ public sealed class TrainRequest
             var value = option.ValueIn(this);
             if (value is null || value == option.ValueIn(defaults)) continue;
             args.Add(option.Name);
-            if (!option.IsFlag || value != "true") args.Add(value); // a flag is its name alone when on
+            if (!(option.IsFlag && value == "true") && value != option.BareValue) args.Add(value); // a flag (or a switch's bare value) is its name alone
         }
     }
 
@@ -191,6 +200,15 @@ public sealed class TrainRequest
                 : throw new ArgumentException($"--quantize {v} is not one of {LoraQuantizationNames.Allowed}")),
         TrainOption.Flag("--stop-on-plateau", "Stop early when the validation loss plateaus (LORA3002); false: warn and train on.",
             r => r.StopOnPlateau, (r, v) => r.StopOnPlateau = v),
+        TrainOption.Switch("--gradient-checkpointing", "Recompute each decoder layer in backward: the same adapter with far less activation memory " +
+            "(about one more forward per step); 'offload' also keeps the saved layer inputs in pinned host memory on CUDA (on the CPU the same as on).",
+            LoraGradientCheckpointingNames.On, r => r.GradientCheckpointing,
+            (r, v) => r.GradientCheckpointing = LoraGradientCheckpointingNames.TryParse(v, out var mode) ? LoraGradientCheckpointingNames.Of(mode)
+                : throw new ArgumentException($"--gradient-checkpointing {v} is not one of {LoraGradientCheckpointingNames.Allowed}")),
+        TrainOption.Text("--packing", $"How examples fill rows: {LoraPackingNames.Concat} (concatenated and cut; examples in a row see each other) or " +
+            $"{LoraPackingNames.Documents} (whole examples, attention and positions reset at each: every example scored as alone).",
+            r => r.Packing, (r, v) => r.Packing = v is LoraPackingNames.Concat or LoraPackingNames.Documents ? v
+                : throw new ArgumentException($"--packing {v} is not one of {LoraPackingNames.Allowed}")),
     };
 
     /// <summary>The option named <paramref name="name"/> (e.g. "--max-steps").</summary>
@@ -199,12 +217,15 @@ public sealed class TrainRequest
 }
 
 /// <summary>What a <see cref="TrainOption"/> takes, for help texts and parsers.</summary>
-public enum TrainOptionKind { Text, Integer, Number, List, Flag }
+public enum TrainOptionKind { Text, Integer, Number, List, Flag, Switch }
 
 /// <summary>One option of <see cref="TrainRequest"/>: its name, help, and how its value is read from and written to a request.</summary>
 public sealed class TrainOption(string name, string? alias, string description, TrainOptionKind kind, bool trainOnly,
-    Func<TrainRequest, string?> get, Action<TrainRequest, string> set)
+    Func<TrainRequest, string?> get, Action<TrainRequest, string> set, string? bareValue = null)
 {
+    /// <summary>A <see cref="TrainOptionKind.Switch"/>'s value when given without one (<c>--gradient-checkpointing</c> alone: on).</summary>
+    public string? BareValue { get; } = bareValue;
+
     public string Name { get; } = name;
     public string? Alias { get; } = alias;
     public string Description { get; } = description;
@@ -236,6 +257,10 @@ public sealed class TrainOption(string name, string? alias, string description, 
     internal static TrainOption List(string name, string description, Func<TrainRequest, IReadOnlyList<string>> get, Action<TrainRequest, IReadOnlyList<string>> set) =>
         new(name, null, description, TrainOptionKind.List, false, r => string.Join(",", get(r)),
             (r, v) => set(r, v.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0).ToArray()));
+
+    /// <summary>An option whose value may be left out (<paramref name="bareValue"/> then): <c>--gradient-checkpointing [offload]</c>.</summary>
+    internal static TrainOption Switch(string name, string description, string bareValue, Func<TrainRequest, string?> get, Action<TrainRequest, string> set) =>
+        new(name, null, description, TrainOptionKind.Switch, false, get, (r, v) => set(r, v.Length == 0 ? bareValue : v), bareValue);
 
     internal static TrainOption Flag(string name, string description, Func<TrainRequest, bool> get, Action<TrainRequest, bool> set, bool trainOnly = false) =>
         new(name, null, description, TrainOptionKind.Flag, trainOnly, r => get(r) ? "true" : "false",

@@ -20,6 +20,15 @@ public enum SequenceMode
     /// An example left with no target (its prompt fills the row) is dropped and counted in <see cref="TokenizedDataset.DroppedExamples"/>.
     /// </summary>
     Pad,
+
+    /// <summary>
+    /// Whole examples per row, no cross-talk (axolotl's multipack, TRL's padding-free packing): each example truncated and
+    /// dropped as in <see cref="Pad"/>, then placed in the current row while it fits (else the row is padded and a new one
+    /// begun, in dataset order). The attention mask holds each token's example number in its row (1, 2, …; 0 = padding):
+    /// tokens attend only within their example (<c>LlamaModel.AttendMask</c>), position ids restart at 0 per example, and
+    /// an example's first token is never a target — so each example is scored exactly as it would be alone.
+    /// </summary>
+    Documents,
 }
 
 /// <summary>
@@ -28,13 +37,20 @@ public enum SequenceMode
 /// <c>LlamaForCausalLM.CausalLmLoss</c> averages (position 0 of each row is never a target under its shift, so its label
 /// is always −100). Dispose it to free the tensors.
 /// </summary>
-public sealed record Batch(Tensor InputIds, Tensor Labels, Tensor AttentionMask, long TokenCount) : IDisposable
+public sealed record Batch(Tensor InputIds, Tensor Labels, Tensor AttentionMask, long TokenCount, Tensor? PositionIds = null) : IDisposable
 {
+    /// <summary>
+    /// Whether the model needs the mask: some padding, or several examples in a row (<see cref="SequenceMode.Documents"/>).
+    /// Without either, causal attention alone is the same attention (and SDPA's fused causal kernel needs no [seq, seq] mask).
+    /// </summary>
+    public bool NeedsMask => AttentionMask.ne(1).any().item<bool>();
+
     public void Dispose()
     {
         InputIds.Dispose();
         Labels.Dispose();
         AttentionMask.Dispose();
+        PositionIds?.Dispose();
     }
 }
 
@@ -63,9 +79,11 @@ public sealed class TokenizedDataset
     private readonly long[] _ids;
     private readonly long[] _labels;
     private readonly long[] _mask;
+    private readonly long[]? _positions;
 
-    private TokenizedDataset(int sequenceLength, SequenceMode mode, long[] ids, long[] labels, long[] mask, int dropped, int truncated, long padId)
+    private TokenizedDataset(int sequenceLength, SequenceMode mode, long[] ids, long[] labels, long[] mask, int dropped, int truncated, long padId, long[]? positions = null)
     {
+        _positions = positions;
         SequenceLength = sequenceLength;
         Mode = mode;
         _ids = ids;
@@ -123,6 +141,9 @@ public sealed class TokenizedDataset
 
         var seqIds = new List<long>();
         var seqLabels = new List<long>();
+        var positions = mode == SequenceMode.Documents ? new List<long>() : null;
+        var used = 0; // Documents: tokens in the current row
+        var documents = 0; // Documents: examples in the current row
         foreach (var e in examples)
         {
             Encode(e, tokenizer, template, seqIds, seqLabels);
@@ -145,6 +166,25 @@ public sealed class TokenizedDataset
                 dropped++;
                 continue;
             }
+            if (mode == SequenceMode.Documents)
+            {
+                if (used + n > sequenceLength)
+                {
+                    PadRow(ids, labels, mask, positions!, sequenceLength - used, padId);
+                    used = 0;
+                    documents = 0;
+                }
+                documents++;
+                for (var j = 0; j < n; j++)
+                {
+                    ids.Add(seqIds[j]);
+                    labels.Add(j > 0 ? seqLabels[j] : IgnoreIndex);
+                    mask.Add(documents);
+                    positions!.Add(j);
+                }
+                used += n;
+                continue;
+            }
             for (var j = 0; j < sequenceLength; j++)
             {
                 var real = j < n;
@@ -153,6 +193,8 @@ public sealed class TokenizedDataset
                 mask.Add(real ? 1 : 0);
             }
         }
+
+        if (mode == SequenceMode.Documents && used > 0) PadRow(ids, labels, mask, positions!, sequenceLength - used, padId);
 
         if (mode == SequenceMode.Pack)
         {
@@ -187,7 +229,18 @@ public sealed class TokenizedDataset
         if (ids.Count == 0)
             throw new DataException(
                 $"no example yields a target token at sequence length {sequenceLength} ({dropped} dropped: the prompt fills the row); raise the sequence length or shorten the prompts");
-        return new TokenizedDataset(sequenceLength, mode, ids.ToArray(), labels.ToArray(), mask.ToArray(), dropped, truncated, padId);
+        return new TokenizedDataset(sequenceLength, mode, ids.ToArray(), labels.ToArray(), mask.ToArray(), dropped, truncated, padId, positions?.ToArray());
+    }
+
+    private static void PadRow(List<long> ids, List<long> labels, List<long> mask, List<long> positions, int count, long padId)
+    {
+        for (var j = 0; j < count; j++)
+        {
+            ids.Add(padId);
+            labels.Add(IgnoreIndex);
+            mask.Add(0);
+            positions.Add(0);
+        }
     }
 
     /// <summary>The token ids and labels of one example (before truncation or packing), as <see cref="Create(IReadOnlyList{Example}, ILoraTokenizer, int, SequenceMode)"/> builds them.</summary>
@@ -310,6 +363,7 @@ public sealed class TokenizedDataset
             var ids = new long[b * s];
             var labels = new long[b * s];
             var mask = new long[b * s];
+            var positions = _positions is null ? null : new long[b * s];
             long count = 0;
             for (var r = 0; r < b; r++)
             {
@@ -317,6 +371,7 @@ public sealed class TokenizedDataset
                 Array.Copy(_ids, src, ids, r * s, s);
                 Array.Copy(_labels, src, labels, r * s, s);
                 Array.Copy(_mask, src, mask, r * s, s);
+                if (positions is not null) Array.Copy(_positions!, src, positions, r * s, s);
             }
             foreach (var l in labels)
                 if (l != IgnoreIndex) count++;
@@ -325,7 +380,8 @@ public sealed class TokenizedDataset
                 torch.tensor(ids, shape, ScalarType.Int64, device),
                 torch.tensor(labels, shape, ScalarType.Int64, device),
                 torch.tensor(mask, shape, ScalarType.Int64, device),
-                count);
+                count,
+                positions is null ? null : torch.tensor(positions, shape, ScalarType.Int64, device));
         }
     }
 }

@@ -263,15 +263,14 @@ public sealed class LoraKitModel : IDisposable
         }
         var shape = new long[] { b, length };
         var input = torch.tensor(ids, shape, ScalarType.Int64, Device);
-        var logits = Model.forward(input, padded ? torch.tensor(mask, shape, ScalarType.Int64, Device) : null);
-        // Hugging Face's shift: logits at t predict the label at t + 1; −100 scores nothing (the labels move left,
-        // so the [b, length, vocab] logits are not copied).
-        var nextLabels = LlamaForCausalLM.NextTokenLabels(torch.tensor(labels, shape, ScalarType.Int64), TokenizedDataset.IgnoreIndex);
-        var next = nextLabels.data<long>().ToArray();
-        var predicted = logits.reshape(-1, logits.shape[2]).to(ScalarType.Float32);
-        var targets = nextLabels.reshape(-1).to(Device);
-        var nll = nn.functional.cross_entropy(predicted, targets, ignore_index: TokenizedDataset.IgnoreIndex, reduction: nn.Reduction.None)
-            .to(ScalarType.Float64).cpu();
+        var hidden = Model.model.forward(input, padded ? torch.tensor(mask, shape, ScalarType.Int64, Device) : null);
+        // Hugging Face's shift (logits at t predict the label at t + 1; −100 scores nothing), scored in token chunks
+        // as training's loss is: the [b, length, vocab] logits are never held.
+        var labelTensor = torch.tensor(labels, shape, ScalarType.Int64);
+        var next = LlamaForCausalLM.NextTokenLabels(labelTensor, TokenizedDataset.IgnoreIndex).data<long>().ToArray();
+        var nll = ChunkedCausalLmLoss.TokenLosses(Model.lm_head, Model.Dimensions.VocabSize, hidden, labelTensor.to(Device), TokenizedDataset.IgnoreIndex,
+            finalSoftcap: Model.Dimensions.FinalLogitSoftcap)
+            .reshape(-1).to(ScalarType.Float64).cpu();
         var values = nll.data<double>().ToArray();
         for (var r = 0; r < b; r++)
         {

@@ -21,6 +21,9 @@ public sealed class LoraDropout : nn.Module<Tensor, Tensor>
 
     public double P { get; }
 
+    /// <summary>The generator the masks come from (null: torch's global one); gradient checkpointing replays it.</summary>
+    internal Generator? Generator => _generator;
+
     public override Tensor forward(Tensor x)
     {
         if (!training || P == 0) return x.alias();

@@ -145,12 +145,25 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// </summary>
     public KvCache NewCache(int capacity = 0) => new(Enumerable.Range(0, model.layers.Count).Select(_dims.AttentionWindow).ToArray(), capacity);
 
-    /// <summary>Mean next-token cross-entropy of this model on <paramref name="inputIds"/> (see <see cref="CausalLmLoss"/>).</summary>
-    public Tensor Loss(Tensor inputIds, Tensor labels, Tensor? attentionMask = null)
+    /// <summary>
+    /// The loss in token chunks (<see cref="ChunkedCausalLmLoss"/>: no [batch, seq, vocab] logits held; the same loss and
+    /// gradients). On by default; false computes the whole logits and <see cref="CausalLmLoss"/>.
+    /// </summary>
+    public bool ChunkedLoss { get; set; } = true;
+
+    /// <summary>Tokens per chunk of the chunked loss; 0 (default): LoraKit.Core's <c>MemoryEstimator.LossChunkTokens</c> of the vocabulary.</summary>
+    public long LossChunkTokens { get; set; }
+
+    /// <summary>
+    /// Mean next-token cross-entropy of this model on <paramref name="inputIds"/> (see <see cref="CausalLmLoss"/>);
+    /// <paramref name="attentionMask"/> and <paramref name="positionIds"/> as in <see cref="LlamaModel.forward"/>.
+    /// </summary>
+    public Tensor Loss(Tensor inputIds, Tensor labels, Tensor? attentionMask = null, Tensor? positionIds = null)
     {
         using var scope = torch.NewDisposeScope();
-        var logits = forward(inputIds, attentionMask);
-        return CausalLmLoss(logits, labels).MoveToOuterDisposeScope();
+        if (!ChunkedLoss) return CausalLmLoss(forward(inputIds, attentionMask, positionIds), labels).MoveToOuterDisposeScope();
+        var hidden = model.forward(inputIds, attentionMask, positionIds);
+        return ChunkedCausalLmLoss.Loss(lm_head, _dims.VocabSize, hidden, labels, chunkTokens: LossChunkTokens, finalSoftcap: _dims.FinalLogitSoftcap).MoveToOuterDisposeScope();
     }
 
     /// <summary>

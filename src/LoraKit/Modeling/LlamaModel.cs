@@ -13,6 +13,9 @@ public sealed class LlamaModel : nn.Module
     public LlamaRMSNorm norm;
 
     private readonly LlamaDimensions _dims;
+
+    /// <summary>Recompute each decoder layer in backward while training (<see cref="Modeling.GradientCheckpoint"/>); off by default.</summary>
+    public LoraGradientCheckpointing GradientCheckpointing { get; set; }
     private readonly float[] _inverseFrequencies;
     private readonly double _attentionFactor;
 
@@ -85,8 +88,16 @@ public sealed class LlamaModel : nn.Module
             // mask (or SDPA's is_causal without padding) is the same attention.
             sliding = window > 0 && seq > window ? AttendMask(attentionMask, seq, window, inputIds.device, keepDiagonal) : full;
         }
+        var checkpoint = GradientCheckpointing != LoraGradientCheckpointing.None && training && cache is null && torch.is_grad_enabled();
         for (var i = 0; i < layers.Count; i++)
-            hidden = layers[i].forward(hidden, cos, sin, _dims.AttentionWindow(i) > 0 ? sliding : full, cache?.Layer(i));
+        {
+            var layer = layers[i];
+            var mask = _dims.AttentionWindow(i) > 0 ? sliding : full;
+            hidden = checkpoint
+                ? GradientCheckpoint.Apply(layer, (x, c) => layer.forward(x, c[0]!, c[1]!, c[2]), hidden, new[] { cos, sin, mask },
+                    GradientCheckpointing == LoraGradientCheckpointing.Offload)
+                : layer.forward(hidden, cos, sin, mask, cache?.Layer(i));
+        }
         cache?.Advance(seq);
         return norm.call(hidden).MoveToOuterDisposeScope();
     }
@@ -112,7 +123,8 @@ public sealed class LlamaModel : nn.Module
     }
 
     /// <summary>
-    /// Boolean [batch, 1, seq, seq]: query i may attend to key j when j ≤ i and key j is not padding. Every
+    /// Boolean [batch, 1, seq, seq]: query i may attend to key j when j ≤ i, key j is not padding and both belong to the
+    /// same example (the mask's value: 1/0, or example numbers 1, 2, … with 0 for padding). Every
     /// query may also attend to itself, so rows of padding queries (left padding) are never fully masked,
     /// which would give NaN; their outputs are meaningless and must be ignored by the loss (labels −100).
     /// </summary>
@@ -135,7 +147,15 @@ public sealed class LlamaModel : nn.Module
         if (window > 0) allowed = allowed.triu(-(window - 1));
         allowed = allowed.view(1, 1, seq, seq);
         if (attentionMask is not null)
-            allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(attentionMask.shape[0], 1, 1, seq));
+        {
+            var b = attentionMask.shape[0];
+            allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, seq));
+            // Several examples in a row (a mask of example numbers, TokenizedDataset's Documents packing): a token sees
+            // only its own example's. A 1/0 mask is unchanged by this (every real token is example 1), and padding
+            // queries (0) keep the keys they had, as transformers masks them.
+            var query = attentionMask.view(b, 1, seq, 1);
+            allowed = allowed.logical_and(query.eq(attentionMask.view(b, 1, 1, seq)).logical_or(query.eq(0)));
+        }
         if (!keepDiagonal) return allowed.MoveToOuterDisposeScope();
         var diagonal = torch.eye(seq, dtype: ScalarType.Bool, device: device).view(1, 1, seq, seq);
         return allowed.logical_or(diagonal).MoveToOuterDisposeScope();

@@ -153,6 +153,7 @@ public sealed class LoraTrainer
         try
         {
             var shape = ModelShape.FromLlama(_options.BaseModelName ?? "base", model.Dimensions);
+            model.model.GradientCheckpointing = _options.GradientCheckpointing;
             var injection = LoraInjector.Inject(model, config, AdapterName, _options.Seed);
             LoraPreflight.Check(model, injection, shape);
             var parameters = model.parameters().Where(p => p.requires_grad).ToList();
@@ -283,8 +284,7 @@ public sealed class LoraTrainer
         using var scope = NewDisposeScope();
         var ids = batch.InputIds.to(run.Device);
         var labels = batch.Labels.to(run.Device);
-        var mask = batch.AttentionMask.to(run.Device);
-        var loss = run.Model.Loss(ids, labels, mask);
+        var loss = run.Model.Loss(ids, labels, batch.NeedsMask ? batch.AttentionMask.to(run.Device) : null, batch.PositionIds?.to(run.Device));
         var value = loss.item<float>();
         if (!float.IsFinite(value))
         {
@@ -297,7 +297,7 @@ public sealed class LoraTrainer
         (loss / _options.GradientAccumulation).backward();
         stepLossSum += value * batch.TokenCount;
         stepTokens += batch.TokenCount;
-        run.Tokens += mask.sum().item<long>();
+        run.Tokens += batch.AttentionMask.ne(0).sum().item<long>();
         return true;
     }
 
@@ -403,7 +403,8 @@ public sealed class LoraTrainer
                 using var batch = b;
                 if (batch.TokenCount == 0) continue; // its loss is 0/0, and NaN × 0 would poison the sum
                 using var scope = NewDisposeScope();
-                var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device), batch.AttentionMask.to(device)).item<float>();
+                var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device), batch.NeedsMask ? batch.AttentionMask.to(device) : null,
+                    batch.PositionIds?.to(device)).item<float>();
                 sum += loss * batch.TokenCount;
                 count += batch.TokenCount;
             }

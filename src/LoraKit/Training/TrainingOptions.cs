@@ -44,6 +44,9 @@ public sealed record TrainingOptions
 
     public LoraThresholds Thresholds { get; init; } = LoraThresholds.Default;
 
+    /// <summary>Recompute each decoder layer in backward (offload: its saved input in pinned host memory on CUDA); the same adapter, less memory.</summary>
+    public LoraGradientCheckpointing GradientCheckpointing { get; init; }
+
     /// <summary>Adapter name for files and events.</summary>
     public string AdapterName { get; init; } = "adapter";
 

@@ -17,18 +17,6 @@ public static class HostileTemplateBenchmark
 {
     public static void Run(string[] args)
     {
-        if (args.Length > 1 && args[0] == "probe")
-        {
-            for (var r = 0; r < 3; r++)
-            {
-                var c = Stopwatch.StartNew();
-                string result;
-                try { result = JinjaTemplate.Parse(args[1], "probe").Render(new Dictionary<string, object?>()); }
-                catch (JinjaException e) { result = e.Message; }
-                Console.WriteLine($"{c.Elapsed.TotalMilliseconds:0.0} ms: {(result.Length > 200 ? result[..200] : result)}");
-            }
-            return;
-        }
         var rounds = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
         var root = FindRepoRoot();
         var folder = Path.Combine(root, "tests", "LoraKit.Tests", "Fixtures", "hostile", "templates");

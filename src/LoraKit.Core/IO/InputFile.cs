@@ -38,6 +38,13 @@ public static class InputFile
         return buffer.ToArray();
     }
 
+    /// <summary>For files read otherwise (memory-mapped weights): refuses a device, FIFO or socket before it is opened.</summary>
+    public static void RequireRegularFile(string path, string what)
+    {
+        if (path is null) throw new ArgumentNullException(nameof(path));
+        if (IsSpecialFile(path)) throw NotRegular(path, what);
+    }
+
     /// <summary>The text of <paramref name="path"/> as strict UTF-8 (a BOM is skipped); invalid bytes are an error naming the line.</summary>
     public static string ReadAllText(string path, long maxBytes, string what) => DecodeUtf8(ReadAllBytes(path, maxBytes, what), path, what);
 

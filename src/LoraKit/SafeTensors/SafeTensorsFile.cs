@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.ObjectModel;
 using System.IO.MemoryMappedFiles;
+using LoraKit.IO;
 using TorchSharp;
 
 namespace LoraKit.SafeTensors;
@@ -60,6 +61,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         var fullPath = System.IO.Path.GetFullPath(path);
+        InputFile.RequireRegularFile(fullPath, "safetensors file");
         var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;

@@ -81,5 +81,14 @@ public class HfReferenceLogitsTests
         Assert.True(mask.sum().item<long>() < mask.numel(), "the padded batch has padding");
         Assert.True(paddedDiff <= LogitTolerance, $"{reference.Name} padded: max |logit − transformers| on real positions = {paddedDiff:E3}");
         Assert.True(Math.Abs(paddedLoss - padded.Loss) <= LossTolerance, $"{reference.Name} padded: loss {paddedLoss} vs transformers {padded.Loss}");
+
+        // The training loss as it runs by default (chunked LM head + cross-entropy, Gemma 2's final soft-capping in
+        // each chunk), on the plain and the padded batch, against transformers' losses too.
+        Assert.True(model.ChunkedLoss, "the chunked loss is the default");
+        var chunked = model.Loss(plain.Ids(), plain.LabelTensor()).item<float>();
+        var chunkedPadded = model.Loss(padded.Ids(), padded.LabelTensor(), mask).item<float>();
+        _output.WriteLine($"{reference.Name} chunked: |Δloss| {Math.Abs(chunked - plain.Loss):E2}, padded {Math.Abs(chunkedPadded - padded.Loss):E2}");
+        Assert.True(Math.Abs(chunked - plain.Loss) <= LossTolerance, $"{reference.Name} chunked: loss {chunked} vs transformers {plain.Loss}");
+        Assert.True(Math.Abs(chunkedPadded - padded.Loss) <= LossTolerance, $"{reference.Name} chunked padded: loss {chunkedPadded} vs transformers {padded.Loss}");
     }
 }

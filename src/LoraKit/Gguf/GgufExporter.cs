@@ -67,7 +67,7 @@ public static class GgufExporter
         var configPath = Path.Combine(source.Folder, HfCheckpoint.ConfigFileName);
         var dims = HfConfig.Load(configPath);
         var arch = CheckModel(dims, configPath, options);
-        if (adapterFolder is not null) CheckAdapter(adapterFolder, dims, forMerge: true);
+        if (adapterFolder is not null) CheckAdapter(adapterFolder, dims, forMerge: true).Dispose(); // refusals first; the merge reads it again
         var vocabulary = GgufVocabulary.Keys(source.Folder, dims.VocabSize);
         var notes = new List<string>();
 

@@ -6,17 +6,10 @@
 rounds=${1:-2}; [ $# -gt 0 ] && shift
 mkdir -p "${OUT:-/tmp/lorakit-gpu}"; exec > >(tee -a "${OUT:-/tmp/lorakit-gpu}/bench.txt") 2>&1
 . "$(dirname "$0")/setup.sh"
+SAMPLED_TIMEOUT=150
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
 cd $W
 $B gpu-training-cases $W/cases || exit 3   # the cases as LoraKit runs them, for peft_bench.py
-sampled() {   # sampled LABEL COMMAND...: runs the command with the GPU's memory sampled beside it
-  local label=$1; shift
-  echo "=== $label ($(date -u +%T))"
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 20 > $W/memory.txt & local sampler=$!
-  timeout 150 "$@"; echo "rc=$?"
-  kill $sampler; wait $sampler 2>/dev/null
-  echo "nvidia-smi peak MiB ($label): $(sort -n $W/memory.txt | tail -1)"
-}
 for round in $(seq 1 "$rounds"); do
   for c in smollm2 tinyllama; do
     sampled "round $round LoraKit $c" $B gpu-training cuda 10 - full $c

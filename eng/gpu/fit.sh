@@ -10,17 +10,10 @@
 rounds=${1:-1}; [ $# -gt 0 ] && shift
 mkdir -p "${OUT:-/tmp/lorakit-gpu}"; exec > >(tee -a "${OUT:-/tmp/lorakit-gpu}/fit.txt") 2>&1
 . "$(dirname "$0")/setup.sh"
+SAMPLED_TIMEOUT=120
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
 cd $W
 $B gpu-training-cases $W/cases || exit 3
-sampled() {   # sampled LABEL COMMAND...: runs the command with the GPU's memory sampled beside it
-  local label=$1; shift
-  echo "=== $label ($(date -u +%T))"
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 20 > $W/memory.txt & local sampler=$!
-  timeout 120 "$@"; echo "rc=$?"
-  kill $sampler; wait $sampler 2>/dev/null
-  echo "nvidia-smi peak MiB ($label): $(sort -n $W/memory.txt | tail -1)"
-}
 for round in $(seq 1 "$rounds"); do
   for mode in none on offload; do
     sampled "round $round LoraKit smollm2 checkpointing $mode" $B gpu-training cuda 10 - full smollm2 $mode

@@ -14,6 +14,14 @@ done
 export DOTNET_ROOT=$W/dotnet PATH=$W/dotnet:$PATH LD_LIBRARY_PATH=$TL DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 L="dotnet $W/app/cli/LoraKit.Cli.dll"; B="dotnet $W/app/bench/LoraKit.Benchmarks.dll"
 step() { echo; echo "=== $* ($(date -u +%T))"; }
+sampled() {   # sampled LABEL COMMAND...: runs the command (at most $SAMPLED_TIMEOUT s) with the GPU's memory sampled beside it
+  local label=$1; shift
+  echo "=== $label ($(date -u +%T))"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 20 > $W/memory.txt & local sampler=$!
+  timeout "${SAMPLED_TIMEOUT:-150}" "$@"; echo "rc=$?"
+  kill $sampler; wait $sampler 2>/dev/null
+  echo "nvidia-smi peak MiB ($label): $(sort -n $W/memory.txt | tail -1)"
+}
 echo "libtorch: $TL"; nvidia-smi -L 2>/dev/null
 python3 -c 'import torch;print("PyTorch",torch.__version__,"CUDA available:",torch.cuda.is_available())' 2>/dev/null
 step "ldd -r LibTorchSharp against this libtorch (undefined symbols = ABI gaps)"

@@ -258,8 +258,10 @@ public class LoraTrainerTests
     public void Out_of_memory_on_the_first_batch_is_lora3004_with_the_seed_advice()
     {
         var dir = Temp();
-        // One 400,000-token sequence: attention without a fused kernel would need s² floats (640 GB).
-        var huge = new HugeBatchData(Dims.VocabSize, 400_000);
+        // One 1,000,000-token row ending in a padding position: padding makes the model build the boolean
+        // [1, 1, s, s] attention mask (1 TB), which no machine this runs on can allocate. (An all-ones mask would
+        // take SDPA's fused causal kernel instead: O(s) memory but O(s²) time, i.e. hours, not an out-of-memory.)
+        var huge = new HugeBatchData(Dims.VocabSize, 1_000_000);
         var e = Assert.Throws<TrainingException>(() => Train(Options(dir), data: huge));
         Assert.Equal("LORA3004", e.Code);
         Assert.Contains("reduce the rank", e.Message);
@@ -308,7 +310,14 @@ public class LoraTrainerTests
         public IEnumerable<Batch> ValidationBatches()
         {
             var ids = torch.zeros(new long[] { 1, _length }, dtype: ScalarType.Int64);
-            yield return new Batch(ids, ids, torch.ones(new long[] { 1, _length }, dtype: ScalarType.Int64), _length - 1);
+            var labels = ids.clone();
+            labels[0, 0] = torch.tensor(-100L);
+            labels[0, _length - 1] = torch.tensor(-100L);
+            var mask = torch.ones(new long[] { 1, _length }, dtype: ScalarType.Int64);
+            mask[0, _length - 1] = torch.tensor(0L);
+            var batch = new Batch(ids, labels, mask, _length - 2);
+            Assert.True(batch.NeedsMask);
+            yield return batch;
         }
     }
 }

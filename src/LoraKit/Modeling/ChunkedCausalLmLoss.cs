@@ -110,11 +110,15 @@ public static class ChunkedCausalLmLoss
         {
             ReturnedGradients.Release();
             var call = (Call)ctx.get_data(nameof(Call));
+            var result = new List<Tensor> { null!, null!, null! };
+            // Everything made here is disposed here: on CUDA backward runs on the autograd engine's device thread, which
+            // has no dispose scope of ours, and an undisposed unpacked `hidden` would keep the step's whole graph
+            // (every checkpointed layer's saved input) alive until the garbage collector ran.
+            using var scope = NewDisposeScope();
+            scope.Attach(gradOutput);
             var saved = ctx.get_saved_variables();
             var hidden = saved[0];
             var targets = saved[1];
-            var result = new List<Tensor> { null!, null!, null! };
-            using var scope = NewDisposeScope();
             var chunk = call.Chunk;
             var count = targets.ne(call.IgnoreIndex).sum().to(ScalarType.Float32);
             // d(sum / count) = d(sum) · gradOutput / count: each chunk's summed loss is backpropagated with that scale.

@@ -64,6 +64,10 @@ internal sealed class GradientCheckpoint : SingleTensorFunction<GradientCheckpoi
         var result = new List<Tensor>(2 + parameters) { null! };
         using (var scope = NewDisposeScope())
         {
+            // Everything made here is disposed here, the incoming gradient too (TorchSharp wraps it on the thread that
+            // runs backward; on CUDA that is the autograd engine's device thread, which has no dispose scope of ours,
+            // so it would otherwise live until the garbage collector ran: a hidden state per layer per step).
+            scope.Attach(gradOutput);
             var saved = call.Host is { } host ? host.to(gradOutput.device, non_blocking: true) : ctx.get_saved_variables()[0];
             var inputNeedsGrad = call.InputRequiresGrad;
             using var grad = torch.enable_grad();
@@ -131,7 +135,8 @@ internal sealed class GradientCheckpoint : SingleTensorFunction<GradientCheckpoi
 /// <summary>
 /// Gradients a custom autograd function hands back to libtorch. libtorch takes its own reference when the function
 /// returns, but TorchSharp's wrappers would keep the memory until the garbage collector runs (and on the CPU a caller's
-/// dispose scope would keep them to the end of the step); they are disposed at the next checkpointed forward or backward.
+/// dispose scope would keep them to the end of the step); they are disposed at the next call of one of LoraKit's autograd
+/// functions (a checkpointed layer's forward or backward, the chunked loss's or an NF4 matmul's backward).
 /// </summary>
 internal static class ReturnedGradients
 {

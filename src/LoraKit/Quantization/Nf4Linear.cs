@@ -1,3 +1,4 @@
+using LoraKit.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -117,7 +118,12 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     private Tensor PairTable(ScalarType dtype)
     {
         var device = Device;
-        if (_pairTables.TryGetValue(dtype, out var table) && table.device == device) return table;
+        // Device is a class without value equality: compare type and index (== made a new table on every call).
+        if (_pairTables.TryGetValue(dtype, out var table))
+        {
+            if (table.device.type == device.type && table.device.index == device.index) return table;
+            table.Dispose();
+        }
         var code = torch.tensor(Nf4.CodeBook.ToArray()).to_type(dtype).to_type(ScalarType.Float32);
         var pairs = new float[512];
         var rounded = code.data<float>().ToArray();
@@ -185,8 +191,12 @@ internal sealed class Nf4MatMul : autograd.SingleTensorFunction<Nf4MatMul>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        ReturnedGradients.Release();
         var layer = (Nf4Linear)ctx.get_data(LayerKey);
         using var scope = NewDisposeScope();
+        // The incoming gradient is disposed here too: on CUDA backward runs on the autograd engine's device thread,
+        // which has no dispose scope of ours, so TorchSharp's wrapper would otherwise live until the garbage collector ran.
+        scope.Attach(gradOutput);
         var rows = layer.RowsPerChunk;
         Tensor? grad = null;
         for (long start = 0; start < layer.OutFeatures; start += rows)
@@ -196,6 +206,6 @@ internal sealed class Nf4MatMul : autograd.SingleTensorFunction<Nf4MatMul>
             var part = g.matmul(layer.DequantizeRows(start, count, g.dtype));
             grad = grad is null ? part : grad.add_(part);
         }
-        return new List<Tensor> { grad!.MoveToOuterDisposeScope(), null! };
+        return new List<Tensor> { ReturnedGradients.Hold(grad!), null! };
     }
 }

@@ -13,7 +13,7 @@ namespace LoraKit.Gguf.Tests;
 /// heads, the MLP, α·√r), and a builtin-shaped model with LoraKit's byte tokenizer. TorchSharp and llama.cpp run in
 /// the same process.
 /// </summary>
-public class LlamaCppLoraKitTests
+public class LlamaCppLoraKitTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly int[] Ids = { 297, 286, 274, 278, 292, 258, 276, 259, 46, 258, 277, 278, 72, 101, 108, 265 };
 
@@ -56,6 +56,50 @@ public class LlamaCppLoraKitTests
                 Assert.True(diff <= 1e-3f, $"{(lorafile is null ? "merged" : "adapter")} position {p}: max |llama.cpp − LoraKit| = {diff:E2}");
             }
         }
+    }
+
+    /// <summary>
+    /// Phi-3 LongRoPE (no transformers fixture: tiny-phi3's weights at 512 positions of an original 256, so the
+    /// attention factor √(1 + ln 2 / ln 256) applies): rope_factors_short/long and rope.scaling.attn_factor, exported at
+    /// the original context, give LoraKit's logits in llama.cpp run with that context; run with a larger one, llama.cpp
+    /// takes the long factors for every sequence, which is why a larger context is refused.
+    /// </summary>
+    [Fact]
+    public void Phi3_longrope_gives_lorakit_logits_within_its_original_context()
+    {
+        using var temp = new TempFolder();
+        var folder = TokenizerAndRefusalTests.CopyModel("tiny-phi3", temp.Path);
+        TokenizerAndRefusalTests.EditConfig(folder, json =>
+        {
+            json["max_position_embeddings"] = 512;
+            json["original_max_position_embeddings"] = 256;
+            json["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse(TokenizerAndRefusalTests.LongRopeScaling);
+        });
+        float[][] expected;
+        using (var lorakit = LoraKitModel.Load(folder))
+            expected = LoraKitLogits(lorakit, Ids);
+        var gguf = temp.File("phi3-longrope.gguf");
+        Assert.Equal("rope_scaling", Assert.Throws<GgufExportException>(() => GgufExporter.ExportBase(folder, gguf)).Key);
+        GgufExporter.ExportBase(folder, gguf, new GgufExportOptions { ContextLength = 256 });
+        var file = GgufFile.Open(gguf);
+        Assert.True(file.TryGetTensor("rope_factors_short.weight", out var shortFactors));
+        Assert.Equal(new long[] { 8 }, shortFactors.Dimensions);
+        Assert.Equal(MathF.Sqrt(1 + MathF.Log(2) / MathF.Log(256)), (float)file["phi3.rope.scaling.attn_factor"]!.Value, 5);
+
+        using (var llama = new LlamaCpp(gguf, context: 256))
+        {
+            var got = llama.Logits(Ids);
+            var max = 0f;
+            for (var p = 0; p < Ids.Length; p++)
+            {
+                var diff = Fixtures.MaxAbsDiff(expected[p], got[p]);
+                Assert.True(diff <= 1e-3f, $"position {p}: max |llama.cpp − LoraKit| = {diff:E2}");
+                max = Math.Max(max, diff);
+            }
+            output.WriteLine($"phi3 longrope: max |llama.cpp − LoraKit| = {max:E2}");
+        }
+        using (var longContext = new LlamaCpp(gguf, context: 512))
+            Assert.True(Fixtures.MaxAbsDiff(expected[^1], longContext.Logits(Ids)[^1]) > 1e-2f, "llama.cpp at a context above the original one should use the long factors");
     }
 
     /// <summary>

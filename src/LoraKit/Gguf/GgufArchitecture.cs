@@ -65,8 +65,9 @@ public sealed record GgufArchitecture(string ModelType, string Name, bool Permut
 
     public static readonly IReadOnlyList<GgufArchitecture> All = new[]
     {
+        // Llama 3.x RoPE travels as rope_freqs, which llama.cpp's llama architecture reads.
         new GgufArchitecture("llama", "llama", PermuteQueryKey: true) { RopeScalings = new[] { RopeType.Default, RopeType.Linear, RopeType.Llama3 } },
-        new GgufArchitecture("mistral", "llama", PermuteQueryKey: true),
+        new GgufArchitecture("mistral", "llama", PermuteQueryKey: true) { RopeScalings = new[] { RopeType.Default, RopeType.Linear, RopeType.Llama3 } },
         new GgufArchitecture("qwen2", "qwen2", PermuteQueryKey: false),
         // Gemma 2 (llama.cpp src/models/gemma2*.cpp): four norms per layer; post_attention_layernorm is the norm of the
         // attention output there (tensor_mapping's gemma2 entry), not the pre-MLP norm.

@@ -165,7 +165,7 @@ public static class GgufExporter
         if (missing.Length == 0) return name;
         var problem = $"contains \"phi3\" or \"phi-3\", for which llama.cpp's vocabulary loader looks up {string.Join(", ", missing)}, which this tokenizer lacks (llama.cpp would not load the file)";
         if (given is not null)
-            throw new GgufExportException("--name", "general.name", $"\"{name}\" {problem}", "give a name without phi3 / phi-3");
+            throw new GgufExportException("GgufExportOptions.Name", "general.name", $"\"{name}\" {problem}", "give a name without phi3 / phi-3");
         var renamed = System.Text.RegularExpressions.Regex.Replace(name, "phi-?3", "phi_3", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
         notes.Add($"general.name is \"{renamed}\": the folder's name {problem}");
         return renamed;

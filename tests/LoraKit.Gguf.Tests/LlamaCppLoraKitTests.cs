@@ -59,6 +59,40 @@ public class LlamaCppLoraKitTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Config variants the fixtures do not cover, against LoraKit's forward: a Gemma 2 with another rope_theta (its
+    /// sliding layers read rope.freq_base_swa), a Phi-3 rotating half of each head (Phi-4-mini's partial_rotary_factor,
+    /// rope.dimension_count) with tied embeddings (no output.weight). Gemma 2 within 2e-3 (ggml's float16 GELU table, see
+    /// LlamaCppReferenceTests).
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-gemma2", "{\"rope_theta\": 100.0}", 2e-3f)]
+    [InlineData("tiny-phi3", "{\"partial_rotary_factor\": 0.5, \"tie_word_embeddings\": true}", 1e-3f)]
+    public void Config_variants_give_lorakit_logits(string model, string edits, float tolerance)
+    {
+        using var temp = new TempFolder();
+        var folder = TokenizerAndRefusalTests.CopyModel(model, temp.Path);
+        TokenizerAndRefusalTests.EditConfig(folder, json =>
+        {
+            foreach (var (key, value) in System.Text.Json.Nodes.JsonNode.Parse(edits)!.AsObject()) json[key] = value?.DeepClone();
+        });
+        float[][] expected;
+        using (var lorakit = LoraKitModel.Load(folder))
+            expected = LoraKitLogits(lorakit, Ids);
+        var gguf = temp.File("variant.gguf");
+        GgufExporter.ExportBase(folder, gguf);
+        using var llama = new LlamaCpp(gguf);
+        var got = llama.Logits(Ids);
+        var max = 0f;
+        for (var p = 0; p < Ids.Length; p++)
+        {
+            var diff = Fixtures.MaxAbsDiff(expected[p], got[p]);
+            Assert.True(diff <= tolerance, $"{model} {edits} position {p}: max |llama.cpp − LoraKit| = {diff:E2}");
+            max = Math.Max(max, diff);
+        }
+        output.WriteLine($"{model} {edits}: max |llama.cpp − LoraKit| = {max:E2}");
+    }
+
+    /// <summary>
     /// Phi-3 LongRoPE (no transformers fixture: tiny-phi3's weights at 512 positions of an original 256, so the
     /// attention factor √(1 + ln 2 / ln 256) applies): rope_factors_short/long and rope.scaling.attn_factor, exported at
     /// the original context, give LoraKit's logits in llama.cpp run with that context; run with a larger one, llama.cpp

@@ -81,15 +81,43 @@ public class LlamaCppLoraKitTests(Xunit.Abstractions.ITestOutputHelper output)
         var gguf = temp.File("variant.gguf");
         GgufExporter.ExportBase(folder, gguf);
         using var llama = new LlamaCpp(gguf);
-        var got = llama.Logits(Ids);
-        var max = 0f;
-        for (var p = 0; p < Ids.Length; p++)
+        AssertNearLoraKit(expected, llama.Logits(Ids), tolerance, $"{model} {edits}");
+    }
+
+    /// <summary>
+    /// A Gemma 2 shaped like the real ones where the fixture is not (random weights): head_dim 24 apart from
+    /// hidden/heads = 16 (Gemma-2-2B: 256 vs 288) with query_pre_attn_scalar = head_dim, five layers (windowed 0, 2, 4),
+    /// a window of 3 over 16 tokens: LoraKit's logits within 3e-3. ggml's float16 GELU table through five layers moves
+    /// them by 1.8e-3 at position 0 already (one token: no attention or window arithmetic) and by 0.6–1.2e-3 after it;
+    /// a window off by one, a missing norm + 1 or a wrong head_dim would move them by 1e-1 or more.
+    /// </summary>
+    [Fact]
+    public void Gemma2_with_its_own_head_dim_and_a_short_window_gives_lorakit_logits()
+    {
+        using var temp = new TempFolder();
+        var source = TokenizerAndRefusalTests.CopyModel("tiny-gemma2", temp.Path);
+        TokenizerAndRefusalTests.EditConfig(source, json =>
         {
-            var diff = Fixtures.MaxAbsDiff(expected[p], got[p]);
-            Assert.True(diff <= tolerance, $"{model} {edits} position {p}: max |llama.cpp − LoraKit| = {diff:E2}");
-            max = Math.Max(max, diff);
+            json["head_dim"] = 24;
+            json["query_pre_attn_scalar"] = 24;
+            json["num_hidden_layers"] = 5;
+            json["sliding_window"] = 3;
+        });
+        var folder = Path.Combine(temp.Path, "gemma2-shaped");
+        using (var model = LlamaForCausalLM.Create(LoraKit.Models.HfConfig.Load(Path.Combine(source, "config.json")), seed: 7))
+        {
+            model.InitializeWeights(7, std: 0.08);
+            HfCheckpoint.Save(model, folder);
         }
-        output.WriteLine($"{model} {edits}: max |llama.cpp − LoraKit| = {max:E2}");
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" }) File.Copy(Path.Combine(source, f), Path.Combine(folder, f));
+        float[][] expected;
+        using (var lorakit = LoraKitModel.Load(folder))
+            expected = LoraKitLogits(lorakit, Ids);
+        var gguf = temp.File("gemma2-shaped.gguf");
+        GgufExporter.ExportBase(folder, gguf);
+        Assert.Equal(24L, GgufFile.Open(gguf)["gemma2.attention.key_length"]!.AsInteger());
+        using var llama = new LlamaCpp(gguf);
+        AssertNearLoraKit(expected, llama.Logits(Ids), 3e-3f, "gemma2 head_dim 24, window 3, 5 layers");
     }
 
     /// <summary>
@@ -121,17 +149,7 @@ public class LlamaCppLoraKitTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(MathF.Sqrt(1 + MathF.Log(2) / MathF.Log(256)), (float)file["phi3.rope.scaling.attn_factor"]!.Value, 5);
 
         using (var llama = new LlamaCpp(gguf, context: 256))
-        {
-            var got = llama.Logits(Ids);
-            var max = 0f;
-            for (var p = 0; p < Ids.Length; p++)
-            {
-                var diff = Fixtures.MaxAbsDiff(expected[p], got[p]);
-                Assert.True(diff <= 1e-3f, $"position {p}: max |llama.cpp − LoraKit| = {diff:E2}");
-                max = Math.Max(max, diff);
-            }
-            output.WriteLine($"phi3 longrope: max |llama.cpp − LoraKit| = {max:E2}");
-        }
+            AssertNearLoraKit(expected, llama.Logits(Ids), 1e-3f, "phi3 longrope");
         using (var longContext = new LlamaCpp(gguf, context: 512))
             Assert.True(Fixtures.MaxAbsDiff(expected[^1], longContext.Logits(Ids)[^1]) > 1e-2f, "llama.cpp at a context above the original one should use the long factors");
     }
@@ -166,6 +184,15 @@ public class LlamaCppLoraKitTests(Xunit.Abstractions.ITestOutputHelper output)
             var greedy = lorakit.GenerateTokens(ids, new GenerationOptions { MaxNewTokens = 12, EosTokenIds = new[] { ByteTokenizer.Eos } }).NewIds;
             Assert.Equal(greedy, llama.Greedy(ids, 12, ByteTokenizer.Eos));
         }
+    }
+
+    /// <summary>llama.cpp's logits within <paramref name="tolerance"/> of LoraKit's at every position; the largest difference (and each position's) to the test output.</summary>
+    private void AssertNearLoraKit(float[][] expected, float[][] got, float tolerance, string what)
+    {
+        var diffs = expected.Select((e, p) => Fixtures.MaxAbsDiff(e, got[p])).ToArray();
+        output.WriteLine($"{what}: max |llama.cpp − LoraKit| = {diffs.Max():E2}; per position {string.Join(" ", diffs.Select(d => d.ToString("E1")))}");
+        for (var p = 0; p < diffs.Length; p++)
+            Assert.True(diffs[p] <= tolerance, $"{what} position {p}: max |llama.cpp − LoraKit| = {diffs[p]:E2} > {tolerance:E0}");
     }
 
     private static float[][] LoraKitLogits(LoraKitModel model, IReadOnlyList<int> ids)

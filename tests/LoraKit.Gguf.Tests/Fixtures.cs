@@ -33,12 +33,30 @@ public static class Fixtures
         return (ids, logits);
     }
 
-    /// <summary>transformers5/generate/NAME.json: prompts, their tokenizer.json ids and transformers' greedy continuations.</summary>
+    /// <summary>
+    /// Prompts, their tokenizer.json ids and transformers' greedy continuations: transformers5/generate/NAME.json, or
+    /// for the Gemma 2 / Phi-3 fixtures reference/NAME.json's <c>generate</c> (transformers 4.47, eos from the model's
+    /// generation_config.json).
+    /// </summary>
     public static IReadOnlyList<(string Prompt, int[] PromptIds, int[] NewIds)> Greedy(string name, out int eos)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Root, "transformers5", "generate", name + ".json")));
-        eos = doc.RootElement.GetProperty("eos_token_id").GetInt32();
-        return doc.RootElement.GetProperty("greedy").EnumerateArray()
+        var t5 = Path.Combine(Root, "transformers5", "generate", name + ".json");
+        JsonElement greedy;
+        if (File.Exists(t5))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(t5));
+            eos = doc.RootElement.GetProperty("eos_token_id").GetInt32();
+            greedy = doc.RootElement.GetProperty("greedy").Clone();
+        }
+        else
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Root, "reference", name + ".json")));
+            var model = doc.RootElement.TryGetProperty("base", out var b) ? b.GetString()! : name;
+            using var generation = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Folder(model), "generation_config.json")));
+            eos = generation.RootElement.GetProperty("eos_token_id").GetInt32();
+            greedy = doc.RootElement.GetProperty("generate").GetProperty("greedy").Clone();
+        }
+        return greedy.EnumerateArray()
             .Select(g => (g.GetProperty("prompt").GetString()!,
                 g.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray(),
                 g.GetProperty("new_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray()))

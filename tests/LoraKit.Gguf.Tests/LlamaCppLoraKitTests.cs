@@ -13,7 +13,7 @@ namespace LoraKit.Gguf.Tests;
 /// heads, the MLP, α·√r), and a builtin-shaped model with LoraKit's byte tokenizer. TorchSharp and llama.cpp run in
 /// the same process.
 /// </summary>
-public class LlamaCppLoraKitTests
+public class LlamaCppLoraKitTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly int[] Ids = { 297, 286, 274, 278, 292, 258, 276, 259, 46, 258, 277, 278, 72, 101, 108, 265 };
 
@@ -59,6 +59,102 @@ public class LlamaCppLoraKitTests
     }
 
     /// <summary>
+    /// Config variants the fixtures do not cover, against LoraKit's forward: a Gemma 2 with another rope_theta (its
+    /// sliding layers read rope.freq_base_swa), a Phi-3 rotating half of each head (Phi-4-mini's partial_rotary_factor,
+    /// rope.dimension_count) with tied embeddings (no output.weight). Gemma 2 within 2e-3 (ggml's float16 GELU table, see
+    /// LlamaCppReferenceTests).
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-gemma2", "{\"rope_theta\": 100.0}", 2e-3f)]
+    [InlineData("tiny-phi3", "{\"partial_rotary_factor\": 0.5, \"tie_word_embeddings\": true}", 1e-3f)]
+    public void Config_variants_give_lorakit_logits(string model, string edits, float tolerance)
+    {
+        using var temp = new TempFolder();
+        var folder = TokenizerAndRefusalTests.CopyModel(model, temp.Path);
+        TokenizerAndRefusalTests.EditConfig(folder, json =>
+        {
+            foreach (var (key, value) in System.Text.Json.Nodes.JsonNode.Parse(edits)!.AsObject()) json[key] = value?.DeepClone();
+        });
+        float[][] expected;
+        using (var lorakit = LoraKitModel.Load(folder))
+            expected = LoraKitLogits(lorakit, Ids);
+        var gguf = temp.File("variant.gguf");
+        GgufExporter.ExportBase(folder, gguf);
+        using var llama = new LlamaCpp(gguf);
+        AssertNearLoraKit(expected, llama.Logits(Ids), tolerance, $"{model} {edits}");
+    }
+
+    /// <summary>
+    /// A Gemma 2 shaped like the real ones where the fixture is not (random weights): head_dim 24 apart from
+    /// hidden/heads = 16 (Gemma-2-2B: 256 vs 288) with query_pre_attn_scalar = head_dim, five layers (windowed 0, 2, 4),
+    /// a window of 3 over 16 tokens: LoraKit's logits within 3e-3. ggml's float16 GELU table through five layers moves
+    /// them by 1.8e-3 at position 0 already (one token: no attention or window arithmetic) and by 0.6–1.2e-3 after it;
+    /// a window off by one, a missing norm + 1 or a wrong head_dim would move them by 1e-1 or more.
+    /// </summary>
+    [Fact]
+    public void Gemma2_with_its_own_head_dim_and_a_short_window_gives_lorakit_logits()
+    {
+        using var temp = new TempFolder();
+        var source = TokenizerAndRefusalTests.CopyModel("tiny-gemma2", temp.Path);
+        TokenizerAndRefusalTests.EditConfig(source, json =>
+        {
+            json["head_dim"] = 24;
+            json["query_pre_attn_scalar"] = 24;
+            json["num_hidden_layers"] = 5;
+            json["sliding_window"] = 3;
+        });
+        var folder = Path.Combine(temp.Path, "gemma2-shaped");
+        using (var model = LlamaForCausalLM.Create(LoraKit.Models.HfConfig.Load(Path.Combine(source, "config.json")), seed: 7))
+        {
+            model.InitializeWeights(7, std: 0.08);
+            HfCheckpoint.Save(model, folder);
+        }
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" }) File.Copy(Path.Combine(source, f), Path.Combine(folder, f));
+        float[][] expected;
+        using (var lorakit = LoraKitModel.Load(folder))
+            expected = LoraKitLogits(lorakit, Ids);
+        var gguf = temp.File("gemma2-shaped.gguf");
+        GgufExporter.ExportBase(folder, gguf);
+        Assert.Equal(24L, GgufFile.Open(gguf)["gemma2.attention.key_length"]!.AsInteger());
+        using var llama = new LlamaCpp(gguf);
+        AssertNearLoraKit(expected, llama.Logits(Ids), 3e-3f, "gemma2 head_dim 24, window 3, 5 layers");
+    }
+
+    /// <summary>
+    /// Phi-3 LongRoPE (no transformers fixture: tiny-phi3's weights at 512 positions of an original 256, so the
+    /// attention factor √(1 + ln 2 / ln 256) applies): rope_factors_short/long and rope.scaling.attn_factor, exported at
+    /// the original context, give LoraKit's logits in llama.cpp run with that context; run with a larger one, llama.cpp
+    /// takes the long factors for every sequence, which is why a larger context is refused.
+    /// </summary>
+    [Fact]
+    public void Phi3_longrope_gives_lorakit_logits_within_its_original_context()
+    {
+        using var temp = new TempFolder();
+        var folder = TokenizerAndRefusalTests.CopyModel("tiny-phi3", temp.Path);
+        TokenizerAndRefusalTests.EditConfig(folder, json =>
+        {
+            json["max_position_embeddings"] = 512;
+            json["original_max_position_embeddings"] = 256;
+            json["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse(TokenizerAndRefusalTests.LongRopeScaling);
+        });
+        float[][] expected;
+        using (var lorakit = LoraKitModel.Load(folder))
+            expected = LoraKitLogits(lorakit, Ids);
+        var gguf = temp.File("phi3-longrope.gguf");
+        Assert.Equal("rope_scaling", Assert.Throws<GgufExportException>(() => GgufExporter.ExportBase(folder, gguf)).Key);
+        GgufExporter.ExportBase(folder, gguf, new GgufExportOptions { ContextLength = 256 });
+        var file = GgufFile.Open(gguf);
+        Assert.True(file.TryGetTensor("rope_factors_short.weight", out var shortFactors));
+        Assert.Equal(new long[] { 8 }, shortFactors.Dimensions);
+        Assert.Equal(MathF.Sqrt(1 + MathF.Log(2) / MathF.Log(256)), (float)file["phi3.rope.scaling.attn_factor"]!.Value, 5);
+
+        using (var llama = new LlamaCpp(gguf, context: 256))
+            AssertNearLoraKit(expected, llama.Logits(Ids), 1e-3f, "phi3 longrope");
+        using (var longContext = new LlamaCpp(gguf, context: 512))
+            Assert.True(Fixtures.MaxAbsDiff(expected[^1], longContext.Logits(Ids)[^1]) > 1e-2f, "llama.cpp at a context above the original one should use the long factors");
+    }
+
+    /// <summary>
     /// A model of the builtin preset's shape (random weights: pretraining the real one takes a minute) in a builtin
     /// folder: its byte tokenizer written as gpt2 byte symbols without merges, so llama.cpp maps UTF-8 bytes to LoraKit's ids.
     /// </summary>
@@ -88,6 +184,15 @@ public class LlamaCppLoraKitTests
             var greedy = lorakit.GenerateTokens(ids, new GenerationOptions { MaxNewTokens = 12, EosTokenIds = new[] { ByteTokenizer.Eos } }).NewIds;
             Assert.Equal(greedy, llama.Greedy(ids, 12, ByteTokenizer.Eos));
         }
+    }
+
+    /// <summary>llama.cpp's logits within <paramref name="tolerance"/> of LoraKit's at every position; the largest difference (and each position's) to the test output.</summary>
+    private void AssertNearLoraKit(float[][] expected, float[][] got, float tolerance, string what)
+    {
+        var diffs = expected.Select((e, p) => Fixtures.MaxAbsDiff(e, got[p])).ToArray();
+        output.WriteLine($"{what}: max |llama.cpp − LoraKit| = {diffs.Max():E2}; per position {string.Join(" ", diffs.Select(d => d.ToString("E1")))}");
+        for (var p = 0; p < diffs.Length; p++)
+            Assert.True(diffs[p] <= tolerance, $"{what} position {p}: max |llama.cpp − LoraKit| = {diffs[p]:E2} > {tolerance:E0}");
     }
 
     private static float[][] LoraKitLogits(LoraKitModel model, IReadOnlyList<int> ids)

@@ -76,13 +76,75 @@ public class TokenizerAndRefusalTests
     public void What_llama_cpp_computes_differently_is_refused_by_name(string fixture, string key)
     {
         using var temp = new TempFolder();
-        var folder = CopyModel(fixture, temp.Path, Fixtures.RopeRoot);
-        var gguf = Path.Combine(temp.Path, "m.gguf");
+        AssertRefusedBeforeWriting(CopyModel(fixture, temp.Path, Fixtures.RopeRoot), key);
+    }
+
+    /// <summary>ExportBase of <paramref name="folder"/> throws a GgufExportException naming config.json and <paramref name="key"/>, and writes nothing.</summary>
+    private static void AssertRefusedBeforeWriting(string folder, string key)
+    {
+        var gguf = Path.Combine(folder, "..", "m.gguf");
         var e = Assert.Throws<GgufExportException>(() => GgufExporter.ExportBase(folder, gguf));
         Assert.Equal(key, e.Key);
         Assert.Contains("config.json", e.Source);
         Assert.False(File.Exists(gguf));
     }
+
+    /// <summary>Edits <paramref name="folder"/>'s config.json in place.</summary>
+    internal static void EditConfig(string folder, Action<JsonNode> edit)
+    {
+        var path = Path.Combine(folder, "config.json");
+        var json = JsonNode.Parse(File.ReadAllText(path))!;
+        edit(json);
+        File.WriteAllText(path, json.ToJsonString());
+    }
+
+    /// <summary>
+    /// Gemma 2 and Phi-3 configs whose llama.cpp graph is fixed where transformers reads a key: the attention scale
+    /// (1/√head_dim, not query_pre_attn_scalar), soft-capping that is always on, the tied output, GELU's tanh form,
+    /// RoPE scaling; Phi-3's window (llama.cpp's phi3 attends fully) and LongRoPE beyond its original context.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-gemma2", "query_pre_attn_scalar", "32", "query_pre_attn_scalar")]
+    [InlineData("tiny-gemma2", "attn_logit_softcapping", "null", "attn_logit_softcapping")]
+    [InlineData("tiny-gemma2", "final_logit_softcapping", "null", "final_logit_softcapping")]
+    [InlineData("tiny-gemma2", "tie_word_embeddings", "false", "tie_word_embeddings")]
+    [InlineData("tiny-gemma2", "hidden_activation", "\"silu\"", "hidden_activation")]
+    [InlineData("tiny-phi3", "sliding_window", "6", "sliding_window")]
+    [InlineData("tiny-phi3", "rope_scaling", LongRopeScaling, "rope_scaling")]
+    public void Gemma2_and_phi3_configs_llama_cpp_computes_differently_are_refused(string model, string key, string value, string refusedKey)
+    {
+        using var temp = new TempFolder();
+        var folder = CopyModel(model, temp.Path);
+        EditConfig(folder, json =>
+        {
+            json[key] = JsonNode.Parse(value);
+            if (key == "rope_scaling" && model == "tiny-phi3") json["max_position_embeddings"] = 256;
+        });
+        AssertRefusedBeforeWriting(folder, refusedKey);
+    }
+
+    /// <summary>
+    /// llama.cpp's vocabulary loader looks up &lt;unk&gt;, &lt;s&gt;, &lt;/s&gt; and &lt;|endoftext|&gt; by text when
+    /// general.name contains "phi3" and fails to load without them (the tiny tokenizer lacks two): the folder name
+    /// "tiny-phi3" is written as "tiny-phi_3" (the llama.cpp tests above load it), a given name refused.
+    /// </summary>
+    [Fact]
+    public void A_phi3_name_llama_cpp_would_choke_on_is_renamed_or_refused()
+    {
+        using var temp = new TempFolder();
+        var gguf = Path.Combine(temp.Path, "m.gguf");
+        var result = GgufExporter.ExportBase(Fixtures.Folder("tiny-phi3"), gguf);
+        Assert.Equal("tiny-phi_3", GgufFile.Open(gguf)["general.name"]!.Value);
+        Assert.Contains(result.Notes, n => n.Contains("<|endoftext|>", StringComparison.Ordinal));
+        var e = Assert.Throws<GgufExportException>(() => GgufExporter.ExportBase(Fixtures.Folder("tiny-phi3"), Path.Combine(temp.Path, "n.gguf"), new GgufExportOptions { Name = "My-Phi-3" }));
+        Assert.Equal("general.name", e.Key);
+    }
+
+    /// <summary>
+    /// Phi-3 LongRoPE factors (short ramping 1 → 1.7, long 1 → 8). On tiny-phi3 at 256 positions of its original 128 it is
+    /// refused: llama.cpp pads every context to a multiple of 256, above 128, so it would always take the long factors.
+    /// </summary>
+    public const string LongRopeScaling = "{\"type\": \"longrope\", \"short_factor\": [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7], \"long_factor\": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]}";
 
     /// <summary>Within its window (context length 4) a sliding-window Mistral is full attention: llama.cpp gives transformers' logits there.</summary>
     [Fact]

@@ -61,7 +61,7 @@ internal static class GgufCommands
         new("--type") { Description = "Weights of the matrices: f32, f16, bf16 or q8_0 (vectors stay f32).", DefaultValueFactory = _ => "f32" };
 
     private static Option<int?> ContextOption() =>
-        new("--context-length") { Description = "Context length written into the file (default: max_position_embeddings; a sliding-window model needs one within its window)." };
+        new("--context-length") { Description = "Context length written into the file (default: max_position_embeddings; a sliding-window model needs one within its window, Phi-3 LongRoPE one within its original context)." };
 
     private static GgufExportOptions Options(ParseResult parse, Option<string> type, Option<int?> context) => new()
     {

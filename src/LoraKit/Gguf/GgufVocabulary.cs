@@ -51,7 +51,7 @@ public static class GgufVocabulary
         var tokenizer = HfTokenizer.FromFolder(folder);
         List<KeyValuePair<string, GgufValue>> keys;
         if (tokenizer.Name.StartsWith("hf-bpe:", StringComparison.Ordinal)) keys = FromTokenizerJson(json, vocabSize);
-        else if (File.Exists(model)) keys = FromSentencePiece(model, vocabSize);
+        else if (File.Exists(model)) keys = FromSentencePiece(model, vocabSize, folder);
         else throw new GgufExportException(folder, null, "has no tokenizer LoraKit can write as GGUF", "put the model's tokenizer.json (byte-level BPE) or tokenizer.model (SentencePiece) in the folder");
         AddSpecials(keys, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, tokenizer.AddBos, vocabSize, folder);
         if (ChatTemplate.TryLoad(folder) is { } template) keys.Add(new("tokenizer.chat_template", GgufValue.Of(template.Text)));
@@ -193,11 +193,70 @@ public static class GgufVocabulary
     }
 
     /// <summary>
+    /// The tokens a Hugging Face folder adds to its tokenizer.model (Phi-3's &lt;|endoftext|&gt;, &lt;|end|&gt;, &lt;|user|&gt;
+    /// beyond the 32,000 pieces), as convert_hf_to_gguf.py's <c>_create_vocab_sentencepiece</c> writes them: added_tokens.json
+    /// as user-defined, then tokenizer_config.json's added_tokens_decoder as control when special (or looking special:
+    /// <c>does_token_look_special</c>), else user-defined with ▁ read as a space; score −1000; ids beyond the vocabulary ignored.
+    /// </summary>
+    private static void AddSentencePieceAddedTokens(string folder, string[] tokens, float[] scores, int[] types)
+    {
+        void Set(int id, string text, int type)
+        {
+            if (id < 0 || id >= tokens.Length) return;
+            (tokens[id], scores[id], types[id]) = (text, -1000f, type);
+        }
+        var addedFile = Path.Combine(folder, "added_tokens.json");
+        if (File.Exists(addedFile))
+        {
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(File.ReadAllBytes(addedFile));
+            }
+            catch (JsonException e)
+            {
+                throw new GgufExportException(addedFile, null, $"is not valid JSON ({e.Message})", "restore the file from the model's source");
+            }
+            using var _ = doc;
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new GgufExportException(addedFile, null, "is not a JSON object of token → id", "restore the file from the model's source");
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id))
+                    throw new GgufExportException(addedFile, p.Name, "has no integer id", "restore the file from the model's source");
+                Set(id, p.Name, UserDefined);
+            }
+        }
+        var configFile = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(configFile)) return;
+        using var config = JsonDocument.Parse(File.ReadAllBytes(configFile));
+        if (config.RootElement.ValueKind != JsonValueKind.Object || !config.RootElement.TryGetProperty("added_tokens_decoder", out var decoder) || decoder.ValueKind != JsonValueKind.Object)
+            return;
+        foreach (var p in decoder.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                || p.Value.ValueKind != JsonValueKind.Object || !p.Value.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String)
+                throw new GgufExportException(configFile, $"added_tokens_decoder.{p.Name}", "is not an id with a content string", "restore the file from the model's source");
+            var text = content.GetString()!;
+            var special = p.Value.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True;
+            if (special || LooksSpecial(text)) Set(id, text, Control);
+            else Set(id, text.Replace('\u2581', ' '), UserDefined);
+        }
+    }
+
+    /// <summary>convert_hf_to_gguf.py's <c>does_token_look_special</c>: added tokens some models leave unmarked that are control tokens.</summary>
+    private static bool LooksSpecial(string t) =>
+        t is "<pad>" or "<mask>" or "<2mass>" or "[@BOS@]"
+        || (t.StartsWith("<|", StringComparison.Ordinal) && t.EndsWith("|>", StringComparison.Ordinal))
+        || (t.StartsWith("<\uFF5C", StringComparison.Ordinal) && t.EndsWith("\uFF5C>", StringComparison.Ordinal))
+        || (t.StartsWith("<unused", StringComparison.Ordinal) && t.EndsWith('>'));
+
+    /// <summary>
     /// A SentencePiece model (sentencepiece_model.proto: ModelProto.pieces = 1 {piece = 1, score = 2, type = 3},
     /// trainer_spec = 2 {model_type = 3}, normalizer_spec = 3 {add_dummy_prefix = 3, remove_extra_whitespaces = 4}) as
     /// llama.cpp's <c>llama</c> vocabulary: its SPM tokenizer merges by score, which is SentencePiece's BPE.
     /// </summary>
-    private static List<KeyValuePair<string, GgufValue>> FromSentencePiece(string file, int vocabSize)
+    private static List<KeyValuePair<string, GgufValue>> FromSentencePiece(string file, int vocabSize, string folder)
     {
         var pieces = new List<(string Piece, float Score, int Type)>();
         int modelType = 1; // UNIGRAM is the proto default
@@ -260,6 +319,7 @@ public static class GgufVocabulary
             else
                 (tokens[i], scores[i], types[i]) = ($"[PAD{i.ToString(CultureInfo.InvariantCulture)}]", -1000f, Unused);
         }
+        AddSentencePieceAddedTokens(folder, tokens, scores, types);
         return new List<KeyValuePair<string, GgufValue>>
         {
             new("tokenizer.ggml.model", GgufValue.Of("llama")),

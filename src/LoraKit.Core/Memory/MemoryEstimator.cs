@@ -206,16 +206,19 @@ public static class MemoryEstimator
     }
 
     /// <summary>
-    /// The loss's own memory. Whole logits: the head's output in the compute dtype (when not float32), its float32 copy,
-    /// log-softmax's saved output and the logits' gradient — b·s·V·(12 + 2 in bf16; + 8 with Gemma 2's final soft-capping) bytes at the start of backward.
-    /// Chunked (<see cref="LossChunkTokens"/>): the same per chunk of tokens, plus the float32 gradient of the final hidden
-    /// state (b·s·h·4), which backward assembles chunk by chunk.
+    /// The loss's own memory at its peak, the start of backward: log-softmax's saved float32 output, the gradient
+    /// nll_loss hands it and the gradient it gives the logits — b·s·V·12 bytes (+ 8 with Gemma 2's final soft-capping).
+    /// The whole logits in the compute dtype are gone by then (the model's loss drops them before backward; the bench's
+    /// "bf16, checkpointing, whole-logits loss" row measured 1.16 with them counted).
+    /// Chunked (<see cref="LossChunkTokens"/>): the same per chunk of tokens plus, in bf16, the chunk's 16-bit logits,
+    /// which live through its recompute (b·s·V·2 for that chunk), plus the float32 gradient of the final hidden state
+    /// (b·s·h·4), which backward assembles chunk by chunk.
     /// </summary>
     public static long LogitBytes(ModelShape model, MemoryOptions o)
     {
         if (model.Llama is not { } d) return 0;
         long tokens = (long)o.BatchSize * o.SequenceLength, vocab = d.VocabSize;
-        long perElement = 12 + (o.ActivationBytes == 4 ? 0 : o.ActivationBytes);
+        long perElement = 12 + (o.ChunkedLoss && o.ActivationBytes != 4 ? o.ActivationBytes : 0);
         // Gemma 2's final soft-capping (tanh) keeps its float32 input and output besides: 8 bytes more per element.
         if (d.FinalLogitSoftcap > 0) perElement += 8;
         if (!o.ChunkedLoss) return tokens * vocab * perElement;

@@ -248,21 +248,50 @@ internal static class JinjaLexer
                 case 'n': sb.Append('\n'); break;
                 case 't': sb.Append('\t'); break;
                 case 'r': sb.Append('\r'); break;
-                case '0': sb.Append('\0'); break;
+                case 'a': sb.Append('\a'); break;
+                case 'b': sb.Append('\b'); break;
+                case 'f': sb.Append('\f'); break;
+                case 'v': sb.Append('\v'); break;
                 case '\\': sb.Append('\\'); break;
                 case '\'': sb.Append('\''); break;
                 case '"': sb.Append('"'); break;
                 case '\n': line++; break;
-                case 'u' when p + 4 <= src.Length:
-                    sb.Append((char)int.Parse(src.Substring(p, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                    p += 4;
+                case >= '0' and <= '7':
+                {
+                    // Up to three octal digits, as Python's unicode-escape reads them.
+                    var value = e - '0';
+                    for (var k = 0; k < 2 && p < src.Length && src[p] is >= '0' and <= '7'; k++) value = value * 8 + (src[p++] - '0');
+                    sb.Append((char)value);
                     break;
-                case 'x' when p + 2 <= src.Length:
-                    sb.Append((char)int.Parse(src.Substring(p, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                    p += 2;
-                    break;
-                default: sb.Append('\\').Append(e); break;
+                }
+                case 'x': AppendCodePoint(sb, Hex(src, ref p, 2, "\\xXX", name, line), name, line); break;
+                case 'u': AppendCodePoint(sb, Hex(src, ref p, 4, "\\uXXXX", name, line), name, line); break;
+                case 'U': AppendCodePoint(sb, Hex(src, ref p, 8, "\\UXXXXXXXX", name, line), name, line); break;
+                case 'N':
+                    throw new JinjaException(name, line, "a \\N{...} escape (a character by its Unicode name) is not supported; write the character itself or \\uXXXX");
+                default: sb.Append('\\').Append(e); break; // Python keeps an unknown escape as written
             }
         }
+    }
+
+    /// <summary>Exactly <paramref name="digits"/> hex digits after an escape; fewer is Python's "truncated \\xXX escape".</summary>
+    private static int Hex(string src, ref int p, int digits, string form, string name, int line)
+    {
+        var value = 0L;
+        for (var k = 0; k < digits; k++)
+        {
+            if (p >= src.Length || !char.IsAsciiHexDigit(src[p]))
+                throw new JinjaException(name, line, $"truncated {form} escape in a string literal (it needs {digits} hex digits)");
+            value = value * 16 + Convert.ToInt32(src[p++].ToString(), 16);
+        }
+        return value > int.MaxValue ? -1 : (int)value;
+    }
+
+    private static void AppendCodePoint(StringBuilder sb, int codePoint, string name, int line)
+    {
+        if (codePoint is < 0 or > 0x10FFFF)
+            throw new JinjaException(name, line, "an escape in a string literal is beyond the last Unicode character (U+10FFFF)");
+        if (codePoint <= 0xFFFF) sb.Append((char)codePoint); // lone surrogates stay, as in a Python str
+        else sb.Append(char.ConvertFromUtf32(codePoint));
     }
 }

@@ -30,6 +30,29 @@ public class JinjaTemplateTests
     public void Whitespace_control_follows_trim_blocks_and_lstrip_blocks(string template, string expected) =>
         Assert.Equal(expected, R(template));
 
+    // Jinja decodes a string literal with Python's unicode-escape codec (jinja2/lexer.py); the values are what
+    // Python gives for the same literal.
+    [Theory]
+    [InlineData(@"{{ '\u00e9\x41\101\U0001F600' }}", "éAA\U0001F600")]
+    [InlineData(@"{{ '\a\b\f\v' }}", "\a\b\f\v")]
+    [InlineData(@"{{ '\0' }}|{{ '\012' }}|{{ '\1234' }}", "\0|\n|S4")]
+    [InlineData(@"{{ '\q\8' }}", @"\q\8")] // unknown escapes are kept as written
+    public void String_escapes_decode_as_pythons_unicode_escape(string template, string expected) =>
+        Assert.Equal(expected, R(template));
+
+    [Theory]
+    [InlineData(@"{{ 'a\ud-1c' }}", "truncated \\uXXXX")] // found by eng/fuzz.sh (seed 90210): was a FormatException
+    [InlineData(@"{{ '\x4' }}", "truncated \\xXX")]
+    [InlineData(@"{{ '\u12' }}", "truncated \\uXXXX")]
+    [InlineData(@"{{ '\U00110000' }}", "U+10FFFF")]
+    [InlineData(@"{{ '\N{BULLET}' }}", "\\N{...}")]
+    public void A_broken_escape_is_a_named_syntax_error_with_its_line(string template, string words)
+    {
+        var e = Assert.Throws<JinjaException>(() => R("\n" + template));
+        Assert.Equal(2, e.Line);
+        Assert.Contains(words, e.Problem);
+    }
+
     [Theory]
     [InlineData("{% for x in [1,2,3] %}{{ loop.index0 }}{{ loop.index }}{{ loop.first }}{{ loop.last }}{{ loop.length }},{% endfor %}", "01TrueFalse3,12FalseFalse3,23FalseTrue3,")]
     [InlineData("{% for x in [1,2,3,4] if x is even %}{{ x }}/{{ loop.length }} {% endfor %}", "2/2 4/2 ")]

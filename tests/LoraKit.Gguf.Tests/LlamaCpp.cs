@@ -14,9 +14,15 @@ public sealed class LlamaCpp : IDisposable
     private static readonly object NativeLock = new();
     private static readonly System.Text.StringBuilder NativeLog = new();
 
-    static LlamaCpp()
+    /// <summary>
+    /// Routes llama.cpp's own log here, kept for failure messages (it says why a file or an adapter did not load).
+    /// LLamaSharp takes configuration only before its native library loads, and tests that load it without this class
+    /// (the template app's GgufChat) may run first: so this runs as the test assembly loads (a module initializer),
+    /// not in a static constructor, which would have thrown for every later test of the run.
+    /// </summary>
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void ConfigureNativeLog()
     {
-        // llama.cpp's own log, kept for failure messages (it says why a file or an adapter did not load).
         NativeLibraryConfig.All.WithLogCallback((level, message) =>
         {
             lock (NativeLog) NativeLog.Append(message);

@@ -12,7 +12,8 @@
 #        eng/bench.sh gguf [rounds] [new tokens]  (GGUF export time ÷ a raw write of the same bytes; Q8_0 decode tokens/s in
 #                                  LLamaSharp ÷ LoraKit's generate, SmolLM2-135M shape, same CPU and threads)
 #        eng/bench.sh hostile-templates [rounds]  (time for the chat-template sandbox to stop each hostile template of the regression corpus)
-#        eng/bench.sh fit [rounds] [part](gradient checkpointing, chunked loss, documents packing; Core's estimate ÷ measured peak, 8 configurations)
+#        eng/bench.sh fit [rounds] [part]  (gradient checkpointing, chunked loss, documents packing; Core's estimate ÷ measured peak,
+#                                  8 configurations, and 4 on Gemma 2 / Phi-3 shapes: part families)
 #        eng/bench.sh build-time [runs]
 #        eng/bench.sh analyzers
 set -euo pipefail

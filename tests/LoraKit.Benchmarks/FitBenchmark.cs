@@ -21,9 +21,10 @@ namespace LoraKit.Benchmarks;
 ///   and step time with ÷ without (goals ≤ 0.4 and ≤ 1.4);
 /// - the chunked loss against the whole-logits loss at vocab 49,152: the loss's own live peak (goal ≤ 0.3);
 /// - documents packing against padded batches on tiny.jsonl-like data of mixed lengths: tokens/s (real tokens);
-/// - Core's estimate ÷ measured live peak for 8 configurations (with and without each switch, fp32, bf16, NF4; goal 0.9–1.1).
+/// - Core's estimate ÷ measured live peak for 8 configurations (with and without each switch, fp32, bf16, NF4; goal 0.9–1.1),
+///   and for 4 on Gemma 2 and Phi-3 shapes at the same sizes (families).
 /// Every peak is measured in its own process (<see cref="LivePeakMemory"/>); times are interleaved rounds, median [min–max].
-/// Usage: fit [rounds] [all|checkpointing|loss|packing|calibrate]
+/// Usage: fit [rounds] [all|checkpointing|loss|packing|calibrate|families]
 /// </summary>
 internal static class FitBenchmark
 {
@@ -70,10 +71,36 @@ internal static class FitBenchmark
         new("c-nf4-ckpt", "NF4 (bf16 compute), checkpointing", Smol8, AllLinearDropout, 2, 512, ScalarType.BFloat16, true, LoraGradientCheckpointing.On, true, false),
     };
 
+    /// <summary>Gemma 2 and Phi-3 at SmolLM2's sizes: their own terms (eager soft-capped attention with alternating windows,
+    /// sandwich norms, GELU; fused qkv / gate_up projections) at a footprint the calibration rows share.</summary>
+    private static readonly LlamaDimensions Gemma2Small = new()
+    {
+        ModelType = "gemma2", HiddenSize = 576, IntermediateSize = 1536, Layers = 8, AttentionHeads = 9, KeyValueHeads = 3, HeadDim = 64,
+        VocabSize = 49152, TieWordEmbeddings = true, RmsNormEps = 1e-6, MaxPositionEmbeddings = 8192, HiddenActivation = ModelFamily.GeluTanh,
+        QueryPreAttentionScalar = 64, AttentionLogitSoftcap = 50, FinalLogitSoftcap = 30, SlidingWindow = 256, AlternatingWindow = true,
+    };
+
+    private static readonly LlamaDimensions Phi3Small = new()
+    {
+        ModelType = "phi3", HiddenSize = 576, IntermediateSize = 1536, Layers = 8, AttentionHeads = 9, KeyValueHeads = 3, VocabSize = 32064,
+        RmsNormEps = 1e-5, MaxPositionEmbeddings = 4096,
+    };
+
+    private static readonly LoraConfig GemmaAllLinear = AllLinearDropout;
+    private static readonly LoraConfig PhiAllLinear = new() { Rank = 16, Alpha = 32, Dropout = 0.1, TargetModules = new[] { "qkv_proj", "o_proj", "gate_up_proj", "down_proj" } };
+
+    private static readonly Case[] Families =
+    {
+        new("f-gemma2-fp32", "Gemma 2 shape, fp32, chunked loss", Gemma2Small, Qkvo16, 2, 512, ScalarType.Float32, false, LoraGradientCheckpointing.None, true, false),
+        new("f-gemma2-bf16-ckpt", "Gemma 2 shape, bf16, checkpointing, all-linear + dropout 0.1", Gemma2Small, GemmaAllLinear, 2, 512, ScalarType.BFloat16, false, LoraGradientCheckpointing.On, true, false),
+        new("f-phi3-fp32-ckpt", "Phi-3 shape, fp32, checkpointing, all-linear + dropout 0.1", Phi3Small, PhiAllLinear, 2, 512, ScalarType.Float32, false, LoraGradientCheckpointing.On, true, false),
+        new("f-phi3-bf16", "Phi-3 shape, bf16, chunked loss, documents packing", Phi3Small, PhiAllLinear, 2, 512, ScalarType.BFloat16, false, LoraGradientCheckpointing.None, true, true),
+    };
+
     private static readonly Case Plain1024 = new("smol-plain", "SmolLM2-135M shape, 1 × 1,024, fp32, no checkpointing", Smol, Qkvo16, 1, 1024, ScalarType.Float32, false, LoraGradientCheckpointing.None, true, false);
     private static readonly Case Ckpt1024 = Plain1024 with { Key = "smol-ckpt", Name = "SmolLM2-135M shape, 1 × 1,024, fp32, checkpointing", Checkpointing = LoraGradientCheckpointing.On };
 
-    private static IEnumerable<Case> AllCases => Calibration.Append(Plain1024).Append(Ckpt1024);
+    private static IEnumerable<Case> AllCases => Calibration.Concat(Families).Append(Plain1024).Append(Ckpt1024);
 
     public static void Run(string[] args)
     {
@@ -85,12 +112,13 @@ internal static class FitBenchmark
         Console.WriteLine();
         switch (only)
         {
-            case "calibrate": Calibrate(); return;
+            case "calibrate": Calibrate(Calibration, "SmolLM2-135M shape cut to 8 layers"); return;
+            case "families": Calibrate(Families, "Gemma 2 and Phi-3 at SmolLM2-135M's sizes, 8 layers"); return;
             case "checkpointing": Checkpointing(rounds); return;
             case "loss": ChunkedLoss(); return;
             case "packing": Packing(rounds); return;
             case "all": break;
-            default: throw new ArgumentException($"fit: part '{only}' is not one of all, checkpointing, loss, packing, calibrate", nameof(args));
+            default: throw new ArgumentException($"fit: part '{only}' is not one of all, checkpointing, loss, packing, calibrate, families", nameof(args));
         }
         Checkpointing(rounds);
         Console.WriteLine();
@@ -98,7 +126,9 @@ internal static class FitBenchmark
         Console.WriteLine();
         Packing(rounds);
         Console.WriteLine();
-        Calibrate();
+        Calibrate(Calibration, "SmolLM2-135M shape cut to 8 layers");
+        Console.WriteLine();
+        Calibrate(Families, "Gemma 2 and Phi-3 at SmolLM2-135M's sizes, 8 layers");
     }
 
     private static void Checkpointing(int rounds)
@@ -201,15 +231,15 @@ internal static class FitBenchmark
         Console.WriteLine(string.Create(inv, $"| documents packing (--packing documents) | {documents.RowCount} | {Spread(docs, "N0")} | {Spread(ratios, "0.00")} |"));
     }
 
-    private static void Calibrate()
+    private static void Calibrate(IReadOnlyList<Case> cases, string shape)
     {
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine("### Core's estimate ÷ measured live peak (SmolLM2-135M shape cut to 8 layers, batch 2 × 512, 2 steps each; goal 0.9–1.1)");
+        Console.WriteLine($"### Core's estimate ÷ measured live peak ({shape}, batch 2 × 512, 2 steps each; goal 0.9–1.1)");
         Console.WriteLine();
         Console.WriteLine("| configuration | estimate (weights / LoRA state / activations / loss) | measured | estimate ÷ measured | goal |");
         Console.WriteLine("|---|---|---|---|---|");
         var ratios = new List<double>();
-        foreach (var c in Calibration)
+        foreach (var c in cases)
         {
             var measured = Measure(c.Key, 2);
             var e = c.Estimate();

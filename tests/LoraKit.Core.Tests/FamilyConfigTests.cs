@@ -79,18 +79,20 @@ public class FamilyConfigTests
         var options = new MemoryOptions { SequenceLength = 1024, FusedAttention = true };
         // LoraKit runs Gemma 2's attention eagerly (soft-capped scores): a fused kernel saves nothing there.
         Assert.Equal(MemoryEstimator.ActivationBytes(gemma, config, options with { FusedAttention = false }), MemoryEstimator.ActivationBytes(gemma, config, options));
-        // Scores, tanh input and output, probabilities: 4 copies of b·heads·s·keys, keys bounded by the window on even layers.
+        // The eager path masks the window rather than cutting it: every layer holds all s keys. Per score it keeps the
+        // tanh's output only when soft-capped (one compute-dtype value, bf16 here), besides softmax's float32 output and
+        // its bf16 copy, which a model without capping keeps too.
         var plain = ModelShape.FromLlama("no-cap", gemma.Llama! with { AttentionLogitSoftcap = 0, FinalLogitSoftcap = 0 });
-        long scores = 0;
-        for (var layer = 0; layer < 26; layer++) scores += 8L * 1024 * MemoryEstimator.AttendedKeys(gemma.Llama!, layer, 1024);
-        Assert.Equal(2 * scores * 2, MemoryEstimator.ActivationBytes(gemma, config, options) - MemoryEstimator.ActivationBytes(plain, config, options));
-        // The final soft-capping keeps its float32 input and output (8 bytes more per logit) in each chunk of the chunked
-        // loss, and over the whole [b, s, V] without it.
+        long scores = 26L * 8 * 1024 * 1024;
+        Assert.Equal(2 * scores, MemoryEstimator.ActivationBytes(gemma, config, options) - MemoryEstimator.ActivationBytes(plain, config, options));
+        // The final soft-capping keeps its input and output in the compute dtype (2 × 2 bytes more per logit in bf16) in
+        // each chunk of the chunked loss, and over the whole [b, s, V] without it.
         long vocab = gemma.Llama!.VocabSize;
         var chunkTokens = System.Math.Min(1024L, MemoryEstimator.LossChunkTokens(vocab));
-        Assert.Equal(chunkTokens * vocab * 8, MemoryEstimator.LogitBytes(gemma, options) - MemoryEstimator.LogitBytes(plain, options));
+        Assert.Equal(chunkTokens * vocab * 4, MemoryEstimator.LogitBytes(gemma, options) - MemoryEstimator.LogitBytes(plain, options));
         var whole = options with { ChunkedLoss = false };
-        Assert.Equal(1024L * vocab * 8, MemoryEstimator.LogitBytes(gemma, whole) - MemoryEstimator.LogitBytes(plain, whole));
+        Assert.Equal(1024L * vocab * 4, MemoryEstimator.LogitBytes(gemma, whole) - MemoryEstimator.LogitBytes(plain, whole));
+        Assert.Equal(1024L * vocab * 8, MemoryEstimator.LogitBytes(gemma, whole with { ActivationBytes = 4 }) - MemoryEstimator.LogitBytes(plain, whole with { ActivationBytes = 4 }));
     }
 
     [Theory]

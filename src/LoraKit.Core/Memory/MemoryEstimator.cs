@@ -157,24 +157,30 @@ public static class MemoryEstimator
             long perLayer = b * s * (6 * h + 3 * kv + 4 * i + (d.Family.SandwichNorms ? 2 * h : 0));
             // Unfused attention keeps scores and probabilities, b·heads·s·keys each; a sliding window of W
             // keys bounds keys by min(s, W) in the layers that use it. Gemma 2 always runs the eager path (its
-            // scores are soft-capped), which also keeps the tanh's input and output.
+            // scores are soft-capped), which masks the window instead of cutting it, so every layer holds s keys, and
+            // keeps per score: the tanh's output (compute dtype), softmax's float32 output and, in 16-bit, the copy cast
+            // back for the product with v — 8 bytes in fp32 and in bf16 (the Gemma 2 rows of `eng/bench.sh fit 1
+            // families` read 1.10 with four copies of windowed keys counted).
             var eager = d.Family.SandwichNorms;
-            long scoreCopies = !eager ? 2 : d.AttentionLogitSoftcap > 0 ? 4 : 2;
-            long AttentionElements(int layer) => o.FusedAttention && !eager ? 0 : scoreCopies * b * d.AttentionHeads * s * AttendedKeys(d, layer, s);
+            long ab = o.ActivationBytes;
+            long eagerBytes = (d.AttentionLogitSoftcap > 0 ? ab : 0) + 4 + (ab != 4 ? ab : 0);
+            long AttentionBytes(int layer) => eager
+                ? eagerBytes * b * d.AttentionHeads * s * s
+                : o.FusedAttention ? 0 : 2 * ab * b * d.AttentionHeads * s * AttendedKeys(d, layer, s);
             long attention = 0, largestAttention = 0;
             for (var l = 0; l < d.Layers; l++)
             {
-                attention += AttentionElements(l);
-                largestAttention = Math.Max(largestAttention, AttentionElements(l));
+                attention += AttentionBytes(l);
+                largestAttention = Math.Max(largestAttention, AttentionBytes(l));
             }
             var lora = LoraActivationBytes(model, config, o);
             long backward = b * s * (2 * h + 2 * i) * o.ActivationBytes;
             long mask = o.AttentionMask ? b * s * s * (1 + o.ActivationBytes) + 2 * s * s : 0;
             if (o.GradientCheckpointing == LoraGradientCheckpointing.None)
-                return (perLayer * layers + attention) * o.ActivationBytes + lora + backward + mask;
+                return perLayer * layers * o.ActivationBytes + attention + lora + backward + mask;
             // With checkpointing, the adapters' saved tensors are recomputed too: one layer's worth is live.
             long inputs = Offloads(o) ? 2 : layers + 1;
-            return (inputs * b * s * h + perLayer + largestAttention) * o.ActivationBytes + lora / Math.Max(1, layers) + backward + mask;
+            return (inputs * b * s * h + perLayer) * o.ActivationBytes + largestAttention + lora / Math.Max(1, layers) + backward + mask;
         }
         // Custom models: the input of each linear layer is kept for backward.
         long saved = model.Linears.Sum(l => (long)l.InFeatures * l.Count);
@@ -207,7 +213,7 @@ public static class MemoryEstimator
 
     /// <summary>
     /// The loss's own memory at its peak, the start of backward: log-softmax's saved float32 output, the gradient
-    /// nll_loss hands it and the gradient it gives the logits — b·s·V·12 bytes (+ 8 with Gemma 2's final soft-capping).
+    /// nll_loss hands it and the gradient it gives the logits — b·s·V·12 bytes (+ two compute-dtype values with Gemma 2's final soft-capping).
     /// The whole logits in the compute dtype are gone by then (the model's loss drops them before backward; the bench's
     /// "bf16, checkpointing, whole-logits loss" row measured 1.16 with them counted).
     /// Chunked (<see cref="LossChunkTokens"/>): the same per chunk of tokens plus, in bf16, the chunk's 16-bit logits,
@@ -219,8 +225,9 @@ public static class MemoryEstimator
         if (model.Llama is not { } d) return 0;
         long tokens = (long)o.BatchSize * o.SequenceLength, vocab = d.VocabSize;
         long perElement = 12 + (o.ChunkedLoss && o.ActivationBytes != 4 ? o.ActivationBytes : 0);
-        // Gemma 2's final soft-capping (tanh) keeps its float32 input and output besides: 8 bytes more per element.
-        if (d.FinalLogitSoftcap > 0) perElement += 8;
+        // Gemma 2's final soft-capping (tanh, in the compute dtype) keeps its input and output besides: two more values
+        // per logit (8 bytes in fp32; 4 in bf16, where counting 8 read 1.13 in `eng/bench.sh fit 1 families`).
+        if (d.FinalLogitSoftcap > 0) perElement += 2 * o.ActivationBytes;
         if (!o.ChunkedLoss) return tokens * vocab * perElement;
         return Math.Min(tokens, LossChunkTokens(vocab)) * vocab * perElement + tokens * d.HiddenSize * 4;
     }

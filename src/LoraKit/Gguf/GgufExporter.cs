@@ -98,8 +98,7 @@ public static class GgufExporter
             var columns = shape.Length == 2 ? (int)shape[1] : 1;
             float[] Values()
             {
-                using var scope = NewDisposeScope();
-                var values = tensor.to(ScalarType.Float32).contiguous().data<float>().ToArray();
+                var values = LoraKit.IO.TensorData.Floats(tensor);
                 if (plusOne)
                     for (var i = 0; i < values.Length; i++) values[i] += 1f; // float32(1 + w), as Gemma's norm computes it
                 return heads is int h ? GgufArchitecture.PermuteRows(values, rows, columns, h) : values;
@@ -198,8 +197,7 @@ public static class GgufExporter
             float[] Load(string name)
             {
                 using var t = adapter.Load(name);
-                using var f = t.to(ScalarType.Float32).contiguous();
-                return f.data<float>().ToArray();
+                return LoraKit.IO.TensorData.Floats(t);
             }
             var aName = m.LoraA.Name;
             var bName = m.LoraB.Name;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Reflection;
 using LoraKit.Lora;
 using TorchSharp;
@@ -140,18 +139,22 @@ internal sealed class GradientCheckpoint : SingleTensorFunction<GradientCheckpoi
 /// </summary>
 internal static class ReturnedGradients
 {
-    private static readonly ConcurrentQueue<Tensor> Held = new();
+    // Per thread: TorchSharp reads the handles of what backward returned after it returns, so another thread's Release
+    // (another model training beside this one, or parallel tests) must never dispose them in between. On one thread the
+    // next function's backward or forward starts only after that read.
+    [ThreadStatic] private static Queue<Tensor>? _held;
 
     public static Tensor Hold(Tensor t)
     {
         t.DetachFromDisposeScope();
-        Held.Enqueue(t);
+        (_held ??= new Queue<Tensor>()).Enqueue(t);
         return t;
     }
 
     public static void Release()
     {
-        while (Held.TryDequeue(out var t)) t.Dispose();
+        if (_held is null) return;
+        while (_held.TryDequeue(out var t)) t.Dispose();
     }
 }
 

@@ -237,7 +237,7 @@ public static class Nf4Checkpoint
                     entries.Add(Raw(name, tensor));
                     continue;
                 }
-                var values = Nf4Model.ToFloatArray(tensor);
+                var values = LoraKit.IO.TensorData.Floats(tensor);
                 var blocks = Nf4.Quantize(values, options.BlockSize);
                 entries.AddRange(Entries(name, blocks, tensor.shape, Nf4Model.DtypeName(tensor.dtype), options.DoubleQuant));
                 quantized.Add(name);

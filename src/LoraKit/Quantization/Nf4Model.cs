@@ -58,7 +58,7 @@ public static class Nf4Model
     /// <summary>One weight [out, in] quantized as bitsandbytes' quantize_4bit does (in float32, from the weight's own values).</summary>
     public static Nf4Linear Quantize(Tensor weight, long outFeatures, long inFeatures, Tensor? bias, Nf4Options options, string sourceDtype)
     {
-        var blocks = Nf4.Quantize(ToFloatArray(weight), options.BlockSize);
+        var blocks = Nf4.Quantize(LoraKit.IO.TensorData.Floats(weight), options.BlockSize);
         return new Nf4Linear(blocks, outFeatures, inFeatures, bias, options.ComputeDtype ?? weight.dtype, weight.device, sourceDtype);
     }
 
@@ -108,12 +108,4 @@ public static class Nf4Model
         HfCheckpoint.TryParseTorchDtypeName(name, out dtype) && IsQuantizable(dtype);
 
     private static bool IsQuantizable(ScalarType dtype) => dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16;
-
-    internal static float[] ToFloatArray(Tensor t)
-    {
-        // One scope for every intermediate (detach, the float32 copy, cpu): left to the GC, a float32 copy of each
-        // weight stayed alive until a collection while the next layer was quantized.
-        using var scope = NewDisposeScope();
-        return t.detach().to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-    }
 }

@@ -86,13 +86,12 @@ internal static class FitBenchmark
         RmsNormEps = 1e-5, MaxPositionEmbeddings = 4096,
     };
 
-    private static readonly LoraConfig GemmaAllLinear = AllLinearDropout;
     private static readonly LoraConfig PhiAllLinear = new() { Rank = 16, Alpha = 32, Dropout = 0.1, TargetModules = new[] { "qkv_proj", "o_proj", "gate_up_proj", "down_proj" } };
 
     private static readonly Case[] Families =
     {
         new("f-gemma2-fp32", "Gemma 2 shape, fp32, chunked loss", Gemma2Small, Qkvo16, 2, 512, ScalarType.Float32, false, LoraGradientCheckpointing.None, true, false),
-        new("f-gemma2-bf16-ckpt", "Gemma 2 shape, bf16, checkpointing, all-linear + dropout 0.1", Gemma2Small, GemmaAllLinear, 2, 512, ScalarType.BFloat16, false, LoraGradientCheckpointing.On, true, false),
+        new("f-gemma2-bf16-ckpt", "Gemma 2 shape, bf16, checkpointing, all-linear + dropout 0.1", Gemma2Small, AllLinearDropout, 2, 512, ScalarType.BFloat16, false, LoraGradientCheckpointing.On, true, false),
         new("f-phi3-fp32-ckpt", "Phi-3 shape, fp32, checkpointing, all-linear + dropout 0.1", Phi3Small, PhiAllLinear, 2, 512, ScalarType.Float32, false, LoraGradientCheckpointing.On, true, false),
         new("f-phi3-bf16", "Phi-3 shape, bf16, chunked loss, documents packing", Phi3Small, PhiAllLinear, 2, 512, ScalarType.BFloat16, false, LoraGradientCheckpointing.None, true, true),
     };

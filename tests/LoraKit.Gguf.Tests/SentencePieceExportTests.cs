@@ -47,6 +47,30 @@ public class SentencePieceExportTests
             Assert.Equal(new[] { lorakit.BosId!.Value }.Concat(lorakit.Encode(text)).ToArray(), llama.Tokenize(text, special: true));
     }
 
+    /// <summary>The files beside tokenizer.model are user files: broken JSON or a key twice is a named error before writing.</summary>
+    [Theory]
+    [InlineData("added_tokens.json", "{\"<|end|>\": 266,", "not valid JSON")]
+    [InlineData("added_tokens.json", "{\"<|end|>\": 266, \"<|end|>\": 267}", "appears twice")]
+    [InlineData("added_tokens.json", "{\"<|end|>\": \"x\"}", "no integer id")]
+    [InlineData("tokenizer_config.json", "{\"added_tokens_decoder\": {\"266\": {\"content\": \"a\"}, \"266\": {\"content\": \"b\"}}}", "appears twice")]
+    [InlineData("tokenizer_config.json", "{\"added_tokens_decoder\": {\"x\": {\"content\": \"a\"}}}", "not an id with a content string")]
+    public void A_broken_added_tokens_file_is_refused_by_name(string name, string content, string words)
+    {
+        using var temp = new TempFolder();
+        var folder = Path.Combine(temp.Path, "spm");
+        Directory.CreateDirectory(folder);
+        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(Fixtures.Folder("tiny-llama"), f), Path.Combine(folder, f));
+        File.WriteAllBytes(Path.Combine(folder, "tokenizer.model"), TinyModel());
+        File.WriteAllText(Path.Combine(folder, name), content);
+        var gguf = temp.File("spm.gguf");
+        // tokenizer_config.json is read by LoraKit's tokenizer before the vocabulary (a DataException, as for training).
+        var e = Record.Exception(() => GgufExporter.ExportBase(folder, gguf));
+        Assert.True(e is GgufExportException or LoraKit.Data.DataException, $"not a named error: {e}");
+        Assert.Contains(name, e.Message);
+        Assert.Contains(words, e.Message);
+        Assert.False(File.Exists(gguf));
+    }
+
     /// <summary>
     /// sentencepiece_model.proto, field by field: pieces {1: piece, 2: score, 3: type}, trainer_spec {3: model_type BPE,
     /// 4: vocab_size, 35: byte_fallback}, normalizer_spec {1: name, 3: add_dummy_prefix, 4: remove_extra_whitespaces}.

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using LoraKit.Builtin;
 using LoraKit.Data;
+using LoraKit.IO;
 
 namespace LoraKit.Gguf;
 
@@ -114,7 +115,7 @@ public static class GgufVocabulary
 
     private static List<KeyValuePair<string, GgufValue>> FromTokenizerJson(string file, int vocabSize)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+        using var doc = ReadJson(file, InputLimits.TokenizerFileBytes);
         var root = doc.RootElement;
         var model = root.GetProperty("model");
         if (model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True)
@@ -208,15 +209,7 @@ public static class GgufVocabulary
         var addedFile = Path.Combine(folder, "added_tokens.json");
         if (File.Exists(addedFile))
         {
-            JsonDocument doc;
-            try
-            {
-                doc = JsonDocument.Parse(File.ReadAllBytes(addedFile));
-            }
-            catch (JsonException e)
-            {
-                throw new GgufExportException(addedFile, null, $"is not valid JSON ({e.Message})", "restore the file from the model's source");
-            }
+            var doc = ReadJson(addedFile, InputLimits.JsonFileBytes);
             using var _ = doc;
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new GgufExportException(addedFile, null, "is not a JSON object of token → id", "restore the file from the model's source");
@@ -229,7 +222,7 @@ public static class GgufVocabulary
         }
         var configFile = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(configFile)) return;
-        using var config = JsonDocument.Parse(File.ReadAllBytes(configFile));
+        using var config = ReadJson(configFile, InputLimits.JsonFileBytes);
         if (config.RootElement.ValueKind != JsonValueKind.Object || !config.RootElement.TryGetProperty("added_tokens_decoder", out var decoder) || decoder.ValueKind != JsonValueKind.Object)
             return;
         foreach (var p in decoder.EnumerateObject())
@@ -241,6 +234,19 @@ public static class GgufVocabulary
             var special = p.Value.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True;
             if (special || LooksSpecial(text)) Set(id, text, Control);
             else Set(id, text.Replace('\u2581', ' '), UserDefined);
+        }
+    }
+
+    /// <summary>A JSON file of the model folder, read as every user file is (size limit, duplicate keys refused), its errors named.</summary>
+    private static JsonDocument ReadJson(string file, long maxBytes)
+    {
+        try
+        {
+            return StrictJson.ReadFile(file, maxBytes, Path.GetFileName(file));
+        }
+        catch (JsonException e)
+        {
+            throw new GgufExportException(file, null, $"is not valid JSON ({StrictJson.Describe(e)})", "restore the file from the model's source");
         }
     }
 

@@ -17,10 +17,7 @@ public class SentencePieceExportTests
     public void Added_tokens_of_a_sentencepiece_model_are_written_and_llama_cpp_tokenizes_as_lorakit()
     {
         using var temp = new TempFolder();
-        var folder = Path.Combine(temp.Path, "spm");
-        Directory.CreateDirectory(folder);
-        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(Fixtures.Folder("tiny-llama"), f), Path.Combine(folder, f));
-        File.WriteAllBytes(Path.Combine(folder, "tokenizer.model"), TinyModel());
+        var folder = SentencePieceFolder(temp);
         File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), new JsonObject
         {
             ["bos_token"] = "<s>",
@@ -57,10 +54,7 @@ public class SentencePieceExportTests
     public void A_broken_added_tokens_file_is_refused_by_name(string name, string content, string words)
     {
         using var temp = new TempFolder();
-        var folder = Path.Combine(temp.Path, "spm");
-        Directory.CreateDirectory(folder);
-        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(Fixtures.Folder("tiny-llama"), f), Path.Combine(folder, f));
-        File.WriteAllBytes(Path.Combine(folder, "tokenizer.model"), TinyModel());
+        var folder = SentencePieceFolder(temp);
         File.WriteAllText(Path.Combine(folder, name), content);
         var gguf = temp.File("spm.gguf");
         // tokenizer_config.json is read by LoraKit's tokenizer before the vocabulary (a DataException, as for training).
@@ -69,6 +63,16 @@ public class SentencePieceExportTests
         Assert.Contains(name, e.Message);
         Assert.Contains(words, e.Message);
         Assert.False(File.Exists(gguf));
+    }
+
+    /// <summary>tiny-llama's config and weights with <see cref="TinyModel"/> as its tokenizer.model.</summary>
+    private static string SentencePieceFolder(TempFolder temp)
+    {
+        var folder = Path.Combine(temp.Path, "spm");
+        Directory.CreateDirectory(folder);
+        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(Fixtures.Folder("tiny-llama"), f), Path.Combine(folder, f));
+        File.WriteAllBytes(Path.Combine(folder, "tokenizer.model"), TinyModel());
+        return folder;
     }
 
     /// <summary>
